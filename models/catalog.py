@@ -1,0 +1,364 @@
+"""Readers for keyword catalogs: TMDB-style CSV, JSONL, CSV and Parquet, streamed in batches.
+
+Every reader yields `CatalogBatch`es of at most `batch_size` items, so a catalog of any size is
+read in bounded memory. A malformed row raises `CatalogError` naming the file, the row and the
+reason; with `skip_bad_rows=True` it is skipped and counted in `ReadStats` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import CatalogError
+
+FORMATS = ("csv", "tmdb", "jsonl", "parquet")
+
+
+@dataclass
+class CatalogBatch:
+    """Up to `batch_size` items: ids, keyword lists and, where the data has them, genre lists."""
+
+    ids: list[str]
+    keywords: list[list[str]]
+    genres: list[list[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class ReadStats:
+    """What a read saw: rows read and kept, rows skipped as bad, and rows with no keyword."""
+
+    rows: int = 0
+    skipped: int = 0
+    empty: int = 0
+    errors: list[str] = field(default_factory=list)  # the first few skip reasons, for the log
+
+    def skip(self, error: CatalogError) -> None:
+        self.skipped += 1
+        if len(self.errors) < 10:
+            self.errors.append(str(error))
+
+
+@dataclass
+class Catalog:
+    """A whole catalog in memory (training and evaluation need every item at once)."""
+
+    ids: list[str]
+    keywords: list[list[str]]
+    genres: list[list[str]] | None = None
+    source: str = ""
+    stats: ReadStats = field(default_factory=ReadStats)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, rows: Any) -> Catalog:
+        rows = [int(r) for r in rows]
+        return Catalog(
+            ids=[self.ids[r] for r in rows],
+            keywords=[self.keywords[r] for r in rows],
+            genres=[self.genres[r] for r in rows] if self.genres is not None else None,
+            source=self.source,
+        )
+
+
+def detect_format(path: str | Path) -> str:
+    """The reader for `path`, from its extension (compression suffixes ignored)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    while suffixes and suffixes[-1] in (".zip", ".gz"):
+        suffixes.pop()
+    ext = suffixes[-1] if suffixes else ""
+    if ext in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if ext in (".parquet", ".pq"):
+        return "parquet"
+    if ext in (".csv", ".tsv"):
+        return "csv"
+    raise CatalogError(
+        path, f"cannot tell the format from the extension {ext or '(none)'!r}; pass one of "
+        f"{', '.join(FORMATS)} as the format"
+    )
+
+
+def iter_catalog(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    batch_size: int = 4096,
+    skip_bad_rows: bool = False,
+    stats: ReadStats | None = None,
+) -> Iterator[CatalogBatch]:
+    """Stream a catalog file as batches of items."""
+    path = Path(path)
+    fmt = (format or detect_format(path)).lower()
+    if fmt not in FORMATS:
+        raise CatalogError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not path.exists():
+        raise CatalogError(path, "no such file")
+    if path.is_dir():
+        raise CatalogError(path, "is a directory, not a catalog file")
+    if path.stat().st_size == 0:
+        raise CatalogError(path, "file is empty")
+    stats = stats if stats is not None else ReadStats()
+    reader = {"csv": _iter_csv, "tmdb": _iter_csv, "jsonl": _iter_jsonl, "parquet": _iter_parquet}
+    for batch in reader[fmt](path, batch_size, skip_bad_rows, stats):
+        stats.rows += len(batch)
+        stats.empty += sum(1 for k in batch.keywords if not k)
+        yield batch
+
+
+def read_catalog(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    skip_bad_rows: bool = False,
+    batch_size: int = 65536,
+) -> Catalog:
+    """Read a whole catalog into memory."""
+    stats = ReadStats()
+    ids: list[str] = []
+    keywords: list[list[str]] = []
+    genres: list[list[str]] | None = []
+    for batch in iter_catalog(
+        path, format=format, batch_size=batch_size, skip_bad_rows=skip_bad_rows, stats=stats
+    ):
+        ids.extend(batch.ids)
+        keywords.extend(batch.keywords)
+        if batch.genres is None:
+            genres = None
+        elif genres is not None:
+            genres.extend(batch.genres)
+    if genres is not None and not any(genres):
+        genres = None
+    return Catalog(ids=ids, keywords=keywords, genres=genres, source=str(path), stats=stats)
+
+
+# -- value parsing ---------------------------------------------------------------------------
+
+
+def _parse_terms(value: Any, column: str) -> list[str]:
+    """A keyword (or genre) cell as a list of strings.
+
+    Accepts a list (of strings, or of `{"name": ...}` objects as TMDB writes them), a JSON
+    string holding such a list, or a plain string split on `|`. Null or empty is an empty list.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{column}: invalid JSON ({e.msg} at char {e.pos})") from None
+        else:
+            return [t for t in (p.strip() for p in text.split("|")) if t]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{column}: expected a list, got {type(value).__name__}")
+    out = []
+    for term in value:
+        if isinstance(term, dict):
+            term = term.get("name")
+        if not isinstance(term, str):
+            raise ValueError(f"{column}: each entry must be a string or an object with a name")
+        if term.strip():
+            out.append(term)
+    return out
+
+
+class _BatchBuilder:
+    def __init__(self, with_genres: bool) -> None:
+        self.ids: list[str] = []
+        self.keywords: list[list[str]] = []
+        self.genres: list[list[str]] | None = [] if with_genres else None
+
+    def add(self, item_id: Any, keywords: Any, genres: Any) -> None:
+        kws = _parse_terms(keywords, "keywords")
+        gen = _parse_terms(genres, "genres") if self.genres is not None else None
+        self.ids.append("" if item_id is None else str(item_id))
+        self.keywords.append(kws)
+        if self.genres is not None:
+            self.genres.append(gen or [])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self) -> CatalogBatch:
+        batch = CatalogBatch(self.ids, self.keywords, self.genres)
+        self.__init__(self.genres is not None)  # type: ignore[misc]
+        return batch
+
+
+# -- CSV (TMDB or plain) ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _open_binary(path: Path) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of `path`: a plain file, a .gz, or the single CSV inside a .zip."""
+    if path.suffix.lower() == ".zip":
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as e:
+            raise CatalogError(path, f"not a valid zip archive ({e})") from None
+        with zf:
+            names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
+            if len(names) != 1:
+                raise CatalogError(path, f"zip must hold exactly one file, found {len(names)}")
+            with zf.open(names[0]) as f:
+                yield f
+    elif path.suffix.lower() == ".gz":
+        with gzip.open(path, "rb") as f:
+            yield f
+    else:
+        with open(path, "rb") as f:
+            yield f
+
+
+def _iter_csv(
+    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+) -> Iterator[CatalogBatch]:
+    delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+    with _open_binary(path) as f:
+        head = f.read(1 << 16)
+    first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    columns = [c.strip().strip('"') for c in first_line.split(delimiter)]
+    if "keywords" not in columns:
+        raise CatalogError(path, "no 'keywords' column in the header", row=0)
+    wanted = [c for c in ("id", "keywords", "genres") if c in columns]
+    bad_row: list[int | None] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        # Row numbers from pyarrow count lines from 1 with the header as line 1.
+        number = None if row.number is None else row.number - 1
+        error = CatalogError(path, f"malformed CSV row ({row.text[:80]!r})", row=number)
+        if skip_bad_rows:
+            stats.skip(error)
+            return "skip"
+        bad_row.append(number)
+        return "error"
+
+    read = pacsv.ReadOptions(block_size=1 << 20, use_threads=False)
+    parse = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+    )
+    convert = pacsv.ConvertOptions(
+        include_columns=wanted, column_types={c: pa.string() for c in wanted}
+    )
+    row = 0
+    with _open_binary(path) as f:
+        try:
+            reader = pacsv.open_csv(
+                io.BufferedReader(f), read_options=read, parse_options=parse,  # type: ignore[arg-type]
+                convert_options=convert,
+            )
+            builder = _BatchBuilder("genres" in wanted)
+            for record_batch in reader:
+                cols = {name: record_batch.column(name).to_pylist() for name in wanted}
+                for i in range(record_batch.num_rows):
+                    row += 1
+                    item_id = cols["id"][i] if "id" in cols else str(row)
+                    try:
+                        builder.add(item_id, cols["keywords"][i], cols.get("genres", [None] * (i + 1))[i])
+                    except ValueError as e:
+                        error = CatalogError(path, str(e), row=row)
+                        if not skip_bad_rows:
+                            raise error from None
+                        stats.skip(error)
+                        continue
+                    if len(builder) >= batch_size:
+                        yield builder.take()
+            if len(builder):
+                yield builder.take()
+        except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+            where = bad_row[0] if bad_row else None
+            raise CatalogError(path, f"unreadable CSV: {str(e).splitlines()[0]}", row=where) from None
+
+
+# -- JSONL -----------------------------------------------------------------------------------
+
+
+def _iter_jsonl(
+    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+) -> Iterator[CatalogBatch]:
+    builder: _BatchBuilder | None = None
+    with _open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8")
+        for line_no, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("expected a JSON object")
+                if "keywords" not in record:
+                    raise ValueError("missing 'keywords'")
+                if builder is None:
+                    builder = _BatchBuilder("genres" in record)
+                builder.add(record.get("id", line_no), record["keywords"], record.get("genres"))
+            except json.JSONDecodeError as e:
+                error = CatalogError(path, f"invalid JSON ({e.msg})", row=line_no)
+            except ValueError as e:
+                error = CatalogError(path, str(e), row=line_no)
+            else:
+                if len(builder) >= batch_size:
+                    yield builder.take()
+                continue
+            if not skip_bad_rows:
+                raise error
+            stats.skip(error)
+    if builder is not None and len(builder):
+        yield builder.take()
+
+
+# -- Parquet ---------------------------------------------------------------------------------
+
+
+def _iter_parquet(
+    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+) -> Iterator[CatalogBatch]:
+    try:
+        pf = pq.ParquetFile(path)
+    except pa.ArrowException as e:
+        raise CatalogError(path, f"not a readable Parquet file ({e})") from None
+    names = pf.schema_arrow.names
+    if "keywords" not in names:
+        raise CatalogError(path, "no 'keywords' column")
+    wanted = [c for c in ("id", "keywords", "genres") if c in names]
+    builder = _BatchBuilder("genres" in wanted)
+    row = 0
+    for record_batch in pf.iter_batches(batch_size=batch_size, columns=wanted):
+        cols = {name: record_batch.column(name).to_pylist() for name in wanted}
+        for i in range(record_batch.num_rows):
+            row += 1
+            try:
+                builder.add(
+                    cols["id"][i] if "id" in cols else row,
+                    cols["keywords"][i],
+                    cols["genres"][i] if "genres" in cols else None,
+                )
+            except ValueError as e:
+                error = CatalogError(path, str(e), row=row)
+                if not skip_bad_rows:
+                    raise error from None
+                stats.skip(error)
+                continue
+            if len(builder) >= batch_size:
+                yield builder.take()
+    if len(builder):
+        yield builder.take()

@@ -1,0 +1,37 @@
+"""Domain errors raised by `models`.
+
+They are plain Python exceptions carrying the data a message needs, so that callers
+(the CLI, the gRPC service) can map them without parsing strings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TopicprojError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class CatalogError(TopicprojError, ValueError):
+    """A catalog file could not be read: names the file, the row and the reason."""
+
+    def __init__(self, path: str | Path, reason: str, *, row: int | None = None) -> None:
+        self.path = str(path)
+        self.row = row
+        self.reason = reason
+        where = f"{self.path}, row {row}" if row is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+class ModelDirectoryError(TopicprojError, ValueError):
+    """A saved model directory is missing, incomplete or damaged."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"model directory {self.path}: {reason}")
+
+
+class NotFittedError(TopicprojError, RuntimeError):
+    """An estimator was used before `fit`."""

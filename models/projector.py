@@ -1,0 +1,88 @@
+"""The projector: keyword bags in, topic activations out.
+
+`Projector.forward(indices, offsets, weights)` is the one function that online serving and
+offline projection both call. It never builds a dense `items x vocabulary` matrix: the dot
+products come from `embedding_bag`, and the overlap needs only those plus two norms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .activation import OverlapActivation
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    n_keywords: int
+    n_topics: int
+    activation: str = "overlap"
+
+
+class Projector(nn.Module):
+    """Topic weights W >= 0, per-topic biases and the activation.
+
+    `keyword_topics` holds W transposed, shape (n_keywords, n_topics), the layout
+    `embedding_bag` reads rows from.
+    """
+
+    def __init__(self, config: ProjectorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.keyword_topics = nn.Parameter(torch.zeros(config.n_keywords, config.n_topics))
+        self.bias = nn.Parameter(torch.zeros(config.n_topics))
+        self.activation = OverlapActivation(config.n_topics, config.activation)
+        self._stats_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project the parameters back onto their domain after an optimiser step."""
+        self.keyword_topics.clamp_(min=0.0)  # topics stay non-negative
+        self.activation.constrain_()
+
+    def topic_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per topic: scale = max_v w_kv, and |m_k|^2 for m_k = w_k / scale. Both (topics,).
+
+        Cached while W is unchanged and no gradient is needed, as in serving.
+        """
+        W = self.keyword_topics
+        if not torch.is_grad_enabled() and self._stats_cache is not None:
+            version, scale, norm2 = self._stats_cache
+            if version == W._version:
+                return scale, norm2
+        scale = W.amax(dim=0).clamp_min(_EPS)  # (topics,)
+        norm2 = (W * W).sum(dim=0) / (scale * scale)  # (topics,)
+        if not torch.is_grad_enabled():
+            self._stats_cache = (W._version, scale, norm2)
+        return scale, norm2
+
+    def pre_activation(
+        self, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h, J), each of shape (batch, topics)."""
+        W = self.keyword_topics
+        xw = F.embedding_bag(indices, W, offsets, mode="sum", per_sample_weights=weights)
+        n_items = offsets.shape[0]
+        lengths = torch.diff(offsets, append=offsets.new_tensor([indices.shape[0]]))
+        rows = torch.repeat_interleave(torch.arange(n_items, device=offsets.device), lengths)
+        xx = torch.zeros(n_items, dtype=W.dtype, device=W.device).index_add_(
+            0, rows, weights * weights
+        )  # (batch,)
+        scale, norm2 = self.topic_stats()
+        xm = xw / scale  # (batch, topics)
+        denom = xx[:, None] + norm2[None, :] - xm
+        overlap = xm / denom.clamp_min(_EPS)  # (batch, topics), in [0, 1]
+        h = xw + self.bias
+        return h, overlap
+
+    def forward(
+        self, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        h, overlap = self.pre_activation(indices, offsets, weights)
+        return self.activation(h, overlap)  # (batch, topics)

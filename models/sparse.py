@@ -1,0 +1,63 @@
+"""Sparse keyword batches: the CSR layout every projection path consumes.
+
+A batch of items is three flat arrays (keyword ids, per-keyword weights, and row pointers),
+which is what `torch.nn.functional.embedding_bag` and `scipy.sparse.csr_matrix` both take.
+No dense `items x vocabulary` matrix is ever built from it on the projection path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+@dataclass(frozen=True)
+class SparseBatch:
+    """A batch of keyword bags in CSR form.
+
+    indices : int64 array of shape (nnz,), vocabulary ids
+    weights : float32 array of shape (nnz,), non-negative keyword weights
+    indptr  : int64 array of shape (n_items + 1,), row `i` is `indices[indptr[i]:indptr[i+1]]`
+    unknown : int64 array of shape (n_items,), keywords per item that are not in the vocabulary
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray
+    indptr: np.ndarray
+    unknown: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def known(self) -> np.ndarray:
+        """Known keywords per item, shape (n_items,)."""
+        return np.diff(self.indptr)
+
+    def to_csr(self, n_keywords: int) -> sp.csr_matrix:
+        """The batch as a scipy CSR matrix of shape (n_items, n_keywords)."""
+        return sp.csr_matrix(
+            (self.weights, self.indices, self.indptr), shape=(len(self), n_keywords)
+        )
+
+    @classmethod
+    def from_csr(cls, X: sp.csr_matrix) -> SparseBatch:
+        X = sp.csr_matrix(X)
+        return cls(
+            indices=X.indices.astype(np.int64),
+            weights=X.data.astype(np.float32),
+            indptr=X.indptr.astype(np.int64),
+            unknown=np.zeros(X.shape[0], dtype=np.int64),
+        )
+
+    def torch_inputs(
+        self, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`(indices, offsets, weights)` as `embedding_bag` takes them, on `device`."""
+        indices = torch.from_numpy(self.indices).to(device)
+        offsets = torch.from_numpy(self.indptr[:-1]).to(device)
+        weights = torch.from_numpy(self.weights).to(device)
+        return indices, offsets, weights

@@ -1,0 +1,201 @@
+"""Keyword vocabulary: normalisation, document frequencies and batch mapping to ids."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .sparse import SparseBatch
+
+
+def normalize_keyword(keyword: str) -> str:
+    """NFC, case-folded, trimmed: the one canonical form of a keyword."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", keyword).casefold().strip())
+
+
+def normalize_array(keywords: pa.Array) -> pa.Array:
+    """Normalise a flat Arrow string array, vectorised.
+
+    For pure-ASCII strings NFC is the identity and case folding equals lower-casing, so Arrow's
+    kernels do the work; the rare non-ASCII strings go through `normalize_keyword` so that the
+    result is identical to it (Arrow has no case-folding kernel).
+    """
+    keywords = pc.cast(keywords, pa.string())
+    out = pc.utf8_trim_whitespace(pc.utf8_lower(keywords))
+    is_ascii = pc.fill_null(pc.string_is_ascii(keywords), True)
+    if pc.all(is_ascii).as_py():
+        return out
+    rows = np.flatnonzero(~is_ascii.to_numpy(zero_copy_only=False))
+    values = out.to_pylist()
+    raw = keywords.to_pylist()
+    for i in rows:
+        values[i] = normalize_keyword(raw[i])
+    return pa.array(values, type=pa.string())
+
+
+def _flatten(items: Sequence[Sequence[str]]) -> tuple[pa.Array, np.ndarray]:
+    """Keyword lists to one flat Arrow array plus row pointers of shape (n_items + 1,)."""
+    if isinstance(items, pa.ListArray | pa.LargeListArray | pa.ChunkedArray):
+        lists = items.combine_chunks() if isinstance(items, pa.ChunkedArray) else items
+        lists = pc.fill_null(lists, pa.scalar([], type=lists.type))
+        return lists.flatten(), np.asarray(lists.offsets, dtype=np.int64) - lists.offsets[0].as_py()
+    lengths = np.fromiter((len(k) for k in items), dtype=np.int64, count=len(items))
+    indptr = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    flat = pa.array([k for keywords in items for k in keywords], type=pa.string())
+    return flat, indptr
+
+
+@dataclass
+class Vocabulary:
+    """Keyword <-> id, with document frequencies.
+
+    Build one with `Vocabulary.fit(items)`. Ids are ordered by document frequency (descending),
+    ties broken alphabetically, so a vocabulary is deterministic for a given catalog.
+    """
+
+    keywords: list[str]
+    document_frequency: np.ndarray  # (n_keywords,) int64
+    n_documents: int
+    min_df: int = 1
+    max_size: int | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.document_frequency = np.asarray(self.document_frequency, dtype=np.int64)
+        if len(self.keywords) != len(self.document_frequency):
+            raise ValueError("keywords and document_frequency differ in length")
+        self._index = {k: i for i, k in enumerate(self.keywords)}
+        self._value_set = pa.array(self.keywords, type=pa.string())
+
+    def __len__(self) -> int:
+        return len(self.keywords)
+
+    def __contains__(self, keyword: str) -> bool:
+        return normalize_keyword(keyword) in self._index
+
+    def id(self, keyword: str) -> int | None:
+        return self._index.get(normalize_keyword(keyword))
+
+    @classmethod
+    def fit(
+        cls,
+        items: Sequence[Sequence[str]],
+        *,
+        min_df: int = 3,
+        max_size: int | None = None,
+    ) -> Vocabulary:
+        """Count document frequencies over `items` and keep keywords on >= `min_df` items."""
+        if min_df < 1:
+            raise ValueError(f"min_df must be >= 1, got {min_df}")
+        if max_size is not None and max_size < 1:
+            raise ValueError(f"max_size must be >= 1, got {max_size}")
+        flat, indptr = _flatten(items)
+        flat = normalize_array(flat)
+        n = len(indptr) - 1
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+        empty = pc.equal(flat, "").to_numpy(zero_copy_only=False) if len(flat) else np.zeros(0, bool)
+        # One count per (item, keyword): a keyword repeated within an item is one document.
+        table = pa.table({"row": rows[~empty], "kw": flat.filter(pa.array(~empty))})
+        pairs = table.group_by(["row", "kw"]).aggregate([])
+        counts = pairs.group_by("kw").aggregate([("row", "count")])
+        kws = counts.column("kw").to_pylist()
+        dfs = counts.column("row_count").to_numpy().astype(np.int64)
+        order = sorted(range(len(kws)), key=lambda i: (-dfs[i], kws[i]))
+        keep = [i for i in order if dfs[i] >= min_df]
+        if max_size is not None:
+            keep = keep[:max_size]
+        kept = set(keep)
+        dropped = [i for i in range(len(kws)) if i not in kept]
+        stats = {
+            "items": n,
+            "keyword_occurrences": int(len(flat)),
+            "distinct_keywords": len(kws),
+            "kept_keywords": len(keep),
+            "pruned_keywords": len(dropped),
+            "pruned_occurrences": int(dfs[dropped].sum()) if dropped else 0,
+            "empty_keywords": int(empty.sum()),
+            "items_without_kept_keyword": 0,
+        }
+        vocab = cls(
+            keywords=[kws[i] for i in keep],
+            document_frequency=dfs[keep] if keep else np.zeros(0, np.int64),
+            n_documents=n,
+            min_df=min_df,
+            max_size=max_size,
+            stats=stats,
+        )
+        if n:
+            vocab.stats["items_without_kept_keyword"] = int((vocab.map_batch(items).known == 0).sum())
+        return vocab
+
+    def map_batch(
+        self,
+        items: Sequence[Sequence[str]] | pa.ListArray,
+        weights: Sequence[Sequence[float]] | None = None,
+    ) -> SparseBatch:
+        """Map keyword lists to a `SparseBatch` of known ids, counting the unknown ones.
+
+        The whole batch goes through Arrow's hash lookup in one call; no Python loop per keyword.
+        Weights default to 1.0; when given, there is one per keyword.
+        """
+        flat, indptr = _flatten(items)
+        n = len(indptr) - 1
+        ids = pc.index_in(normalize_array(flat), value_set=self._value_set)
+        known_mask = pc.is_valid(ids).to_numpy(zero_copy_only=False)
+        ids_np = pc.fill_null(ids, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if weights is None:
+            w = np.ones(len(ids_np), dtype=np.float32)
+        else:
+            w = np.fromiter((x for ws in weights for x in ws), dtype=np.float32)
+            if len(w) != len(ids_np):
+                raise ValueError("weights must have one value per keyword")
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+        known_per_item = np.bincount(rows[known_mask], minlength=n)
+        new_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(known_per_item, out=new_indptr[1:])
+        return SparseBatch(
+            indices=ids_np[known_mask],
+            weights=w[known_mask],
+            indptr=new_indptr,
+            unknown=np.diff(indptr) - known_per_item,
+        )
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keywords": self.keywords,
+            "document_frequency": self.document_frequency.tolist(),
+            "n_documents": self.n_documents,
+            "min_df": self.min_df,
+            "max_size": self.max_size,
+            "stats": self.stats,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
+        return cls(
+            keywords=list(data["keywords"]),
+            document_frequency=np.asarray(data["document_frequency"], dtype=np.int64),
+            n_documents=int(data["n_documents"]),
+            min_df=int(data.get("min_df", 1)),
+            max_size=data.get("max_size"),
+            stats=dict(data.get("stats", {})),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_keywords(cls, keywords: Iterable[str]) -> Vocabulary:
+        """A vocabulary over given keywords (already unique), each with frequency 1."""
+        kws = [normalize_keyword(k) for k in keywords]
+        return cls(keywords=kws, document_frequency=np.ones(len(kws), np.int64), n_documents=0)
