@@ -100,9 +100,11 @@ def read_model_dir(
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         files = manifest["files"]
+        if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+            raise TypeError("'files' must map each file name to an object")
     except FileNotFoundError:
         raise ModelDirectoryError(path, f"{MANIFEST} is missing; not a topicproj model") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise ModelDirectoryError(path, f"{MANIFEST} is damaged ({e})") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelDirectoryError(

@@ -89,8 +89,9 @@ def detect_format(path: str | Path) -> str:
     if ext in (".csv", ".tsv"):
         return "csv"
     raise CatalogError(
-        path, f"cannot tell the format from the extension {ext or '(none)'!r}; pass one of "
-        f"{', '.join(FORMATS)} as the format"
+        path,
+        f"cannot tell the format from the extension {ext or '(none)'!r}; pass one of "
+        f"{', '.join(FORMATS)} as the format",
     )
 
 
@@ -236,7 +237,7 @@ def _iter_csv(
     delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
     with _open_binary(path) as f:
         head = f.read(1 << 16)
-    first_line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")  # Excel writes a BOM
     columns = [c.strip().strip('"') for c in first_line.split(delimiter)]
     if "keywords" not in columns:
         raise CatalogError(path, "no 'keywords' column in the header", row=0)
@@ -264,7 +265,9 @@ def _iter_csv(
     with _open_binary(path) as f:
         try:
             reader = pacsv.open_csv(
-                io.BufferedReader(f), read_options=read, parse_options=parse,  # type: ignore[arg-type]
+                io.BufferedReader(f),
+                read_options=read,
+                parse_options=parse,  # type: ignore[arg-type]
                 convert_options=convert,
             )
             builder = _BatchBuilder("genres" in wanted)
@@ -274,7 +277,9 @@ def _iter_csv(
                     row += 1
                     item_id = cols["id"][i] if "id" in cols else str(row)
                     try:
-                        builder.add(item_id, cols["keywords"][i], cols.get("genres", [None] * (i + 1))[i])
+                        builder.add(
+                            item_id, cols["keywords"][i], cols.get("genres", [None] * (i + 1))[i]
+                        )
                     except ValueError as e:
                         error = CatalogError(path, str(e), row=row)
                         if not skip_bad_rows:
@@ -287,7 +292,9 @@ def _iter_csv(
                 yield builder.take()
         except (pa.ArrowInvalid, UnicodeDecodeError) as e:
             where = bad_row[0] if bad_row else None
-            raise CatalogError(path, f"unreadable CSV: {str(e).splitlines()[0]}", row=where) from None
+            raise CatalogError(
+                path, f"unreadable CSV: {str(e).splitlines()[0]}", row=where
+            ) from None
 
 
 # -- JSONL -----------------------------------------------------------------------------------
@@ -309,7 +316,8 @@ def _iter_jsonl(
                 if "keywords" not in record:
                     raise ValueError("missing 'keywords'")
                 if builder is None:
-                    builder = _BatchBuilder("genres" in record)
+                    # Genres may first appear on any record; `read_catalog` drops them if none has.
+                    builder = _BatchBuilder(True)
                 builder.add(record.get("id", line_no), record["keywords"], record.get("genres"))
             except json.JSONDecodeError as e:
                 error = CatalogError(path, f"invalid JSON ({e.msg})", row=line_no)

@@ -19,14 +19,24 @@ import scipy.sparse as sp
 
 from . import scoring
 from .catalog import Catalog
-from .sparse import SparseBatch
 from .topic_model import TopicModel
 from .vocabulary import Vocabulary
 
 METRICS = (
-    "recall_at_10", "mrr", "genre_map", "npmi", "diversity", "zero_fraction", "active_topics",
-    "active_topics_short", "dead_topics", "topic_precision", "topic_recall", "topic_f1",
-    "train_seconds", "items_per_second",
+    "recall_at_10",
+    "mrr",
+    "genre_map",
+    "npmi",
+    "diversity",
+    "zero_fraction",
+    "active_topics",
+    "active_topics_short",
+    "dead_topics",
+    "topic_precision",
+    "topic_recall",
+    "topic_f1",
+    "train_seconds",
+    "items_per_second",
 )
 
 
@@ -68,7 +78,7 @@ class EvaluationData:
         if n < 10:
             raise ValueError(f"evaluation needs at least 10 items, got {n}")
         order = np.random.default_rng(split_seed).permutation(n)
-        cut = int(round(n * 0.8))
+        cut = round(n * 0.8)
         train_rows, test_rows = np.sort(order[:cut]), np.sort(order[cut:])
         train, test = catalog.subset(train_rows), catalog.subset(test_rows)
         vocab = Vocabulary.fit(train.keywords, min_df=min_df)
@@ -136,7 +146,9 @@ def projector_candidate(activation: str, n_topics: int, min_df: int, **params: A
         remap = np.array([model.vocabulary_.id(k) for k in data.vocabulary.keywords])
 
         def to_model(X: sp.csr_matrix) -> sp.csr_matrix:
-            return sp.csr_matrix((X.data, remap[X.indices], X.indptr), shape=(X.shape[0], len(remap)))
+            return sp.csr_matrix(
+                (X.data, remap[X.indices], X.indptr), shape=(X.shape[0], len(remap))
+            )
 
         return Fitted(
             project=lambda X: model.transform_csr(to_model(X)),
@@ -202,15 +214,20 @@ def score(fitted: Fitted, data: EvaluationData, seed: int) -> dict[str, float]:
     Y_test = np.asarray(fitted.project(data.X_test))
     if data.genres_train is not None and data.genres_test is not None:
         out["genre_map"] = scoring.genre_map(
-            np.asarray(fitted.project(data.X_train)), data.genres_train, Y_test,
-            data.genres_test, seed,
+            np.asarray(fitted.project(data.X_train)),
+            data.genres_train,
+            Y_test,
+            data.genres_test,
+            seed,
         )
     top = np.argsort(-fitted.components, axis=1, kind="stable")[:, :10]
     out["npmi"] = scoring.npmi(top, data.X_all)
     out["diversity"] = scoring.diversity(top)
     out |= scoring.sparsity(Y_test, np.diff(data.X_test.indptr))
     if data.planted is not None and data.test_topics is not None:
-        out |= scoring.planted_topic_scores(Y_test, fitted.components, data.planted, data.test_topics)
+        out |= scoring.planted_topic_scores(
+            Y_test, fitted.components, data.planted, data.test_topics
+        )
     out["train_seconds"] = fitted.train_seconds
     out["items_per_second"] = _throughput(fitted.project_keywords, data.test_keywords)
     return out
@@ -228,10 +245,16 @@ def _throughput(project: Callable[[list[list[str]]], np.ndarray], items: list[li
 
 def baseline_rows(data: EvaluationData) -> list[dict[str, Any]]:
     """Reference rows that need no training: keyword popularity, and the raw bag of keywords."""
-    popularity = np.tile(data.vocabulary.document_frequency.astype(np.float64), (data.visible.shape[0], 1))
+    popularity = np.tile(
+        data.vocabulary.document_frequency.astype(np.float64), (data.visible.shape[0], 1)
+    )
     recall, mrr = scoring.ranking_metrics(popularity, data.visible, data.hidden)
     rows: list[dict[str, Any]] = [
-        {"name": "keyword popularity (no model)", "recall_at_10": _single(recall), "mrr": _single(mrr)}
+        {
+            "name": "keyword popularity (no model)",
+            "recall_at_10": _single(recall),
+            "mrr": _single(mrr),
+        }
     ]
     if data.genres_train is not None and data.genres_test is not None:
         raw = scoring.genre_map(data.X_train, data.genres_train, data.X_test, data.genres_test)
@@ -272,8 +295,11 @@ def evaluate(
     """Train and score every candidate on one split; the report as a JSON-ready dict."""
     start = time.perf_counter()
     data = EvaluationData.build(
-        catalog, min_df=min_df, split_seed=split_seed,
-        planted_keywords=planted_keywords, item_topics=item_topics,
+        catalog,
+        min_df=min_df,
+        split_seed=split_seed,
+        planted_keywords=planted_keywords,
+        item_topics=item_topics,
     )
     candidates = [
         projector_candidate(a, n_topics, min_df, **(model_params or {})) for a in activations
@@ -302,9 +328,10 @@ def evaluate(
         "data": {
             "source": catalog.source,
             "items": len(catalog),
+            "usable_items": data.X_train.shape[0] + data.X_test.shape[0],
             "train_items": data.X_train.shape[0],
             "test_items": data.X_test.shape[0],
-            "ranked_test_items": int(len(data.hidden)),
+            "ranked_test_items": len(data.hidden),
             "keywords": len(data.vocabulary),
             "mean_keywords_per_train_item": float(data.X_train.nnz / max(data.X_train.shape[0], 1)),
             "min_df": min_df,
@@ -321,17 +348,26 @@ def _bar(total: int, enabled: bool) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="model")
+    return tqdm(total=total, unit="model", disable=None)
 
 
 # -- the report on disk -----------------------------------------------------------------------
 
 _COLUMNS = (
-    ("recall_at_10", "recall@10", 3), ("mrr", "MRR", 3), ("genre_map", "genre mAP", 3),
-    ("npmi", "NPMI", 3), ("diversity", "diversity", 2), ("zero_fraction", "zeros", 2),
-    ("active_topics", "active", 1), ("active_topics_short", "active (1-2 kw)", 1),
-    ("dead_topics", "dead", 1), ("topic_precision", "topic P", 2), ("topic_recall", "topic R", 2),
-    ("topic_f1", "topic F1", 2), ("train_seconds", "train s", 1), ("items_per_second", "items/s", 0),
+    ("recall_at_10", "recall@10", 3),
+    ("mrr", "MRR", 3),
+    ("genre_map", "genre mAP", 3),
+    ("npmi", "NPMI", 3),
+    ("diversity", "diversity", 2),
+    ("zero_fraction", "zeros", 2),
+    ("active_topics", "active", 1),
+    ("active_topics_short", "active (1-2 kw)", 1),
+    ("dead_topics", "dead", 1),
+    ("topic_precision", "topic P", 2),
+    ("topic_recall", "topic R", 2),
+    ("topic_f1", "topic F1", 2),
+    ("train_seconds", "train s", 1),
+    ("items_per_second", "items/s", 0),
 )
 
 
@@ -339,10 +375,12 @@ def report_markdown(report: dict[str, Any], command: str | None = None) -> str:
     d = report["data"]
     present = [c for c in _COLUMNS if any(c[0] in m for m in report["models"])]
     lines = [
-        f"Data: `{d['source']}`: {d['items']} items, {d['train_items']} train / {d['test_items']} "
+        f"Data: `{d['source']}`: {d['items']} items, {d['usable_items']} with a keyword on "
+        f">= {d['min_df']} items, {d['train_items']} train / {d['test_items']} "
         f"test (split seed {d['split_seed']}), {d['keywords']} keywords with min-df {d['min_df']}, "
         f"{d['mean_keywords_per_train_item']:.1f} known keywords per train item. "
-        f"Seeds {', '.join(map(str, report['seeds']))}; mean ± std. {report['seconds']:.0f} s in all.",
+        f"Seeds {', '.join(map(str, report['seeds']))}; mean ± std. "
+        f"{report['seconds']:.0f} s in all.",
         "",
     ]
     if command:

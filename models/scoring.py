@@ -8,9 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def hide_one_keyword(
-    X: sp.csr_matrix, seed: int
-) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+def hide_one_keyword(X: sp.csr_matrix, seed: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """For every item with >= 2 keywords, hide one at random.
 
     Returns (visible, rows, hidden): `visible` has shape (len(rows), n_keywords) and holds the
@@ -114,7 +112,9 @@ def genre_map(
     mlb = MultiLabelBinarizer()
     Y_train = mlb.fit_transform(genres_train)
     Y_test = MultiLabelBinarizer(classes=mlb.classes_).fit_transform(genres_test)
-    usable = (Y_train.sum(axis=0) > 0) & (Y_train.sum(axis=0) < len(Y_train)) & (Y_test.sum(axis=0) > 0)
+    usable = (
+        (Y_train.sum(axis=0) > 0) & (Y_train.sum(axis=0) < len(Y_train)) & (Y_test.sum(axis=0) > 0)
+    )
     if not usable.any():
         return float("nan")
     classifier = OneVsRestClassifier(LogisticRegression(max_iter=2000, random_state=seed))
@@ -145,7 +145,9 @@ def planted_topic_scores(
     from scipy.optimize import linear_sum_assignment
 
     A = components / np.maximum(np.linalg.norm(components, axis=1, keepdims=True), 1e-12)
-    P = planted_keywords / np.maximum(np.linalg.norm(planted_keywords, axis=1, keepdims=True), 1e-12)
+    P = planted_keywords / np.maximum(
+        np.linalg.norm(planted_keywords, axis=1, keepdims=True), 1e-12
+    )
     learned, planted = linear_sum_assignment(-(A @ P.T))
     mapping = np.full(components.shape[0], -1)
     mapping[learned] = planted

@@ -42,7 +42,9 @@ def topic_keyword(topic: int, rank: int) -> str:
     return f"topic{topic:02d} kw{rank:02d}"
 
 
-def make_synthetic_catalog(config: SyntheticConfig | None = None, **overrides: object) -> SyntheticCatalog:
+def make_synthetic_catalog(
+    config: SyntheticConfig | None = None, **overrides: object
+) -> SyntheticCatalog:
     """Build the catalog. Same config and seed, same catalog, on any machine."""
     cfg = config or SyntheticConfig()
     if overrides:
@@ -50,7 +52,9 @@ def make_synthetic_catalog(config: SyntheticConfig | None = None, **overrides: o
     if cfg.n_items < 1 or cfg.n_topics < 1 or cfg.keywords_per_topic < 2:
         raise ValueError("n_items and n_topics must be >= 1 and keywords_per_topic >= 2")
     rng = np.random.default_rng(cfg.seed)
-    topics = [[topic_keyword(t, r) for r in range(cfg.keywords_per_topic)] for t in range(cfg.n_topics)]
+    topics = [
+        [topic_keyword(t, r) for r in range(cfg.keywords_per_topic)] for t in range(cfg.n_topics)
+    ]
     filler = [f"filler {i:04d}" for i in range(cfg.n_filler_keywords)]
     everything = [k for t in topics for k in t] + filler
     # Zipf popularity over a shuffled vocabulary, so stray topic keywords are among the noise.

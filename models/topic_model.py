@@ -65,7 +65,7 @@ class TopicModel(TransformerMixin, BaseEstimator):
         batch_size: int = 256,
         learning_rate: float = 5e-3,
         mask_rate: float = 0.4,
-        l1: float = 1e-3,
+        l1: float = 3e-3,
         validation_fraction: float = 0.1,
         device: str = "auto",
         random_state: int = 0,
@@ -233,11 +233,19 @@ class TopicModel(TransformerMixin, BaseEstimator):
             config = ProjectorConfig(**info["projector"])
             projector = Projector(config)
             projector.load_state_dict(
-                {k.removeprefix("projector."): v for k, v in tensors.items() if k.startswith("projector.")}
+                {
+                    k.removeprefix("projector."): v
+                    for k, v in tensors.items()
+                    if k.startswith("projector.")
+                }
             )
             decoder = KeywordDecoder(config.n_topics, config.n_keywords)
             decoder.load_state_dict(
-                {k.removeprefix("decoder."): v for k, v in tensors.items() if k.startswith("decoder.")}
+                {
+                    k.removeprefix("decoder."): v
+                    for k, v in tensors.items()
+                    if k.startswith("decoder.")
+                }
             )
             vocabulary = Vocabulary.from_dict(vocab)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:

@@ -32,7 +32,7 @@ class TrainConfig:
     batch_size: int = 256
     learning_rate: float = 5e-3
     mask_rate: float = 0.4  # share of an item's keywords hidden from the input
-    l1: float = 1e-3  # penalty on the sum of an item's activations
+    l1: float = 3e-3  # penalty on the sum of an item's activations
     validation_fraction: float = 0.1
     seed: int = 0
 
@@ -171,8 +171,13 @@ def train(
         decoder.eval()
         # The same hidden keywords at every epoch, so validation losses compare.
         nll, _, _ = masked_loss(
-            projector, decoder, X_val, config.mask_rate, np.random.default_rng(config.seed + 1),
-            0.0, device,
+            projector,
+            decoder,
+            X_val,
+            config.mask_rate,
+            np.random.default_rng(config.seed + 1),
+            0.0,
+            device,
         )
         projector.train()
         decoder.train()
@@ -205,7 +210,10 @@ def train(
             epochs.set_postfix(loss=f"{total / steps:.4f}", val=f"{val:.4f}")
         if val < best - 1e-5:
             best, best_epoch = val, epoch
-            best_state = (copy.deepcopy(projector.state_dict()), copy.deepcopy(decoder.state_dict()))
+            best_state = (
+                copy.deepcopy(projector.state_dict()),
+                copy.deepcopy(decoder.state_dict()),
+            )
         elif epoch - best_epoch >= config.patience:
             break
     if hasattr(epochs, "close"):
@@ -229,4 +237,5 @@ def _progress(it: range, enabled: bool) -> Any:
         return it
     from tqdm.auto import tqdm
 
-    return tqdm(it, desc="epochs", unit="epoch", leave=False)
+    # disable=None: no bar when stderr is not a terminal (CI logs, pipes).
+    return tqdm(it, desc="epochs", unit="epoch", leave=False, disable=None)

@@ -101,7 +101,9 @@ class Vocabulary:
         flat = normalize_array(flat)
         n = len(indptr) - 1
         rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-        empty = pc.equal(flat, "").to_numpy(zero_copy_only=False) if len(flat) else np.zeros(0, bool)
+        empty = (
+            pc.equal(flat, "").to_numpy(zero_copy_only=False) if len(flat) else np.zeros(0, bool)
+        )
         # One count per (item, keyword): a keyword repeated within an item is one document.
         table = pa.table({"row": rows[~empty], "kw": flat.filter(pa.array(~empty))})
         pairs = table.group_by(["row", "kw"]).aggregate([])
@@ -116,7 +118,7 @@ class Vocabulary:
         dropped = [i for i in range(len(kws)) if i not in kept]
         stats = {
             "items": n,
-            "keyword_occurrences": int(len(flat)),
+            "keyword_occurrences": len(flat),
             "distinct_keywords": len(kws),
             "kept_keywords": len(keep),
             "pruned_keywords": len(dropped),
@@ -133,7 +135,9 @@ class Vocabulary:
             stats=stats,
         )
         if n:
-            vocab.stats["items_without_kept_keyword"] = int((vocab.map_batch(items).known == 0).sum())
+            vocab.stats["items_without_kept_keyword"] = int(
+                (vocab.map_batch(items).known == 0).sum()
+            )
         return vocab
 
     def map_batch(

@@ -1,0 +1,35 @@
+# topicproj: `make run` sets up and runs the demo, `make test` runs the checks.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_MODEL ?= runs/demo-model
+TMDB ?= ../shared/data/tmdb_5000_movies.csv.zip
+
+.PHONY: install run test lint evaluate clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The demo: learn topics from the built-in synthetic catalog, then show them.
+run: $(STAMP)
+	$(BIN)/topicproj train --topics 12 --min-df 2 --out $(DEMO_MODEL) --overwrite
+	$(BIN)/topicproj inspect $(DEMO_MODEL) --top 6
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+# The reference evaluation on the TMDB data (under 10 minutes on 2 cores).
+evaluate: $(STAMP)
+	$(BIN)/topicproj evaluate --data $(TMDB) --topics 50 --activations relu,leaky_relu,prelu,overlap --seeds 0,1,2 --report reports/tmdb
+
+clean:
+	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache

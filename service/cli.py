@@ -1,0 +1,225 @@
+"""The `topicproj` command line: train, evaluate and inspect models.
+
+Errors that the user can fix (bad input, a damaged model) print one line naming the problem and
+exit with status 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from models.activation import ACTIVATIONS
+from models.catalog import FORMATS, Catalog, read_catalog
+from models.errors import TopicprojError
+
+EXIT_USAGE = 2
+
+
+def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
+    """The catalog named by --data, or the synthetic catalog (with its ground truth)."""
+    if args.data is None:
+        from models.synthetic import make_synthetic_catalog
+
+        synthetic = make_synthetic_catalog(seed=args.data_seed)
+        return synthetic.catalog, synthetic
+    catalog = read_catalog(args.data, format=args.format, skip_bad_rows=args.skip_bad_rows)
+    s = catalog.stats
+    if not args.quiet:
+        print(
+            f"read {s.rows} items from {args.data} ({s.skipped} bad rows skipped, "
+            f"{s.empty} with no keyword)",
+            file=sys.stderr,
+        )
+        for line in s.errors[:3]:
+            print(f"  skipped: {line}", file=sys.stderr)
+    if len(catalog) == 0:
+        raise TopicprojError(f"{args.data}: no items to learn from")
+    return catalog, None
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="catalog file; without it, the built-in synthetic catalog")
+    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic catalog")
+    p.add_argument(
+        "--min-df", type=int, default=3, help="keep keywords on at least this many items"
+    )
+    p.add_argument("--topics", type=int, default=50)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.topic_model import TopicModel
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
+        # Fail before training, not after minutes of it.
+        raise TopicprojError(f"{out} already exists; pass --overwrite to replace it")
+    catalog, _ = _catalog(args)
+    model = TopicModel(
+        args.topics,
+        activation=args.activation,
+        min_df=args.min_df,
+        max_vocabulary=args.max_vocabulary,
+        init=args.init,
+        max_epochs=args.epochs,
+        **({"l1": args.l1} if args.l1 is not None else {}),
+        device=args.device,
+        random_state=args.seed,
+        verbose=not args.quiet,
+    ).fit(catalog.keywords)
+    model.data_summary_ = {
+        "source": catalog.source,
+        "items": len(catalog),
+        "skipped_rows": catalog.stats.skipped,
+        "items_without_keywords": catalog.stats.empty,
+        "vocabulary": model.vocabulary_.stats,
+    }
+    path = model.save(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        r = model.train_result_
+        print(
+            f"trained {args.topics} topics ({args.activation}) over {len(model.vocabulary_)} "
+            f"keywords in {r.seconds:.1f} s, {r.epochs} epochs, best validation loss "
+            f"{r.best_validation_loss:.4f} at epoch {r.best_epoch}; saved to {path}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from models.evaluation import evaluate, write_report
+
+    activations = [a.strip() for a in args.activations.split(",") if a.strip()]
+    unknown = [a for a in activations if a not in ACTIVATIONS]
+    if unknown:
+        raise TopicprojError(
+            f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ACTIVATIONS)}"
+        )
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise TopicprojError(
+            f"--seeds must be integers separated by commas, got {args.seeds!r}"
+        ) from None
+    catalog, synthetic = _catalog(args)
+    report = evaluate(
+        catalog,
+        n_topics=args.topics,
+        activations=activations,
+        seeds=seeds,
+        split_seed=args.split_seed,
+        min_df=args.min_df,
+        sklearn_baselines=not args.no_sklearn,
+        planted_keywords=synthetic.topic_keywords if synthetic else None,
+        item_topics=synthetic.item_topics if synthetic else None,
+        progress=not args.quiet,
+    )
+    command = "topicproj " + " ".join(shlex.quote(a) for a in args.argv)
+    out = write_report(report, args.report, command)
+    if not args.quiet:
+        print((out / "report.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from models.topic_model import TopicModel
+
+    model = TopicModel.load(args.model, device="cpu")
+    params = model.projector_.activation.parameters_table()
+    topics = [
+        {
+            "topic": k,
+            "top_keywords": words,
+            "slope": params["slope"][k],
+            "threshold": params["threshold"][k],
+            "sharpness": params["sharpness"][k],
+            "bias": float(model.projector_.bias[k].detach()),
+        }
+        for k, words in enumerate(model.top_keywords(args.top))
+    ]
+    if args.json:
+        info = {
+            "activation": model.activation,
+            "topics": model.n_topics,
+            "keywords": len(model.vocabulary_),
+            "training": model.train_result_.to_dict() if hasattr(model, "train_result_") else None,
+            "data": model.data_summary_,
+            "topic_table": topics,
+        }
+        if info["training"]:
+            info["training"].pop("history", None)
+        json.dump(info, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    print(
+        f"{args.model}: {model.n_topics} topics, activation {model.activation}, "
+        f"{len(model.vocabulary_)} keywords"
+    )
+    print(f"{'topic':>5}  {'slope':>6}  {'tau':>6}  {'beta':>7}  {'bias':>6}  top keywords")
+    for t in topics:
+        print(
+            f"{t['topic']:>5}  {t['slope']:>6.3f}  {t['threshold']:>6.3f}  {t['sharpness']:>7.2f}  "
+            f"{t['bias']:>6.3f}  {', '.join(t['top_keywords'])}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="topicproj", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="learn topics from a catalog and save a model directory")
+    _add_data_args(p)
+    p.add_argument("--activation", choices=ACTIVATIONS, default="overlap")
+    p.add_argument("--max-vocabulary", type=int, help="keep at most this many keywords")
+    p.add_argument("--init", choices=("nndsvda", "random", "lda"), default="nndsvda")
+    p.add_argument(
+        "--epochs", type=int, default=200, help="most epochs; early stopping may end sooner"
+    )
+    p.add_argument(
+        "--l1", type=float, default=None, help="activation sparsity penalty (default: the model's)"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="compare activations and scikit-learn baselines")
+    _add_data_args(p)
+    p.add_argument("--activations", default=",".join(ACTIVATIONS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
+    p.add_argument("--report", required=True, help="directory for report.json and report.md")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("inspect", help="show a model's topics and activation parameters")
+    p.add_argument("model", help="model directory")
+    p.add_argument("--top", type=int, default=10, help="keywords per topic")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args))
+    except (TopicprojError, ValueError, OSError) as e:
+        print(f"topicproj {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Training: reproducible, constrained, and actually learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.errors import NotFittedError
+from models.topic_model import TopicModel
+from models.training import resolve_device
+
+from .factories import small_synthetic
+
+
+def fit(activation: str = "overlap", seed: int = 0, **params) -> TopicModel:
+    items = small_synthetic().catalog.keywords
+    defaults = dict(min_df=2, max_epochs=15, device="cpu", random_state=seed)
+    return TopicModel(5, activation=activation, **(defaults | params)).fit(items)
+
+
+def test_training_is_reproducible_on_cpu():
+    a, b = fit(seed=3), fit(seed=3)
+    for (name, x), (_, y) in zip(
+        a.projector_.state_dict().items(), b.projector_.state_dict().items(), strict=True
+    ):
+        assert torch.equal(x, y), name
+    assert not torch.equal(a.projector_.keyword_topics, fit(seed=4).projector_.keyword_topics)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "prelu", "overlap"])
+def test_training_learns_and_keeps_constraints(activation):
+    model = fit(activation)
+    history = model.train_result_.history
+    assert len(history) == model.n_epochs_
+    best = min(h["validation_loss"] for h in history)
+    assert best == pytest.approx(model.train_result_.best_validation_loss)
+    assert best < history[0]["validation_loss"]  # it improved on the initialisation
+    assert (model.components_ >= 0).all()
+    if activation == "overlap":
+        assert (model.projector_.activation.threshold >= 0).all()
+    # the weights kept are those of the best epoch, not the last
+    assert model.train_result_.best_epoch <= model.n_epochs_
+
+
+def test_early_stopping_stops_before_max_epochs():
+    model = fit(max_epochs=500, patience=2, learning_rate=5e-2)
+    assert model.n_epochs_ < 500
+    assert model.n_epochs_ - model.train_result_.best_epoch == 2
+
+
+def test_transform_shape_zero_rows_and_fitted_check():
+    with pytest.raises(NotFittedError):
+        TopicModel(3).transform([["a"]])
+    model = fit()
+    Y = model.transform([["topic00 kw00", "topic00 kw01"], [], ["never seen"]])
+    assert Y.shape == (3, 5) and Y.dtype == np.float32
+    assert (Y[1] == 0).all() and (Y[2] == 0).all()
+    assert (Y[0] > 0).any()
+
+
+def test_bad_fit_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="empty catalog"):
+        TopicModel(3).fit([])
+    with pytest.raises(ValueError, match="min_df"):
+        TopicModel(3, min_df=2).fit([["a"], ["b"], []])
+    with pytest.raises(ValueError, match="activation"):
+        TopicModel(3, activation="tanh").fit([["a", "b"]] * 5)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
