@@ -38,7 +38,7 @@ class Projector(nn.Module):
         self.keyword_topics = nn.Parameter(torch.zeros(config.n_keywords, config.n_topics))
         self.bias = nn.Parameter(torch.zeros(config.n_topics))
         self.activation = OverlapActivation(config.n_topics, config.activation)
-        self._stats_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None
+        self._stats_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -52,14 +52,16 @@ class Projector(nn.Module):
         Cached while W is unchanged and no gradient is needed, as in serving.
         """
         W = self.keyword_topics
+        # In-place updates bump _version; .to(device or dtype) makes a new tensor (new pointer).
+        key = (W.data_ptr(), W._version, W.device, W.dtype)
         if not torch.is_grad_enabled() and self._stats_cache is not None:
-            version, scale, norm2 = self._stats_cache
-            if version == W._version:
+            cached_key, scale, norm2 = self._stats_cache
+            if cached_key == key:
                 return scale, norm2
         scale = W.amax(dim=0).clamp_min(_EPS)  # (topics,)
         norm2 = (W * W).sum(dim=0) / (scale * scale)  # (topics,)
         if not torch.is_grad_enabled():
-            self._stats_cache = (W._version, scale, norm2)
+            self._stats_cache = (key, scale, norm2)
         return scale, norm2
 
     def pre_activation(

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .activation import ACTIVATIONS
+from .activation import ALL_ACTIVATIONS
 from .artifacts import read_model_dir, write_model_dir
 from .decoder import KeywordDecoder
 from .errors import ModelDirectoryError, NotFittedError
@@ -63,9 +63,9 @@ class TopicModel(TransformerMixin, BaseEstimator):
         max_epochs: int = 200,
         patience: int = 10,
         batch_size: int = 256,
-        learning_rate: float = 5e-3,
+        learning_rate: float = 1e-3,
         mask_rate: float = 0.4,
-        l1: float = 3e-3,
+        l1: float = 1e-2,
         validation_fraction: float = 0.1,
         device: str = "auto",
         random_state: int = 0,
@@ -90,9 +90,9 @@ class TopicModel(TransformerMixin, BaseEstimator):
     # -- fitting ---------------------------------------------------------------------------------
 
     def _validate_params(self) -> None:  # type: ignore[override]
-        if self.activation not in ACTIVATIONS:
+        if self.activation not in ALL_ACTIVATIONS:
             raise ValueError(
-                f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}"
+                f"activation must be one of {', '.join(ALL_ACTIVATIONS)}, got {self.activation!r}"
             )
         if not isinstance(self.n_topics, int) or self.n_topics < 1:
             raise ValueError(f"n_topics must be a positive integer, got {self.n_topics!r}")

@@ -30,9 +30,9 @@ class TrainConfig:
     max_epochs: int = 200
     patience: int = 10  # epochs without a better validation loss before stopping
     batch_size: int = 256
-    learning_rate: float = 5e-3
+    learning_rate: float = 1e-3
     mask_rate: float = 0.4  # share of an item's keywords hidden from the input
-    l1: float = 3e-3  # penalty on the sum of an item's activations
+    l1: float = 1e-2  # penalty on the sum of an item's activations
     validation_fraction: float = 0.1
     seed: int = 0
 

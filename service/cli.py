@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.activation import ACTIVATIONS
+from models.activation import ACTIVATIONS, ALL_ACTIVATIONS
 from models.catalog import FORMATS, Catalog, read_catalog
 from models.errors import TopicprojError
 
@@ -98,10 +98,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from models.evaluation import evaluate, write_report
 
     activations = [a.strip() for a in args.activations.split(",") if a.strip()]
-    unknown = [a for a in activations if a not in ACTIVATIONS]
+    unknown = [a for a in activations if a not in ALL_ACTIVATIONS]
     if unknown:
         raise TopicprojError(
-            f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ACTIVATIONS)}"
+            f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ALL_ACTIVATIONS)}"
         )
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="learn topics from a catalog and save a model directory")
     _add_data_args(p)
-    p.add_argument("--activation", choices=ACTIVATIONS, default="overlap")
+    p.add_argument("--activation", choices=ALL_ACTIVATIONS, default="overlap")
     p.add_argument("--max-vocabulary", type=int, help="keep at most this many keywords")
     p.add_argument("--init", choices=("nndsvda", "random", "lda"), default="nndsvda")
     p.add_argument(

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from models.activation import ACTIVATIONS, OverlapActivation
+from models.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
 from models.projector import Projector, ProjectorConfig
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
@@ -46,15 +46,16 @@ def test_relu_leaky_prelu_are_exact_settings(hj):
     assert torch.equal(prelu(h, j), F.prelu(h, slopes))
 
 
-@given(pair(6, 3), st.sampled_from(ACTIVATIONS), st.integers(0, 1000))
+@given(pair(6, 3), st.sampled_from(ALL_ACTIVATIONS), st.integers(0, 1000))
 def test_outputs_are_finite(hj, name, seed):
     h, j = (torch.from_numpy(a) for a in hj)
     assert torch.isfinite(trained_like(name, 3, seed)(h, j)).all()
 
 
 @given(arrays(np.float32, (6, 3), elements=finite), st.integers(0, 1000))
-def test_no_overlap_never_fires(h, seed):
-    act = trained_like("overlap", 3, seed)
+@pytest.mark.parametrize("name", ["overlap", "overlap_power", "overlap_shift"])
+def test_no_overlap_never_fires(name, h, seed):
+    act = trained_like(name, 3, seed)
     with torch.no_grad():
         act.threshold.fill_(-0.5)  # even a threshold pushed below zero by hand is bounded
     y = act(torch.from_numpy(h), torch.zeros(6, 3))
@@ -194,3 +195,22 @@ def test_topic_stats_cache_follows_weight_updates():
     expected = p.activation(h_ref.float(), J_ref.float())
     torch.testing.assert_close(second, expected)
     assert not torch.equal(first, second)
+
+
+def test_power_form_gradient_stays_finite_where_overlap_is_zero():
+    act = trained_like("overlap_power", 2)
+    y = act(torch.ones(2, 2), torch.tensor([[0.0, 0.3], [0.0, 0.0]]))
+    y.sum().backward()
+    assert torch.isfinite(act.log_sharpness.grad).all()
+    assert y[1].eq(0).all()
+
+
+def test_topic_stats_cache_follows_moves_between_dtypes():
+    p = projector_with(torch.rand(6, 3))
+    idx, off, w = torch.tensor([0, 1]), torch.tensor([0]), torch.ones(2)
+    with torch.no_grad():
+        single = p(idx, off, w)
+        p.double()  # a new weight tensor: the cached float32 norms must not be reused
+        double = p(idx, off, w.double())
+    assert double.dtype == torch.float64
+    torch.testing.assert_close(double.float(), single)

@@ -74,3 +74,21 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_estimator_defaults_agree_with_train_config():
+    from models.training import TrainConfig
+
+    params = TopicModel().get_params()
+    config = TrainConfig()
+    for field in (
+        "max_epochs",
+        "patience",
+        "batch_size",
+        "learning_rate",
+        "mask_rate",
+        "l1",
+        "validation_fraction",
+        "init",
+    ):
+        assert params[field] == getattr(config, field), field
