@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_MODEL ?= runs/demo-model
 TMDB ?= ../shared/data/tmdb_5000_movies.csv.zip
 
-.PHONY: install run test lint evaluate clean
+.PHONY: install run demo-model test lint evaluate clean proto
 
 install: $(STAMP)
 
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The demo: learn topics from the built-in synthetic catalog, then show them.
+# The main job: serve the demo model (trained on the built-in synthetic catalog on first use)
+# over gRPC on 127.0.0.1:50051, with Prometheus metrics on :9095/metrics. Ctrl-C stops it.
 run: $(STAMP)
+	$(BIN)/topicproj serve
+
+# Train the demo model afresh and show its topics.
+demo-model: $(STAMP)
 	$(BIN)/topicproj train --topics 12 --min-df 2 --out $(DEMO_MODEL) --overwrite
 	$(BIN)/topicproj inspect $(DEMO_MODEL) --top 6
 
@@ -33,3 +38,8 @@ evaluate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache
+
+# Regenerate the Python code for the gRPC contract (committed; a test checks it is current).
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto \
+		--grpc_python_out=proto proto/topicproj/v1/topicproj.proto

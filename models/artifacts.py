@@ -90,6 +90,14 @@ def write_model_dir(
     return path
 
 
+def model_version(path: str | Path) -> str:
+    """A model directory's content digest: the first 12 hex digits of its manifest's sha256.
+
+    The manifest holds every other file's sha256, so the digest changes with any of them.
+    """
+    return _sha256(Path(path) / MANIFEST)[:12]
+
+
 def read_model_dir(
     path: str | Path,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:

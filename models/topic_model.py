@@ -14,7 +14,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .activation import ALL_ACTIVATIONS
-from .artifacts import read_model_dir, write_model_dir
+from .artifacts import model_version, read_model_dir, write_model_dir
 from .decoder import KeywordDecoder
 from .errors import ModelDirectoryError, NotFittedError
 from .projector import Projector, ProjectorConfig
@@ -50,6 +50,8 @@ class TopicModel(TransformerMixin, BaseEstimator):
     decoder_ : KeywordDecoder
     n_epochs_ : int
     train_result_ : TrainResult
+    version_ : str
+        Set by `load`: the model directory's content digest.
     """
 
     def __init__(
@@ -261,4 +263,5 @@ class TopicModel(TransformerMixin, BaseEstimator):
             model.train_result_ = TrainResult(**info["training"])
             model.n_epochs_ = model.train_result_.epochs
         model.data_summary_ = info.get("data")
+        model.version_ = model_version(path)
         return model

@@ -172,6 +172,49 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from pydantic import ValidationError
+
+    from .server import serve
+    from .settings import Settings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    given = {
+        name: getattr(args, name)
+        for name in Settings.model_fields
+        if getattr(args, name, None) is not None
+    }
+    if args.no_metrics:
+        given["metrics_port"] = None
+    try:
+        settings = Settings(**given)
+    except ValidationError as e:
+        raise TopicprojError(
+            "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        ) from None
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import grpc
+
+    from .client import check_health
+
+    try:
+        status = check_health(args.address, timeout=args.timeout, service=args.service)
+    except grpc.RpcError as e:
+        print(f"{args.address}: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
+    print(f"{args.address}: {status}")
+    return 0 if status == "SERVING" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topicproj", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +244,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
     p.add_argument("--report", required=True, help="directory for report.json and report.md")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("serve", help="serve a model over gRPC, with Prometheus metrics")
+    p.add_argument("--model", help="model directory; without it, the demo model")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="gRPC port (default 50051)")
+    p.add_argument("--metrics-port", type=int, dest="metrics_port", help="default 9095")
+    p.add_argument("--no-metrics", action="store_true", help="no metrics endpoint")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--max-batch-items", type=int, dest="max_batch_items")
+    p.add_argument("--max-wait-ms", type=float, dest="max_wait_ms")
+    p.add_argument("--max-queue-items", type=int, dest="max_queue_items")
+    p.add_argument("--max-items-per-request", type=int, dest="max_items_per_request")
+    p.add_argument("--max-keyword-length", type=int, dest="max_keyword_length")
+    p.add_argument("--dead-topic-window", type=int, dest="dead_topic_window")
+    p.add_argument("--grace-seconds", type=float, dest="grace_seconds")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("health", help="exit 0 only when the server reports SERVING")
+    p.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    p.add_argument("--service", default="", help="service name; empty means the whole server")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("inspect", help="show a model's topics and activation parameters")
     p.add_argument("model", help="model directory")

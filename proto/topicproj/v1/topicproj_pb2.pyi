@@ -1,0 +1,99 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Item(_message.Message):
+    __slots__ = ("id", "keywords", "weights")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, id: _Optional[str] = ..., keywords: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ProjectRequest(_message.Message):
+    __slots__ = ("items", "top_k", "omit_dense", "model_version")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    OMIT_DENSE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Item]
+    top_k: int
+    omit_dense: bool
+    model_version: str
+    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., top_k: _Optional[int] = ..., omit_dense: _Optional[bool] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class TopicScore(_message.Message):
+    __slots__ = ("topic", "score")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    topic: int
+    score: float
+    def __init__(self, topic: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+
+class Projection(_message.Message):
+    __slots__ = ("id", "topics", "top", "known_keywords", "unknown_keywords", "active_topics")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    topics: _containers.RepeatedScalarFieldContainer[float]
+    top: _containers.RepeatedCompositeFieldContainer[TopicScore]
+    known_keywords: int
+    unknown_keywords: int
+    active_topics: int
+    def __init__(self, id: _Optional[str] = ..., topics: _Optional[_Iterable[float]] = ..., top: _Optional[_Iterable[_Union[TopicScore, _Mapping]]] = ..., known_keywords: _Optional[int] = ..., unknown_keywords: _Optional[int] = ..., active_topics: _Optional[int] = ...) -> None: ...
+
+class ProjectResponse(_message.Message):
+    __slots__ = ("model_version", "projections")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    projections: _containers.RepeatedCompositeFieldContainer[Projection]
+    def __init__(self, model_version: _Optional[str] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("top_keywords",)
+    TOP_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    top_keywords: int
+    def __init__(self, top_keywords: _Optional[int] = ...) -> None: ...
+
+class TopicInfo(_message.Message):
+    __slots__ = ("topic", "top_keywords", "slope", "threshold", "sharpness", "bias")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    TOP_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    SLOPE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SHARPNESS_FIELD_NUMBER: _ClassVar[int]
+    BIAS_FIELD_NUMBER: _ClassVar[int]
+    topic: int
+    top_keywords: _containers.RepeatedScalarFieldContainer[str]
+    slope: float
+    threshold: float
+    sharpness: float
+    bias: float
+    def __init__(self, topic: _Optional[int] = ..., top_keywords: _Optional[_Iterable[str]] = ..., slope: _Optional[float] = ..., threshold: _Optional[float] = ..., sharpness: _Optional[float] = ..., bias: _Optional[float] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("version", "topics", "vocabulary_size", "activation", "device", "topic_info")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    VOCABULARY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_INFO_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    topics: int
+    vocabulary_size: int
+    activation: str
+    device: str
+    topic_info: _containers.RepeatedCompositeFieldContainer[TopicInfo]
+    def __init__(self, version: _Optional[str] = ..., topics: _Optional[int] = ..., vocabulary_size: _Optional[int] = ..., activation: _Optional[str] = ..., device: _Optional[str] = ..., topic_info: _Optional[_Iterable[_Union[TopicInfo, _Mapping]]] = ...) -> None: ...

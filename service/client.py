@@ -1,0 +1,170 @@
+"""Python clients for the projection service: `TopicClient` (blocking) and `AsyncTopicClient`.
+
+Items go in as plain Python (keyword lists, or dicts with `id`, `keywords` and `weights`), and
+projections come back as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+ItemLike = Sequence[str] | Mapping[str, Any]
+
+
+@dataclass
+class Projections:
+    """The projections of one request, row i for item i.
+
+    topics  : float32 array of shape (n_items, n_topics); empty with `omit_dense`
+    top     : per item, a list of (topic, score), best first
+    """
+
+    model_version: str
+    ids: list[str]
+    topics: np.ndarray
+    top: list[list[tuple[int, float]]]
+    known_keywords: np.ndarray
+    unknown_keywords: np.ndarray
+    active_topics: np.ndarray
+
+
+def to_request(
+    items: Sequence[ItemLike], top_k: int = 0, omit_dense: bool = False, model_version: str = ""
+) -> pb.ProjectRequest:
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            out.append(
+                pb.Item(
+                    id=str(item.get("id", "")),
+                    keywords=list(item.get("keywords", [])),
+                    weights=list(item.get("weights", [])),
+                )
+            )
+        elif isinstance(item, str):
+            raise TypeError(f"item {i} is a string; pass a list of keywords")
+        else:
+            out.append(pb.Item(keywords=list(item)))
+    return pb.ProjectRequest(
+        items=out, top_k=top_k, omit_dense=omit_dense, model_version=model_version
+    )
+
+
+def from_response(response: pb.ProjectResponse) -> Projections:
+    rows = response.projections
+    width = len(rows[0].topics) if rows else 0
+    topics = np.array([p.topics for p in rows], dtype=np.float32).reshape(len(rows), width)
+    return Projections(
+        model_version=response.model_version,
+        ids=[p.id for p in rows],
+        topics=topics,
+        top=[[(t.topic, t.score) for t in p.top] for p in rows],
+        known_keywords=np.array([p.known_keywords for p in rows], dtype=np.int64),
+        unknown_keywords=np.array([p.unknown_keywords for p in rows], dtype=np.int64),
+        active_topics=np.array([p.active_topics for p in rows], dtype=np.int64),
+    )
+
+
+def model_info(info: pb.ModelInfo) -> dict[str, Any]:
+    return {
+        "version": info.version,
+        "topics": info.topics,
+        "vocabulary_size": info.vocabulary_size,
+        "activation": info.activation,
+        "device": info.device,
+        "topic_info": [
+            {
+                "topic": t.topic,
+                "top_keywords": list(t.top_keywords),
+                "slope": t.slope,
+                "threshold": t.threshold,
+                "sharpness": t.sharpness,
+                "bias": t.bias,
+            }
+            for t in info.topic_info
+        ],
+    }
+
+
+class TopicClient:
+    """Blocking client. Use as a context manager, or call `close()`."""
+
+    def __init__(self, address: str, *, timeout: float | None = 30.0) -> None:
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(address)
+        self._stub = pb_grpc.TopicProjectionStub(self._channel)
+
+    def project(
+        self,
+        items: Sequence[ItemLike],
+        *,
+        top_k: int = 0,
+        omit_dense: bool = False,
+        model_version: str = "",
+    ) -> Projections:
+        request = to_request(items, top_k, omit_dense, model_version)
+        return from_response(self._stub.Project(request, timeout=self.timeout))
+
+    def get_model(self, top_keywords: int = 10) -> dict[str, Any]:
+        request = pb.GetModelRequest(top_keywords=top_keywords)
+        return model_info(self._stub.GetModel(request, timeout=self.timeout))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> TopicClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncTopicClient:
+    """asyncio client. Use as an async context manager, or await `close()`."""
+
+    def __init__(self, address: str, *, timeout: float | None = 30.0) -> None:
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(address)
+        self._stub = pb_grpc.TopicProjectionStub(self._channel)
+
+    async def project(
+        self,
+        items: Sequence[ItemLike],
+        *,
+        top_k: int = 0,
+        omit_dense: bool = False,
+        model_version: str = "",
+    ) -> Projections:
+        request = to_request(items, top_k, omit_dense, model_version)
+        return from_response(await self._stub.Project(request, timeout=self.timeout))
+
+    async def get_model(self, top_keywords: int = 10) -> dict[str, Any]:
+        request = pb.GetModelRequest(top_keywords=top_keywords)
+        return model_info(await self._stub.GetModel(request, timeout=self.timeout))
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncTopicClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def check_health(address: str, timeout: float = 3.0, service: str = "") -> str:
+    """The server's health status name (SERVING, NOT_SERVING, ...), or raises grpc.RpcError."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -1,0 +1,114 @@
+"""The one place where errors become gRPC statuses, and where every RPC is counted and timed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from .errors import status_for
+from .metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+SERVICE_PREFIX = "/topicproj.v1.TopicProjection/"
+
+
+class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Maps exceptions to status codes (via `errors.status_for`) and records RPC metrics.
+
+    Only the projection service's methods are wrapped; health and reflection pass through.
+    """
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self.metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method  # type: ignore[attr-defined]
+        if handler is None or not method.startswith(SERVICE_PREFIX):
+            return handler
+        rpc = method.removeprefix(SERVICE_PREFIX)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(rpc, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(rpc, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _count(self, rpc: str, request: Any) -> None:
+        items = getattr(request, "items", None)
+        if items is not None:
+            self.metrics.items.labels(rpc).inc(len(items))
+
+    async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> grpc.StatusCode:
+        code, message = status_for(error)
+        if code == grpc.StatusCode.INTERNAL:
+            log.error("unexpected error", exc_info=error)
+        await context.abort(code, message)
+        return code  # not reached: abort raises
+
+    def _unary(self, rpc: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            self.metrics.inflight.inc()
+            try:
+                self._count(rpc, request)
+                return await behaviour(request, context)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as e:
+                code = status_for(e)[0]
+                await self._fail(context, e)
+            finally:
+                self._record(rpc, code, start)
+
+        return wrapper
+
+    def _stream(self, rpc: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+        metrics = self
+
+        async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+            async for request in requests:
+                metrics._count(rpc, request)
+                yield request
+
+        async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            self.metrics.inflight.inc()
+            try:
+                async for response in behaviour(counted(requests), context):
+                    yield response
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as e:
+                code = status_for(e)[0]
+                await self._fail(context, e)
+            finally:
+                self._record(rpc, code, start)
+
+        return wrapper
+
+    def _record(self, rpc: str, code: grpc.StatusCode, start: float) -> None:
+        self.metrics.inflight.dec()
+        self.metrics.requests.labels(rpc, code.name).inc()
+        self.metrics.latency.labels(rpc, code.name).observe(time.perf_counter() - start)

@@ -1,0 +1,171 @@
+"""The asyncio gRPC server: projection service, health checking, reflection, metrics, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import grpc
+import numpy as np
+import torch
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from models.sparse import SparseBatch
+from models.topic_model import TopicModel
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+from .batching import Batcher
+from .interceptors import ErrorAndMetricsInterceptor
+from .metrics import DeadTopicTracker, ServiceMetrics
+from .servicer import TopicProjectionServicer
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TopicProjection"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class ProjectionServer:
+    """One server process: the model, its batcher, and the gRPC and metrics endpoints."""
+
+    def __init__(
+        self, model: TopicModel, settings: Settings, metrics: ServiceMetrics | None = None
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.metrics = metrics or ServiceMetrics()
+        self.dead_topics = DeadTopicTracker(model.n_topics, settings.dead_topic_window)
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._metrics_server: Any = None
+        self._server: grpc.aio.Server | None = None
+        self._batcher: Batcher | None = None
+        self.health = health.aio.HealthServicer()
+
+    def compute(self, batch: SparseBatch) -> np.ndarray:
+        """Project one batch and record its sparsity; runs in the batcher's worker thread."""
+        with torch.inference_mode():
+            Y = self.model.project_batch(batch).cpu().numpy()  # (items, topics)
+        self.metrics.observe_projections(Y, batch.known, batch.unknown)
+        self.metrics.dead_topics.set(self.dead_topics.update(Y))
+        return Y
+
+    async def start(self) -> None:
+        s = self.settings
+        self._batcher = Batcher(
+            self.compute,
+            max_batch_items=s.max_batch_items,
+            max_wait_ms=s.max_wait_ms,
+            max_queue_items=s.max_queue_items,
+            metrics=self.metrics,
+        )
+        options = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+        ]
+        server = grpc.aio.server(
+            interceptors=[ErrorAndMetricsInterceptor(self.metrics)], options=options
+        )
+        servicer = TopicProjectionServicer(self.model, self._batcher, s)
+        pb_grpc.add_TopicProjectionServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        await self._set_health(NOT_SERVING)
+        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {s.host}:{s.port}")
+        self._server = server
+        if s.metrics_port is not None:
+            self._metrics_server, _ = start_http_server(
+                s.metrics_port, addr=s.host, registry=self.metrics.registry
+            )
+            self.metrics_port = self._metrics_server.server_address[1]
+        self.metrics.model.info(
+            {
+                "version": servicer.version,
+                "topics": str(self.model.n_topics),
+                "vocabulary_size": str(len(self.model.vocabulary_)),
+                "activation": self.model.activation,
+                "device": str(self.model.device_),
+            }
+        )
+        self._batcher.start()
+        await server.start()
+        # Warm up the projection path (first-call allocations, thread start) before SERVING.
+        await self._batcher.submit(
+            self.model.vocabulary_.map_batch([self.model.vocabulary_.keywords[:2]])
+        )
+        self.dead_topics = DeadTopicTracker(self.model.n_topics, s.dead_topic_window)
+        await self._set_health(SERVING)
+        log.info("serving %s on %s:%d", servicer.version, s.host, self.port)
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close."""
+        grace = self.settings.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()  # NOT_SERVING, and stays so
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._batcher is not None:
+            await self._batcher.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+def load_model(settings: Settings) -> TopicModel:
+    """The model to serve: --model, or the demo model (trained on the synthetic catalog)."""
+    if settings.model is not None:
+        return TopicModel.load(settings.model, device=settings.device)
+    from models.errors import ModelDirectoryError
+    from models.synthetic import make_synthetic_catalog
+
+    path = settings.demo_model_dir
+    if path.exists():
+        try:
+            model = TopicModel.load(path, device=settings.device)
+            log.info("using the demo model at %s", path)
+            return model
+        except ModelDirectoryError as e:
+            log.warning("retraining the demo model: %s", e)
+    log.info("training the demo model on the synthetic catalog (a few seconds)")
+    catalog = make_synthetic_catalog().catalog
+    demo = TopicModel(12, min_df=2, device=settings.device).fit(catalog.keywords)
+    demo.save(path, overwrite=True)
+    return TopicModel.load(path, device=settings.device)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    model = load_model(settings)
+    server = ProjectionServer(model, settings)
+    await server.start()
+    print(
+        f"topicproj: serving model {model.version_} on {settings.host}:{server.port}"
+        + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""),
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: in-flight requests get %.1f s", settings.grace_seconds)
+    await server.stop()

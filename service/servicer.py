@@ -1,0 +1,127 @@
+"""The gRPC servicer: an adapter from protobuf to the model and back, with no maths inside."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import numpy as np
+
+from models.sparse import SparseBatch
+from models.topic_model import TopicModel
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+from .batching import Batcher
+from .errors import ModelVersionNotFound
+from .settings import Settings
+from .validation import validate_and_map
+
+STREAM_WINDOW = 8  # requests of one stream in flight at once; responses still go out in order
+
+
+class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
+    def __init__(self, model: TopicModel, batcher: Batcher, settings: Settings) -> None:
+        self.model = model
+        self.batcher = batcher
+        self.settings = settings
+        self.version: str = getattr(model, "version_", "unversioned")
+
+    async def Project(
+        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ProjectResponse:
+        return await self._project(request, context)
+
+    async def ProjectStream(
+        self,
+        request_iterator: AsyncIterator[pb.ProjectRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.ProjectResponse]:
+        window: asyncio.Queue[asyncio.Task[pb.ProjectResponse] | None] = asyncio.Queue(
+            STREAM_WINDOW
+        )
+
+        async def read() -> None:
+            async for request in request_iterator:
+                await window.put(asyncio.ensure_future(self._project(request, context)))
+            await window.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (task := await window.get()) is not None:
+                yield await task
+            await reader
+        finally:
+            reader.cancel()
+            while not window.empty():
+                if (task := window.get_nowait()) is not None:
+                    task.cancel()
+
+    async def GetModel(
+        self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        model = self.model
+        params = model.projector_.activation.parameters_table()
+        bias = model.projector_.bias.detach().cpu().tolist()
+        top = model.top_keywords(request.top_keywords or 10)
+        return pb.ModelInfo(
+            version=self.version,
+            topics=model.n_topics,
+            vocabulary_size=len(model.vocabulary_),
+            activation=model.activation,
+            device=str(model.device_),
+            topic_info=[
+                pb.TopicInfo(
+                    topic=k,
+                    top_keywords=top[k],
+                    slope=params["slope"][k],
+                    threshold=params["threshold"][k],
+                    sharpness=params["sharpness"][k],
+                    bias=bias[k],
+                )
+                for k in range(model.n_topics)
+            ],
+        )
+
+    # -- the projection path -------------------------------------------------------------------
+
+    async def _project(
+        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ProjectResponse:
+        if request.model_version and request.model_version != self.version:
+            raise ModelVersionNotFound(request.model_version, self.version)
+        batch = validate_and_map(request, self.model.vocabulary_, self.settings)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        Y = await self.batcher.submit(batch, deadline)
+        return build_response(request, Y, batch, self.version)
+
+
+def build_response(
+    request: pb.ProjectRequest, Y: np.ndarray, batch: SparseBatch, version: str
+) -> pb.ProjectResponse:
+    """Protobuf rows for Y (items, topics)."""
+    n = len(batch)
+    known = batch.known
+    active = (Y > 0).sum(axis=1) if n else np.zeros(0, dtype=np.int64)
+    k = min(int(request.top_k), Y.shape[1]) if n else 0
+    if k:
+        top = np.argsort(-Y, axis=1, kind="stable")[:, :k]  # (items, k)
+    projections = []
+    for i in range(n):
+        p = pb.Projection(
+            id=request.items[i].id,
+            known_keywords=int(known[i]),
+            unknown_keywords=int(batch.unknown[i]),
+            active_topics=int(active[i]),
+        )
+        if not request.omit_dense:
+            p.topics.extend(Y[i].tolist())
+        if k:
+            p.top.extend(
+                pb.TopicScore(topic=int(t), score=float(Y[i, t])) for t in top[i] if Y[i, t] > 0
+            )
+        projections.append(p)
+    return pb.ProjectResponse(model_version=version, projections=projections)

@@ -1,0 +1,41 @@
+"""Service configuration: one pydantic settings object, from flags and `TOPICPROJ_*` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything `topicproj serve` can be told. Flags win over environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPICPROJ_", extra="forbid")
+
+    model: Path | None = Field(None, description="model directory; None trains the demo model")
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int | None = Field(9095, ge=0, le=65535, description="None: no metrics server")
+    device: str = "auto"
+
+    # Dynamic batching: a batch closes at max_batch_items, or when its oldest item has waited
+    # max_wait_ms. 256 items keep a CPU batch near 1 ms; the wait bounds the latency added.
+    max_batch_items: int = Field(256, ge=1)
+    max_wait_ms: float = Field(2.0, ge=0.0)
+    max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
+
+    # Input limits
+    max_items_per_request: int = Field(4096, ge=1)
+    max_keywords_per_item: int = Field(4096, ge=1)
+    max_keyword_length: int = Field(256, ge=1, description="characters")
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
+    # Operations
+    dead_topic_window: int = Field(
+        10000, ge=1, description="items seen before a silent topic counts as dead"
+    )
+    grace_seconds: float = Field(
+        10.0, ge=0.0, description="time in-flight requests get on shutdown"
+    )
+    demo_model_dir: Path = Path("runs/demo-model")
