@@ -1,0 +1,91 @@
+"""Real servers on localhost ports, run on their own event loop in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from models.synthetic import make_synthetic_catalog
+from models.topic_model import TopicModel
+from service.metrics import ServiceMetrics
+from service.server import ProjectionServer
+from service.settings import Settings
+
+SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_keywords": 40}
+
+
+class RunningServer:
+    """A `ProjectionServer` on a free port, with its own metrics registry."""
+
+    def __init__(self, model: TopicModel, **settings: object) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.registry = CollectorRegistry()
+        config = {"port": 0, "metrics_port": 0, "grace_seconds": 2.0} | settings
+        self.server = ProjectionServer(model, Settings(**config), ServiceMetrics(self.registry))
+        self.run(self.server.start())
+        self.address = f"127.0.0.1:{self.server.port}"
+        self.stopped = False
+
+    def run(self, coro, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+    def metric_reaches(self, name: str, labels: dict[str, str], value: float) -> bool:
+        """Poll: RPC metrics are recorded just after the status leaves, so they can lag a bit."""
+        deadline = time.monotonic() + 3.0
+        while self.metric(name, labels) < value and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.metric(name, labels) == value
+
+    def stop(self, grace: float | None = None) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.run(self.server.stop(grace))
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    catalog = make_synthetic_catalog(**SYNTHETIC).catalog
+    model = TopicModel(5, min_df=2, max_epochs=8, device="cpu").fit(catalog.keywords)
+    return model.save(tmp_path_factory.mktemp("served") / "model")
+
+
+@pytest.fixture(scope="session")
+def model(model_dir: Path) -> TopicModel:
+    return TopicModel.load(model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def catalog_items() -> list[list[str]]:
+    return make_synthetic_catalog(**SYNTHETIC, seed=1).catalog.keywords
+
+
+@pytest.fixture
+def serve(model: TopicModel) -> Iterator:  # type: ignore[type-arg]
+    """A factory: serve(**settings) -> RunningServer, stopped after the test."""
+    servers: list[RunningServer] = []
+
+    def start(**settings: object) -> RunningServer:
+        servers.append(RunningServer(model, **settings))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.stop(0)
+
+
+@pytest.fixture
+def server(serve) -> RunningServer:  # type: ignore[no-untyped-def]
+    return serve()

@@ -1,0 +1,216 @@
+"""The projection service against a real server on a localhost port."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.client import AsyncTopicClient, TopicClient
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+
+def stub(address: str) -> pb_grpc.TopicProjectionStub:
+    return pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+
+
+def test_project_equals_in_process_projection(server, model, catalog_items):
+    items = [*catalog_items[:50], [], ["never seen keyword"]]
+    with TopicClient(server.address) as client:
+        got = client.project(items, top_k=3)
+    expected = model.transform(items)
+    np.testing.assert_allclose(got.topics, expected, rtol=1e-6, atol=1e-7)
+    assert got.model_version == model.version_
+    assert (got.topics[-2:] == 0).all()  # no keyword, or none known: a zero vector
+    assert got.unknown_keywords[-1] == 1 and got.known_keywords[-1] == 0
+    assert got.active_topics.tolist() == (expected > 0).sum(axis=1).tolist()
+    for row, top in zip(expected, got.top, strict=True):
+        want = [t for t in np.argsort(-row, kind="stable")[:3] if row[t] > 0]
+        assert [t for t, _ in top] == want
+        assert [s for _, s in top] == pytest.approx([row[t] for t in want])
+
+
+def test_ids_weights_and_omit_dense(server, model):
+    kws = model.vocabulary_.keywords[:3]
+    with TopicClient(server.address) as client:
+        weighted = client.project([{"id": "a", "keywords": kws, "weights": [2.0, 0.0, 1.0]}])
+        plain = client.project([{"id": "b", "keywords": [kws[0], kws[0], kws[2]]}])
+        sparse = client.project([kws], top_k=2, omit_dense=True)
+    assert weighted.ids == ["a"] and plain.ids == ["b"]
+    # weight 2 on one keyword is the keyword twice; weight 0 removes it
+    np.testing.assert_allclose(weighted.topics, plain.topics, rtol=1e-6)
+    assert sparse.topics.shape == (1, 0) and 1 <= len(sparse.top[0]) <= 2
+
+
+def test_get_model(server, model):
+    with TopicClient(server.address) as client:
+        info = client.get_model(top_keywords=4)
+    assert info["version"] == model.version_
+    assert info["topics"] == model.n_topics == len(info["topic_info"])
+    assert info["vocabulary_size"] == len(model.vocabulary_)
+    assert info["activation"] == "overlap" and info["device"] == "cpu"
+    assert [t["top_keywords"] for t in info["topic_info"]] == model.top_keywords(4)
+    thresholds = model.projector_.activation.parameters_table()["threshold"]
+    assert [t["threshold"] for t in info["topic_info"]] == pytest.approx(thresholds)
+
+
+def test_stream_answers_in_request_order(server, model, catalog_items):
+    chunks = [catalog_items[i : i + 7] for i in range(0, 140, 7)]
+    requests = [
+        pb.ProjectRequest(items=[pb.Item(id=f"{c}-{j}", keywords=k) for j, k in enumerate(chunk)])
+        for c, chunk in enumerate(chunks)
+    ]
+    responses = list(stub(server.address).ProjectStream(iter(requests), timeout=30))
+    assert len(responses) == len(chunks)
+    for c, (chunk, response) in enumerate(zip(chunks, responses, strict=True)):
+        assert [p.id for p in response.projections] == [f"{c}-{j}" for j in range(len(chunk))]
+        got = np.array([p.topics for p in response.projections], dtype=np.float32)
+        np.testing.assert_allclose(got, model.transform(chunk), rtol=1e-6, atol=1e-7)
+
+
+def test_concurrent_clients_share_batches(serve, model, catalog_items):
+    server = serve(max_wait_ms=100, max_batch_items=64)
+    items = catalog_items[:48]
+
+    async def many() -> list[np.ndarray]:
+        async with AsyncTopicClient(server.address) as client:
+            results = await asyncio.gather(*(client.project([item]) for item in items))
+        return [r.topics[0] for r in results]
+
+    rows = asyncio.run(many())
+    np.testing.assert_allclose(np.stack(rows), model.transform(items), rtol=1e-6, atol=1e-7)
+    batches = server.metric("topicproj_batch_items_count") - 1  # minus the warm-up batch
+    batched_items = server.metric("topicproj_batch_items_sum") - 1
+    assert batched_items == 48
+    assert batches < 48 / 4  # at least four clients' items per batch on average
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        (pb.Item(keywords=["a", "b"], weights=[1.0]), "1 weights for 2 keywords"),
+        (pb.Item(keywords=["a"], weights=[-1.0]), "not a finite, non-negative"),
+        (pb.Item(keywords=["a"], weights=[math.nan]), "not a finite, non-negative"),
+        (pb.Item(keywords=["a"], weights=[math.inf]), "not a finite, non-negative"),
+        (pb.Item(keywords=["x" * 300]), "keyword of 300 characters"),
+    ],
+)
+def test_invalid_items_name_the_item(server, item, fragment):
+    request = pb.ProjectRequest(items=[pb.Item(keywords=["fine"]), item])
+    with pytest.raises(grpc.RpcError) as e:
+        stub(server.address).Project(request, timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details().startswith("item 1: ") and fragment in e.value.details()
+    labels = {"rpc": "Project", "code": "INVALID_ARGUMENT"}
+    assert server.metric_reaches("topicproj_requests_total", labels, 1)
+
+
+def test_too_many_items_and_unknown_version(serve):
+    server = serve(max_items_per_request=3)
+    s = stub(server.address)
+    with pytest.raises(grpc.RpcError) as e:
+        s.Project(pb.ProjectRequest(items=[pb.Item(keywords=["a"])] * 4), timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit is 3" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        s.Project(
+            pb.ProjectRequest(items=[pb.Item(keywords=["a"])], model_version="nope"), timeout=5
+        )
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND and "'nope'" in e.value.details()
+
+
+def test_full_queue_is_refused_at_once(serve, catalog_items):
+    server = serve(max_queue_items=4, max_batch_items=1000, max_wait_ms=1500)
+    s = stub(server.address)
+    waiting = s.Project.future(
+        pb.ProjectRequest(items=[pb.Item(keywords=k) for k in catalog_items[:4]]), timeout=10
+    )
+    time.sleep(0.2)  # the first request is now queued, waiting for its batch to fill
+    start = time.monotonic()
+    with pytest.raises(grpc.RpcError) as e:
+        s.Project(pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[5])]), timeout=10)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert time.monotonic() - start < 1.0  # refused, not queued
+    assert len(waiting.result().projections) == 4  # the queued request still completes
+
+
+def test_deadline_expiring_in_queue_is_dropped_before_compute(serve, catalog_items):
+    server = serve(max_batch_items=1000, max_wait_ms=800)
+    s = stub(server.address)
+    with pytest.raises(grpc.RpcError) as e:
+        s.Project(pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])] * 3), timeout=0.2)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    time.sleep(1.0)  # past the batch window: the worker has looked at the queue
+    assert server.metric("topicproj_batch_items_sum") == 1  # only the warm-up item was computed
+    assert server.metric("topicproj_queue_items") == 0
+
+
+def test_health_and_graceful_shutdown(serve, catalog_items):
+    server = serve(max_batch_items=1000, max_wait_ms=600)
+    channel = grpc.insecure_channel(server.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    watch = health.Watch(
+        health_pb2.HealthCheckRequest(service="topicproj.v1.TopicProjection"), timeout=10
+    )
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+    in_flight = stub(server.address).Project.future(
+        pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])]), timeout=10
+    )
+    time.sleep(0.1)  # queued, waiting for the batch window
+    stopper = threading.Thread(target=server.stop, args=(5.0,))
+    stopper.start()
+    assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert len(in_flight.result().projections) == 1  # finished during the grace period
+    stopper.join(10)
+    with pytest.raises(grpc.RpcError) as e:
+        health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_metrics_page_parses_and_moves(server, catalog_items):
+    with TopicClient(server.address) as client:
+        client.project(catalog_items[:10], top_k=2)
+        client.project([["unknown only"]])
+    url = f"http://127.0.0.1:{server.server.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    samples = {
+        s.name: s
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+    moving = [
+        "topicproj_requests_total",
+        "topicproj_request_latency_seconds_count",
+        "topicproj_items_total",
+        "topicproj_queue_wait_seconds_count",
+        "topicproj_batch_compute_seconds_count",
+        "topicproj_batch_items_sum",
+        "topicproj_zero_topic_fraction_count",
+        "topicproj_active_topics_count",
+        "topicproj_unknown_keyword_fraction_count",
+    ]
+    for name in moving:
+        assert samples[name].value > 0, name
+    for name in ("topicproj_dead_topics", "topicproj_queue_items", "topicproj_inflight_requests"):
+        assert name in samples
+    info = samples["topicproj_model_info"]
+    assert info.labels["activation"] == "overlap" and info.labels["topics"] == "5"
+    # unknown-only item: unknown fraction 1.0 observed
+    assert samples["topicproj_unknown_keyword_fraction_sum"].value >= 1.0
+    # no label carries an item id or keyword
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            assert not any("kw" in v or "unknown only" in v for v in s.labels.values())
