@@ -8,6 +8,8 @@ Run it on a machine with CUDA (CI never has one):
 2. The projection kernel, timed with CUDA events at batch sizes 1 to 65,536 for 256 topics over
    20,000 keywords, against the memory-bandwidth bound it computes from the bytes it must move.
 3. Training on CUDA end to end (synthetic catalog), and the same model projected on the CPU.
+4. The gRPC server in process on CUDA: concurrent clients through the batcher, checked against
+   the CPU projection.
 Prints a Markdown section; with --out, also appends it to that file.
 """
 
@@ -131,6 +133,52 @@ def check_training(device: torch.device) -> list[str]:
     return out
 
 
+def check_serving(device: torch.device) -> list[str]:
+    import asyncio
+    import tempfile
+
+    from prometheus_client import CollectorRegistry
+
+    from service.client import AsyncTopicClient
+    from service.metrics import ServiceMetrics
+    from service.server import ProjectionServer
+    from service.settings import Settings
+
+    catalog = make_synthetic_catalog().catalog
+    with tempfile.TemporaryDirectory() as tmp:
+        TopicModel(12, min_df=2, device=str(device)).fit(catalog.keywords).save(f"{tmp}/m")
+        model = TopicModel.load(f"{tmp}/m", device=str(device))
+        reference = TopicModel.load(f"{tmp}/m", device="cpu")
+    registry = CollectorRegistry()
+
+    async def run() -> tuple[float, float, int]:
+        server = ProjectionServer(
+            model, Settings(port=0, metrics_port=None, device=str(device)), ServiceMetrics(registry)
+        )
+        await server.start()
+        items = catalog.keywords[:2048]
+        start = time.perf_counter()
+        async with AsyncTopicClient(f"127.0.0.1:{server.port}") as client:
+            singles = await asyncio.gather(*(client.project([it]) for it in items[:512]))
+            blocks = await asyncio.gather(
+                *(client.project(items[i : i + 256]) for i in range(0, len(items), 256))
+            )
+        seconds = time.perf_counter() - start
+        await server.stop(1.0)
+        got = np.concatenate([r.topics for r in singles] + [r.topics for r in blocks])
+        want = np.concatenate([reference.transform(items[:512]), reference.transform(items)])
+        err = float(np.abs(got - want).max())
+        return err, seconds, 512 + len(items)
+
+    err, seconds, n = asyncio.run(run())
+    batches = registry.get_sample_value("topicproj_batch_items_count") or 0
+    return [
+        f"- gRPC server on {device}, in process: {n} items from 520 concurrent requests in "
+        f"{seconds:.2f} s, {int(batches)} batches; max abs difference from the CPU projection "
+        f"{err:.2e}: **{'PASS' if err < 1e-4 else 'FAIL'}**"
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="append the Markdown section to this file")
@@ -143,6 +191,7 @@ def main() -> None:
     lines += time_kernel(device)
     lines.append("")
     lines += check_training(device)
+    lines += check_serving(device)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

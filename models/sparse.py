@@ -56,8 +56,18 @@ class SparseBatch:
     def torch_inputs(
         self, device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`(indices, offsets, weights)` as `embedding_bag` takes them, on `device`."""
-        indices = torch.from_numpy(self.indices).to(device)
-        offsets = torch.from_numpy(self.indptr[:-1]).to(device)
-        weights = torch.from_numpy(self.weights).to(device)
-        return indices, offsets, weights
+        """`(indices, offsets, weights)` as `embedding_bag` takes them, on `device`.
+
+        To a GPU the arrays go through pinned host memory with non-blocking copies, so the
+        copies overlap with whatever the device is still doing; reading the result back is the
+        one synchronisation.
+        """
+        device = torch.device(device)
+
+        def move(a: np.ndarray) -> torch.Tensor:
+            t = torch.from_numpy(np.ascontiguousarray(a))
+            if device.type == "cuda":
+                return t.pin_memory().to(device, non_blocking=True)
+            return t.to(device)
+
+        return move(self.indices), move(self.indptr[:-1]), move(self.weights)

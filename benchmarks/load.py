@@ -1,0 +1,691 @@
+"""Load generator for the projection service: batched against unbatched serving, in one run.
+
+For every scenario (clients x items per request) and every server configuration (dynamic batching
+as configured, and batching off with `max_batch_items=1`) it starts a fresh `topicproj serve`
+process on a free port of 127.0.0.1, waits until the gRPC health check says SERVING, drives it
+with N asyncio clients sending `Project` calls back to back for a warm-up and then a measured
+window, and stops it with SIGTERM. The server runs in its own process so that the load
+generator's event loop and GIL do not throttle it; on a machine with few cores the two still
+compete for CPU, so the table also shows the CPU each side used.
+
+    python -m benchmarks.load                       # 64 x 1 and 16 x 256, ~1.5 min
+    python -m benchmarks.load --clients 128 --items-per-request 8 --duration 20
+    python -m benchmarks.load --out benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import datetime
+import math
+import os
+import platform
+import random
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.client import to_request
+from topicproj.v1 import topicproj_pb2 as pb
+
+ROOT = Path(__file__).resolve().parent.parent
+TMDB = ROOT.parent / "shared" / "data" / "tmdb_5000_movies.csv.zip"
+RUNS = ROOT / "runs"
+HOST = "127.0.0.1"  # the only address this tool ever sends to
+PROJECT = "/topicproj.v1.TopicProjection/Project"
+DEFAULT_SCENARIOS = "64x1,16x256"
+
+# One grpc.aio channel (one HTTP/2 connection) per 16 clients: a single connection funnels
+# every call's frames through one transport, which can saturate before the server does, while a
+# channel per client costs the client process more connections to poll than it gains. 16
+# concurrent streams per connection is far under HTTP/2's default limit of 100.
+CLIENTS_PER_CHANNEL = 16
+CHANNEL_OPTIONS = [
+    # Without a local subchannel pool, channels to the same target share one TCP connection
+    # process-wide, which would defeat the point of having several.
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
+# Requests kept pre-serialised per scenario; enough distinct ones that the server's vocabulary
+# lookups see the whole pool, few enough to stay in memory at any request size.
+MAX_POOL_ITEMS = 1 << 17
+ERROR_BACKOFF_S = 0.01
+
+
+# -- scenarios and configurations -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    clients: int
+    items: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.clients} × {self.items}"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    name: str
+    flags: tuple[str, ...]  # extra `topicproj serve` flags
+
+
+def parse_scenarios(text: str) -> list[Scenario]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        try:
+            clients, items = (int(x) for x in part.split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"scenario {part!r}: expected CLIENTSxITEMS, e.g. 64x1"
+            ) from None
+        if clients < 1 or items < 1:
+            raise argparse.ArgumentTypeError(f"scenario {part!r}: both numbers must be >= 1")
+        out.append(Scenario(clients, items))
+    if not out:
+        raise argparse.ArgumentTypeError("no scenario given")
+    return out
+
+
+def server_configs(max_batch_items: int | None, max_wait_ms: float | None) -> list[ServerConfig]:
+    from service.settings import Settings
+
+    fields = Settings.model_fields
+    items = max_batch_items if max_batch_items is not None else fields["max_batch_items"].default
+    wait = max_wait_ms if max_wait_ms is not None else fields["max_wait_ms"].default
+    # Passed explicitly (not left to the server's defaults) so the label is what actually ran.
+    batched = ServerConfig(
+        f"batched ({items} items, {wait:g} ms)",
+        ("--max-batch-items", str(items), "--max-wait-ms", str(wait)),
+    )
+    unbatched = ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"))
+    return [batched, unbatched]
+
+
+# -- keyword pool and model -------------------------------------------------------------------
+
+
+@dataclass
+class Pool:
+    keywords: list[list[str]]
+    source: str
+    tmdb: bool
+
+
+def keyword_pool(data: Path | None) -> Pool:
+    """Items to send: TMDB (items with keywords only) if present, else the synthetic catalog."""
+    path = data if data is not None else TMDB
+    if path.exists():
+        from models.catalog import read_catalog
+
+        keywords = [k for k in read_catalog(path).keywords if k]
+        shown = os.path.relpath(path, ROOT) if data is None else str(path)
+        return Pool(keywords, shown, tmdb=data is None)
+    if data is not None:
+        raise SystemExit(f"{data}: no such file")
+    from models.synthetic import make_synthetic_catalog
+
+    keywords = [k for k in make_synthetic_catalog().catalog.keywords if k]
+    return Pool(keywords, "synthetic catalog", tmdb=False)
+
+
+def ensure_model(pool: Pool) -> Path:
+    """A cached benchmark model under runs/, trained once (about 10 s on TMDB) if missing."""
+    from models.artifacts import read_model_dir
+    from models.errors import ModelDirectoryError
+    from models.topic_model import TopicModel
+
+    path = RUNS / ("bench-model-tmdb50" if pool.tmdb else "bench-model-synthetic12")
+    try:
+        read_model_dir(path)  # verifies every checksum, so a half-written cache is retrained
+        return path
+    except ModelDirectoryError as e:
+        if path.exists():
+            print(f"retraining the benchmark model: {e}", file=sys.stderr)
+    print(f"training the benchmark model into {path} ...", file=sys.stderr, flush=True)
+    if pool.tmdb:
+        model = TopicModel(50, device="cpu").fit(pool.keywords)
+    else:
+        model = TopicModel(12, min_df=2, device="cpu").fit(pool.keywords)
+    model.save(path, overwrite=True)  # written to a temp dir and renamed: never half a model
+    return path
+
+
+@dataclass
+class RequestPool:
+    payloads: list[bytes]
+    first_ids: list[str]
+    last_ids: list[str]
+
+
+def build_requests(
+    pool: Pool, scenario: Scenario, top_k: int, omit_dense: bool, seed: int
+) -> RequestPool:
+    """Pre-serialised requests, so the clients spend no CPU building or encoding protobufs."""
+    order = list(range(len(pool.keywords)))
+    random.Random(seed).shuffle(order)
+    m = scenario.items
+    n = max(scenario.clients, math.ceil(len(order) / m))
+    n = min(n, max(scenario.clients, MAX_POOL_ITEMS // m))
+    req = RequestPool([], [], [])
+    for j in range(n):
+        rows = [order[(j * m + t) % len(order)] for t in range(m)]
+        # Unique ids per request let the client check that it got its own rows back in order.
+        ids = [f"{j}:{t}:{r}" for t, r in enumerate(rows)]
+        items = [{"id": i, "keywords": pool.keywords[r]} for i, r in zip(ids, rows, strict=True)]
+        req.payloads.append(to_request(items, top_k, omit_dense).SerializeToString())
+        req.first_ids.append(ids[0])
+        req.last_ids.append(ids[-1])
+    return req
+
+
+# -- the server process -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process and all its threads (Linux /proc), or None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerCrashed(RuntimeError):
+    pass
+
+
+class ServerProcess:
+    def __init__(
+        self, model: Path, config: ServerConfig, device: str | None, log_dir: Path, tag: str
+    ) -> None:
+        self.port = free_port()
+        self.address = f"{HOST}:{self.port}"
+        self.log_path = log_dir / f"server-{tag}.log"
+        self.command = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--model",
+            str(model),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--no-metrics",
+            *config.flags,
+            *(("--device", device) if device else ()),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+
+    def launch(self) -> None:
+        # TOPICPROJ_* variables from the caller's shell would silently change the configuration
+        # being measured; the flags above are the whole configuration.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOPICPROJ_")}
+        env["PYTHONUNBUFFERED"] = "1"  # a crash leaves its traceback in the log
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+
+    async def wait_serving(self, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        request = health_pb2.HealthCheckRequest(service="")
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if self.proc.poll() is not None:
+                    raise ServerCrashed(
+                        f"server exited with status {self.proc.returncode} before SERVING\n"
+                        + self.log_tail()
+                    )
+                if time.monotonic() > deadline:
+                    raise ServerCrashed(
+                        f"server not SERVING after {timeout:.0f} s\n" + self.log_tail()
+                    )
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    reply = await stub.Check(request, timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                await asyncio.sleep(0.2)
+
+    def cpu_seconds(self) -> float | None:
+        return process_cpu_seconds(self.proc.pid) if self.proc is not None else None
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (a graceful stop), then SIGKILL if it has not exited within `timeout`."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(
+                    f"server {self.address} ignored SIGTERM for {timeout:.0f} s; killing it",
+                    file=sys.stderr,
+                )
+                self.proc.kill()
+                self.proc.wait()
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join("    " + line for line in text[-lines:])
+
+    def log_problems(self) -> list[str]:
+        """Lines of the server log that report an error (tracebacks, ERROR records)."""
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        return [ln for ln in text if " ERROR " in ln or ln.startswith("Traceback")]
+
+
+@contextlib.contextmanager
+def running(server: ServerProcess) -> Iterator[ServerProcess]:
+    server.launch()
+    try:
+        yield server
+    finally:
+        server.stop()  # also on Ctrl-C or a crash of this process: no orphan servers
+
+
+async def model_description(address: str) -> str:
+    async with grpc.aio.insecure_channel(address) as channel:
+        get_model = channel.unary_unary(
+            "/topicproj.v1.TopicProjection/GetModel",
+            request_serializer=pb.GetModelRequest.SerializeToString,
+            response_deserializer=pb.ModelInfo.FromString,
+        )
+        info = await get_model(pb.GetModelRequest(top_keywords=1), timeout=10.0)
+    return (
+        f"version {info.version}, {info.topics} topics, {info.vocabulary_size} keywords, "
+        f"{info.activation}, on {info.device}"
+    )
+
+
+# -- the load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    config: ServerConfig
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # seconds, calls completed in window
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    server_cpu: float | None = None  # cores busy on average over the window
+    client_cpu: float | None = None
+    note: str = ""
+
+    @property
+    def requests_per_s(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    @property
+    def items_per_s(self) -> float:
+        return self.requests_per_s * self.scenario.items
+
+    def percentiles_ms(self) -> tuple[float, float, float]:
+        if not self.latencies:
+            return (math.nan, math.nan, math.nan)
+        p50, p95, p99 = np.percentile(np.asarray(self.latencies), [50, 95, 99]) * 1000.0
+        return (float(p50), float(p95), float(p99))
+
+
+async def drive(
+    server: ServerProcess,
+    requests: RequestPool,
+    scenario: Scenario,
+    config: ServerConfig,
+    warmup: float,
+    duration: float,
+    timeout: float,
+) -> Result:
+    """N clients back to back; calls that complete inside the measured window are counted."""
+    n_channels = math.ceil(scenario.clients / CLIENTS_PER_CHANNEL)
+    channels = [
+        grpc.aio.insecure_channel(server.address, options=CHANNEL_OPTIONS)
+        for _ in range(n_channels)
+    ]
+    result = Result(scenario, config, duration)
+    try:
+        # Connect before the clock starts, so connection setup is not measured as latency.
+        await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)), timeout=10.0)
+        # request_serializer=None sends the pre-serialised bytes as they are.
+        calls = [
+            c.unary_unary(
+                PROJECT,
+                request_serializer=None,
+                response_deserializer=pb.ProjectResponse.FromString,
+            )
+            for c in channels
+        ]
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop_at = measure_from + duration
+        n_requests = len(requests.payloads)
+
+        async def client(i: int) -> None:
+            call = calls[i // CLIENTS_PER_CHANNEL]
+            k = i
+            while (t0 := time.perf_counter()) < stop_at:
+                j = k % n_requests
+                k += scenario.clients
+                try:
+                    response = await call(requests.payloads[j], timeout=timeout)
+                except grpc.aio.AioRpcError as e:
+                    result.errors[e.code().name] += 1  # counted in warm-up too: an error is a bug
+                    await asyncio.sleep(ERROR_BACKOFF_S)  # a dead server fails at once; don't spin
+                    continue
+                t1 = time.perf_counter()
+                rows = response.projections
+                if (
+                    len(rows) != scenario.items
+                    or rows[0].id != requests.first_ids[j]
+                    or rows[-1].id != requests.last_ids[j]
+                ):
+                    result.errors["WRONG_ROWS"] += 1
+                elif measure_from <= t1 < stop_at:
+                    result.latencies.append(t1 - t0)
+
+        tasks = [asyncio.create_task(client(i)) for i in range(scenario.clients)]
+        try:
+            await asyncio.sleep(measure_from - time.perf_counter())
+            s0, c0 = server.cpu_seconds(), time.process_time()
+            await asyncio.sleep(stop_at - time.perf_counter())
+            s1, c1 = server.cpu_seconds(), time.process_time()
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+        if s0 is not None and s1 is not None:
+            result.server_cpu = (s1 - s0) / duration
+        result.client_cpu = (c1 - c0) / duration
+    finally:
+        await asyncio.gather(*(c.close() for c in channels))
+    return result
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def _fmt(x: float, digits: int = 0) -> str:
+    return "-" if math.isnan(x) else f"{x:,.{digits}f}"
+
+
+def _ratio(x: float, y: float) -> str:
+    return "-" if not y or math.isnan(x) or math.isnan(y) else f"{x / y:.2f}×"
+
+
+def table(results: Sequence[Result], configs: Sequence[ServerConfig]) -> list[str]:
+    lines = [
+        "| clients × items | server | requests/s | items/s | p50 ms | p95 ms | p99 ms | errors "
+        "| server CPU | client CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def cores(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    by_scenario: dict[Scenario, list[Result]] = collections.defaultdict(list)
+    for r in results:
+        by_scenario[r.scenario].append(r)
+    for scenario, rs in by_scenario.items():
+        for r in rs:
+            p50, p95, p99 = r.percentiles_ms()
+            errors = sum(r.errors.values())
+            err = str(errors) + (
+                " (" + ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) + ")"
+                if errors
+                else ""
+            )
+            name = r.config.name + (f" — {r.note}" if r.note else "")
+            lines.append(
+                f"| {scenario.label} | {name} | {_fmt(r.requests_per_s)} | {_fmt(r.items_per_s)} "
+                f"| {_fmt(p50, 1)} | {_fmt(p95, 1)} | {_fmt(p99, 1)} | {err} "
+                f"| {cores(r.server_cpu)} | {cores(r.client_cpu)} |"
+            )
+        named = {r.config.name: r for r in rs}
+        batched, unbatched = (named.get(c.name) for c in configs[:2])
+        # A ratio against a run whose server failed would compare a bug, not a configuration.
+        comparable = all(r is not None and not r.note and r.latencies for r in (batched, unbatched))
+        if comparable and batched is not None and unbatched is not None:
+            b, u = batched.percentiles_ms(), unbatched.percentiles_ms()
+            lines.append(
+                f"| {scenario.label} | *batched / unbatched* "
+                f"| {_ratio(batched.requests_per_s, unbatched.requests_per_s)} "
+                f"| {_ratio(batched.items_per_s, unbatched.items_per_s)} "
+                f"| {_ratio(b[0], u[0])} | {_ratio(b[1], u[1])} | {_ratio(b[2], u[2])} | | | |"
+            )
+    return lines
+
+
+def cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return " ".join(["python -m benchmarks.load", *(shlex.quote(a) for a in argv)])
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.load",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument(
+        "--scenarios",
+        type=parse_scenarios,
+        help=f"CLIENTSxITEMS,... (default {DEFAULT_SCENARIOS}, or the one given by --clients "
+        "and --items-per-request)",
+    )
+    p.add_argument("--clients", type=int, help="concurrent clients, one scenario (default 64)")
+    p.add_argument(
+        "--items-per-request", type=int, help="items per request, one scenario (default 1)"
+    )
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="measured seconds per run (default 10)"
+    )
+    p.add_argument(
+        "--warmup", type=float, default=2.0, help="unmeasured seconds before that (default 2)"
+    )
+    p.add_argument("--model", type=Path, help="model directory (default: a cached one in runs/)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="catalog for the keyword pool (default ../shared/data/tmdb_5000_movies.csv.zip "
+        "if present, else the synthetic catalog)",
+    )
+    p.add_argument("--max-batch-items", type=int, help="batched server (default: its default)")
+    p.add_argument("--max-wait-ms", type=float, help="batched server (default: its default)")
+    p.add_argument("--device", help="server device (default: the server's, auto)")
+    p.add_argument("--top-k", type=int, default=0, help="top_k of every request (default 0)")
+    p.add_argument("--omit-dense", action="store_true", help="set omit_dense in every request")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="deadline of each call, seconds (default 30)"
+    )
+    p.add_argument(
+        "--startup-timeout", type=float, default=120.0, help="seconds to SERVING (default 120)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="shuffle of the keyword pool (default 0)")
+    p.add_argument("--out", type=Path, help="append the results (Markdown) to this file")
+    return p
+
+
+def resolve_scenarios(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Scenario]:
+    single = args.clients is not None or args.items_per_request is not None
+    if args.scenarios is not None:
+        if single:
+            parser.error("give either --scenarios or --clients/--items-per-request, not both")
+        return list(args.scenarios)
+    if single:
+        clients = args.clients if args.clients is not None else 64
+        items = args.items_per_request if args.items_per_request is not None else 1
+        if clients < 1 or items < 1:
+            parser.error("--clients and --items-per-request must be >= 1")
+        return [Scenario(clients, items)]
+    return parse_scenarios(DEFAULT_SCENARIOS)
+
+
+async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
+    wall_start = time.perf_counter()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    pool = keyword_pool(args.data)
+    model = args.model if args.model is not None else ensure_model(pool)
+    configs = server_configs(args.max_batch_items, args.max_wait_ms)
+    results: list[Result] = []
+    problems: list[str] = []
+    model_info = ""
+    with tempfile.TemporaryDirectory(prefix="topicproj-load-") as tmp:
+        for scenario in scenarios:
+            requests = build_requests(pool, scenario, args.top_k, args.omit_dense, args.seed)
+            # A fresh server per run: no run inherits another's queue, threads or allocations.
+            for n, config in enumerate(configs):
+                tag = f"{scenario.clients}x{scenario.items}-{n}"
+                print(f"{scenario.label}, {config.name}: ", end="", file=sys.stderr, flush=True)
+                server = ServerProcess(model, config, args.device, Path(tmp), tag)
+                result = Result(scenario, config, args.duration)
+                with running(server):
+                    try:
+                        await server.wait_serving(args.startup_timeout)
+                        if not model_info:
+                            model_info = await model_description(server.address)
+                        result = await drive(
+                            server,
+                            requests,
+                            scenario,
+                            config,
+                            args.warmup,
+                            args.duration,
+                            args.timeout,
+                        )
+                    except ServerCrashed as e:
+                        result.note = "server did not start"
+                        problems.append(f"{scenario.label}, {config.name}: {e}")
+                    except (TimeoutError, grpc.aio.AioRpcError) as e:
+                        result.note = "no connection"
+                        problems.append(
+                            f"{scenario.label}, {config.name}: {e!r}\n{server.log_tail()}"
+                        )
+                    alive = server.proc is not None and server.proc.poll() is None
+                if not alive and not result.note:
+                    result.note = f"server died (status {server.returncode})"
+                    problems.append(
+                        f"{scenario.label}, {config.name}: server exited with status "
+                        f"{server.returncode} during the run\n{server.log_tail()}"
+                    )
+                elif server.returncode not in (0, None) and not result.note:
+                    problems.append(
+                        f"{scenario.label}, {config.name}: server exited with status "
+                        f"{server.returncode} after SIGTERM\n{server.log_tail()}"
+                    )
+                if bad := server.log_problems():
+                    problems.append(
+                        f"{scenario.label}, {config.name}: {len(bad)} error lines in the "
+                        f"server log\n{server.log_tail()}"
+                    )
+                if result.errors:
+                    problems.append(
+                        f"{scenario.label}, {config.name}: failed calls {dict(result.errors)}"
+                    )
+                results.append(result)
+                print(
+                    f"{result.requests_per_s:,.0f} requests/s, "
+                    f"{sum(result.errors.values())} errors",
+                    file=sys.stderr,
+                )
+
+    mean_kw = sum(map(len, pool.keywords)) / max(len(pool.keywords), 1)
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    model_path = Path(model).resolve()
+    model_shown = str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model)
+    text = [
+        "```sh",
+        command_line(args.argv),
+        "```",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, "
+        f"Python {platform.python_version()}, grpcio {grpc.__version__}; {date}; "
+        f"1-minute load average {load_before:.2f} before the run.",
+        f"Model: `{model_shown}` ({model_info or 'not reached'}). Keyword pool: "
+        f"{pool.source}, {len(pool.keywords)} items with keywords, {mean_kw:.1f} keywords each.",
+        f"Each row: a fresh `topicproj serve` process on 127.0.0.1, {args.warmup:g} s warm-up, "
+        f"then {args.duration:g} s measured; clients send back to back over one HTTP/2 "
+        f"connection per {CLIENTS_PER_CHANNEL} clients. Errors count every failed call, "
+        "warm-up included; CPU is cores busy on average over the measured window. "
+        f"Wall time {time.perf_counter() - wall_start:.0f} s.",
+        "",
+        *table(results, configs),
+        "",
+        "",  # a blank line after the table, so text appended next is not read as a row
+    ]
+    block = "\n".join(text)
+    print(block)
+    if args.out is not None:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(block)
+    for p in problems:
+        print(f"PROBLEM: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    scenarios = resolve_scenarios(args, parser)
+    if args.duration <= 0 or args.warmup < 0:
+        parser.error("--duration must be > 0 and --warmup >= 0")
+    # SIGTERM unwinds like Ctrl-C, so the `running` blocks still stop the servers we started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return asyncio.run(run(args, scenarios))
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
