@@ -214,3 +214,71 @@ def test_metrics_page_parses_and_moves(server, catalog_items):
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             assert not any("kw" in v or "unknown only" in v for v in s.labels.values())
+
+
+def test_not_serving_until_warmed_up(model):
+    from tests.service.conftest import RunningServer
+
+    release = threading.Event()
+
+    class SlowFirstBatch(RunningServer):
+        """The model's first batch (the warm-up) takes as long as the test wants."""
+
+        def __init__(self) -> None:
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+            self.thread.start()
+            from prometheus_client import CollectorRegistry
+
+            from service.metrics import ServiceMetrics
+            from service.server import ProjectionServer
+            from service.settings import Settings
+
+            self.registry = CollectorRegistry()
+            self.server = ProjectionServer(
+                model, Settings(port=0, metrics_port=None), ServiceMetrics(self.registry)
+            )
+            compute = self.server.compute
+            self.server.compute = lambda batch: (release.wait(10), compute(batch))[1]
+            self.started = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop)
+            self.stopped = False
+
+    slow = SlowFirstBatch()
+    try:
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline and status is None:
+            if slow.server.port:
+                try:
+                    channel = grpc.insecure_channel(f"127.0.0.1:{slow.server.port}")
+                    status = (
+                        health_pb2_grpc.HealthStub(channel)
+                        .Check(health_pb2.HealthCheckRequest(), timeout=1)
+                        .status
+                    )
+                except grpc.RpcError:
+                    pass
+            time.sleep(0.05)
+        assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+        release.set()
+        slow.started.result(10)
+        check = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=1
+        )
+        assert check.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        release.set()
+        slow.stop(0)
+
+
+def test_async_client_get_model_and_plain_item_checks(server, model):
+    async def info() -> dict:
+        async with AsyncTopicClient(server.address) as client:
+            return await client.get_model(top_keywords=2)
+
+    assert asyncio.run(info())["version"] == model.version_
+    with (
+        TopicClient(server.address) as client,
+        pytest.raises(TypeError, match="item 0 is a string"),
+    ):
+        client.project(["alien"])  # a keyword where a list of keywords belongs
