@@ -172,6 +172,45 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_project(args: argparse.Namespace) -> int:
+    from models.projection import expand_inputs, project_catalog
+    from models.topic_model import TopicModel
+
+    output = Path(args.output)
+    inputs = expand_inputs(args.input)
+    if args.engine == "ray":
+        from models.ray_projection import project_with_ray
+
+        summary = project_with_ray(
+            args.model,
+            inputs,
+            output,
+            format=args.format,
+            batch_size=args.batch_size,
+            top_k=args.top_k,
+            skip_bad_rows=args.skip_bad_rows,
+            device=args.device,
+            address=args.ray_address,
+            actors=args.actors,
+            gpus_per_actor=args.gpus_per_actor,
+        )
+    else:
+        model = TopicModel.load(args.model, device=args.device)
+        summary = project_catalog(
+            model,
+            inputs,
+            output,
+            format=args.format,
+            batch_size=args.batch_size,
+            top_k=args.top_k,
+            skip_bad_rows=args.skip_bad_rows,
+            progress=not args.quiet,
+        )
+    if not args.quiet:
+        print(summary.line(), file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -244,6 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
     p.add_argument("--report", required=True, help="directory for report.json and report.md")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("project", help="project a whole catalog offline into Parquet or .npy")
+    p.add_argument("--model", required=True, help="model directory")
+    p.add_argument("--input", required=True, help="catalog file, directory, or glob pattern")
+    p.add_argument("--output", required=True, help=".parquet (or .npy for the dense matrix)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
+    p.add_argument("--batch-size", type=int, default=8192, help="items per batch")
+    p.add_argument("--top-k", type=int, default=0, help="also write each item's top-k topics")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, or local)")
+    p.add_argument("--actors", type=int, default=None, help="Ray actors (default: CPUs or GPUs)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor")
+    p.set_defaults(func=cmd_project)
 
     p = sub.add_parser("serve", help="serve a model over gRPC, with Prometheus metrics")
     p.add_argument("--model", help="model directory; without it, the demo model")

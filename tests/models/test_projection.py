@@ -1,0 +1,123 @@
+"""Offline projection: streamed, equal to the in-process API, atomic, honest about bad rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from models.errors import CatalogError
+from models.projection import expand_inputs, project_catalog, read_model_version
+from models.topic_model import TopicModel
+
+from .factories import small_synthetic
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> TopicModel:
+    s = small_synthetic(n_items=300)
+    fitted = TopicModel(5, min_df=2, max_epochs=5, device="cpu").fit(s.catalog.keywords)
+    return TopicModel.load(fitted.save(tmp_path_factory.mktemp("m") / "model"), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def items() -> list[list[str]]:
+    kws = small_synthetic(n_items=103, seed=7).catalog.keywords
+    return [*kws[:100], [], ["not in the vocabulary"], kws[100]]
+
+
+def write_jsonl(path, items, bad_line: int | None = None):
+    with open(path, "w") as f:
+        for i, kws in enumerate(items, start=1):
+            f.write(
+                "{broken\n"
+                if i == bad_line
+                else json.dumps({"id": f"i{i}", "keywords": kws}) + "\n"
+            )
+    return path
+
+
+def read(path) -> pa.Table:
+    return pq.read_table(path)
+
+
+def test_parquet_output_equals_the_in_process_projection(tmp_path, model, items):
+    src = write_jsonl(tmp_path / "c.jsonl", items)
+    summary = project_catalog(
+        model, [src], tmp_path / "out.parquet", batch_size=10, top_k=3, progress=False
+    )
+    t = read(tmp_path / "out.parquet")
+    expected = model.transform(items)
+    assert summary.items == len(items) == t.num_rows and summary.skipped == 0
+    np.testing.assert_array_equal(np.stack(t["topics"].to_numpy(zero_copy_only=False)), expected)
+    assert t["id"].to_pylist() == [f"i{i}" for i in range(1, len(items) + 1)]
+    assert t["active_topics"].to_pylist() == (expected > 0).sum(axis=1).tolist()
+    assert t["unknown_keywords"].to_pylist()[101] == 1 and t["known_keywords"].to_pylist()[100] == 0
+    for row, top, scores in zip(
+        expected, t["top_k_topics"].to_pylist(), t["top_k_scores"].to_pylist(), strict=True
+    ):
+        want = [int(k) for k in np.argsort(-row, kind="stable")[:3] if row[k] > 0]
+        assert top == want and scores == pytest.approx(row[want].tolist())
+    assert read_model_version(tmp_path / "out.parquet") == model.version_
+    # streamed: one row group per batch of 10, never the whole catalog at once
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 11
+
+
+@pytest.mark.parametrize("form", ["list", "pipe"])
+def test_parquet_input_lists_or_pipe_strings(tmp_path, model, items, form):
+    column = (
+        pa.array(items, pa.list_(pa.string()))
+        if form == "list"
+        else pa.array(["|".join(k) for k in items])
+    )
+    pq.write_table(
+        pa.table({"id": [str(i) for i in range(len(items))], "keywords": column}),
+        tmp_path / "c.parquet",
+    )
+    project_catalog(
+        model, [tmp_path / "c.parquet"], tmp_path / "o.parquet", batch_size=16, progress=False
+    )
+    got = np.stack(read(tmp_path / "o.parquet")["topics"].to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(got, model.transform(items))
+
+
+def test_npy_output_and_directory_and_glob_inputs(tmp_path, model, items):
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "a.jsonl", items[:50])
+    write_jsonl(tmp_path / "in" / "b.jsonl", items[50:])
+    (tmp_path / "in" / "notes.txt").write_text("not a catalog")
+    assert [p.name for p in expand_inputs(tmp_path / "in")] == ["a.jsonl", "b.jsonl"]
+    assert [p.name for p in expand_inputs(str(tmp_path / "in" / "*.jsonl"))] == [
+        "a.jsonl",
+        "b.jsonl",
+    ]
+    project_catalog(
+        model, expand_inputs(tmp_path / "in"), tmp_path / "dense.npy", batch_size=7, progress=False
+    )
+    dense = np.load(tmp_path / "dense.npy")
+    assert dense.dtype == np.float32 and dense.shape == (len(items), model.n_topics)
+    np.testing.assert_array_equal(dense, model.transform(items))
+    with pytest.raises(CatalogError, match="matches no catalog files"):
+        expand_inputs(str(tmp_path / "nothing-*.jsonl"))
+
+
+def test_bad_row_leaves_no_output_and_keeps_the_old_one(tmp_path, model, items):
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"previous complete output")
+    src = write_jsonl(tmp_path / "c.jsonl", items, bad_line=57)
+    with pytest.raises(CatalogError) as e:
+        project_catalog(model, [src], out, batch_size=10, progress=False)
+    assert e.value.row == 57 and "c.jsonl" in str(e.value)
+    assert out.read_bytes() == b"previous complete output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jsonl", "out.parquet"]  # no temp
+    summary = project_catalog(model, [src], out, batch_size=10, skip_bad_rows=True, progress=False)
+    assert summary.skipped == 1 and read(out).num_rows == len(items) - 1
+
+
+def test_output_must_be_parquet_or_npy(tmp_path, model, items):
+    src = write_jsonl(tmp_path / "c.jsonl", items)
+    with pytest.raises(CatalogError, match=r"\.parquet or \.npy"):
+        project_catalog(model, [src], tmp_path / "out.csv", progress=False)
