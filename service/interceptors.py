@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -56,55 +57,43 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
         if items is not None:
             self.metrics.items.labels(rpc).inc(len(items))
 
-    async def _fail(self, context: grpc.aio.ServicerContext, error: Exception) -> grpc.StatusCode:
-        code, message = status_for(error)
-        if code == grpc.StatusCode.INTERNAL:
-            log.error("unexpected error", exc_info=error)
-        await context.abort(code, message)
-        return code  # not reached: abort raises
+    @contextlib.asynccontextmanager
+    async def _observed(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """Count and time one RPC, and turn an exception into its status code."""
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        self.metrics.inflight.inc()
+        try:
+            yield
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as e:
+            code, message = status_for(e)
+            if code == grpc.StatusCode.INTERNAL:
+                log.error("unexpected error in %s", rpc, exc_info=e)
+            await context.abort(code, message)
+        finally:
+            self._record(rpc, code, start)
 
     def _unary(self, rpc: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            self.metrics.inflight.inc()
-            try:
+            async with self._observed(rpc, context):
                 self._count(rpc, request)
                 return await behaviour(request, context)
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except Exception as e:
-                code = status_for(e)[0]
-                await self._fail(context, e)
-            finally:
-                self._record(rpc, code, start)
 
         return wrapper
 
     def _stream(self, rpc: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
-        metrics = self
-
         async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
             async for request in requests:
-                metrics._count(rpc, request)
+                self._count(rpc, request)
                 yield request
 
         async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            self.metrics.inflight.inc()
-            try:
+            async with self._observed(rpc, context):
                 async for response in behaviour(counted(requests), context):
                     yield response
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except Exception as e:
-                code = status_for(e)[0]
-                await self._fail(context, e)
-            finally:
-                self._record(rpc, code, start)
 
         return wrapper
 

@@ -282,3 +282,19 @@ def test_async_client_get_model_and_plain_item_checks(server, model):
         pytest.raises(TypeError, match="item 0 is a string"),
     ):
         client.project(["alien"])  # a keyword where a list of keywords belongs
+
+
+def test_stream_error_ends_the_stream_with_its_status(server, catalog_items):
+    requests = [
+        pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])]),
+        pb.ProjectRequest(items=[pb.Item(keywords=["a"], weights=[1.0, 2.0])]),
+    ]
+    responses = stub(server.address).ProjectStream(iter(requests), timeout=10)
+    assert len(next(responses).projections) == 1
+    with pytest.raises(grpc.RpcError) as e:
+        next(responses)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "item 0: 2 weights for 1 keywords" in e.value.details()
+    labels = {"rpc": "ProjectStream", "code": "INVALID_ARGUMENT"}
+    assert server.metric_reaches("topicproj_requests_total", labels, 1)
+    assert server.metric("topicproj_items_total", {"rpc": "ProjectStream"}) == 2
