@@ -23,7 +23,8 @@ run: $(STAMP)
 
 # Train the demo model afresh and show its topics.
 demo-model: $(STAMP)
-	$(BIN)/topicproj train --topics 12 --min-df 2 --out $(DEMO_MODEL) --overwrite
+	$(BIN)/topicproj train --topics 12 --min-df 2 --learning-rate 0.005 --epochs 60 \
+		--out $(DEMO_MODEL) --overwrite
 	$(BIN)/topicproj inspect $(DEMO_MODEL) --top 6
 
 lint: $(STAMP)

@@ -147,7 +147,11 @@ def load_model(settings: Settings) -> TopicModel:
             log.warning("retraining the demo model: %s", e)
     log.info("training the demo model on the synthetic catalog (a few seconds)")
     catalog = make_synthetic_catalog().catalog
-    demo = TopicModel(12, min_df=2, device=settings.device).fit(catalog.keywords)
+    # A higher learning rate and fewer epochs than the defaults: the demo must start in
+    # seconds even on a busy 2-core machine; `make demo-model` trains the same recipe.
+    demo = TopicModel(
+        12, min_df=2, learning_rate=5e-3, max_epochs=60, device=settings.device, verbose=True
+    ).fit(catalog.keywords)
     demo.save(path, overwrite=True)
     return TopicModel.load(path, device=settings.device)
 
