@@ -70,8 +70,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_vocabulary=args.max_vocabulary,
         init=args.init,
         max_epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        **({"l1": args.l1} if args.l1 is not None else {}),
+        **{
+            k: v
+            for k, v in (("learning_rate", args.learning_rate), ("l1", args.l1))
+            if v is not None
+        },
         device=args.device,
         random_state=args.seed,
         verbose=not args.quiet,
@@ -267,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs", type=int, default=200, help="most epochs; early stopping may end sooner"
     )
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--learning-rate", type=float, help="Adam learning rate (default: the model's)")
     p.add_argument(
         "--l1", type=float, default=None, help="activation sparsity penalty (default: the model's)"
     )
