@@ -117,11 +117,15 @@ def build_response(
             unknown_keywords=int(batch.unknown[i]),
             active_topics=int(active[i]),
         )
-        if not request.omit_dense:
+        if not request.omit_dense and not request.dense_bytes:
             p.topics.extend(Y[i].tolist())
         if k:
             p.top.extend(
                 pb.TopicScore(topic=int(t), score=float(Y[i, t])) for t in top[i] if Y[i, t] > 0
             )
         projections.append(p)
-    return pb.ProjectResponse(model_version=version, projections=projections)
+    response = pb.ProjectResponse(model_version=version, projections=projections)
+    if request.dense_bytes and not request.omit_dense and n:
+        response.dense = np.ascontiguousarray(Y, dtype="<f4").tobytes()
+        response.topics = Y.shape[1]
+    return response

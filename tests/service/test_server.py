@@ -298,3 +298,18 @@ def test_stream_error_ends_the_stream_with_its_status(server, catalog_items):
     labels = {"rpc": "ProjectStream", "code": "INVALID_ARGUMENT"}
     assert server.metric_reaches("topicproj_requests_total", labels, 1)
     assert server.metric("topicproj_items_total", {"rpc": "ProjectStream"}) == 2
+
+
+def test_dense_bytes_equal_repeated_floats(server, model, catalog_items):
+    items = catalog_items[:20]
+    with TopicClient(server.address) as client:
+        packed = client.project(items, top_k=2)  # dense_bytes is the client's default
+        floats = client.project(items, top_k=2, dense_bytes=False)
+    response = stub(server.address).Project(
+        pb.ProjectRequest(items=[pb.Item(keywords=k) for k in items], dense_bytes=True), timeout=5
+    )
+    assert response.topics == model.n_topics and len(response.dense) == 4 * 20 * model.n_topics
+    assert all(len(p.topics) == 0 for p in response.projections)  # no duplicate payload
+    np.testing.assert_array_equal(packed.topics, floats.topics)
+    np.testing.assert_allclose(packed.topics, model.transform(items), rtol=1e-6, atol=1e-7)
+    assert packed.top == floats.top

@@ -17,16 +17,18 @@ class Item(_message.Message):
     def __init__(self, id: _Optional[str] = ..., keywords: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ProjectRequest(_message.Message):
-    __slots__ = ("items", "top_k", "omit_dense", "model_version")
+    __slots__ = ("items", "top_k", "omit_dense", "model_version", "dense_bytes")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     OMIT_DENSE_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DENSE_BYTES_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[Item]
     top_k: int
     omit_dense: bool
     model_version: str
-    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., top_k: _Optional[int] = ..., omit_dense: _Optional[bool] = ..., model_version: _Optional[str] = ...) -> None: ...
+    dense_bytes: bool
+    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., top_k: _Optional[int] = ..., omit_dense: _Optional[bool] = ..., model_version: _Optional[str] = ..., dense_bytes: _Optional[bool] = ...) -> None: ...
 
 class TopicScore(_message.Message):
     __slots__ = ("topic", "score")
@@ -53,12 +55,16 @@ class Projection(_message.Message):
     def __init__(self, id: _Optional[str] = ..., topics: _Optional[_Iterable[float]] = ..., top: _Optional[_Iterable[_Union[TopicScore, _Mapping]]] = ..., known_keywords: _Optional[int] = ..., unknown_keywords: _Optional[int] = ..., active_topics: _Optional[int] = ...) -> None: ...
 
 class ProjectResponse(_message.Message):
-    __slots__ = ("model_version", "projections")
+    __slots__ = ("model_version", "projections", "dense", "topics")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    DENSE_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     projections: _containers.RepeatedCompositeFieldContainer[Projection]
-    def __init__(self, model_version: _Optional[str] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ...) -> None: ...
+    dense: bytes
+    topics: int
+    def __init__(self, model_version: _Optional[str] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ..., dense: _Optional[bytes] = ..., topics: _Optional[int] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("top_keywords",)
