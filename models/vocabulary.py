@@ -152,9 +152,8 @@ class Vocabulary:
         """
         flat, indptr = _flatten(items)
         n = len(indptr) - 1
-        ids = pc.index_in(normalize_array(flat), value_set=self._value_set)
-        known_mask = pc.is_valid(ids).to_numpy(zero_copy_only=False)
-        ids_np = pc.fill_null(ids, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        ids_np = self._lookup(normalize_array(flat))
+        known_mask = ids_np >= 0
         if weights is None:
             w = np.ones(len(ids_np), dtype=np.float32)
         else:
@@ -171,6 +170,25 @@ class Vocabulary:
             indptr=new_indptr,
             unknown=np.diff(indptr) - known_per_item,
         )
+
+    def _lookup(self, keywords: pa.Array) -> np.ndarray:
+        """Vocabulary ids of normalised keywords, -1 where unknown. Shape (n,), int64.
+
+        Arrow's `index_in` hashes the whole vocabulary on every call (about 300 us for 10,000
+        keywords) and then looks up in C; a dict lookup costs about 0.1 us per keyword. So small
+        batches, such as one online request, use the dict and large ones use Arrow: measured on
+        TMDB (9,810 keywords), 2 us against 313 us for 21 keywords, 5.5 ms against 58 ms for
+        379,000.
+        """
+        if len(keywords) * 3 < len(self):
+            index = self._index
+            return np.fromiter(
+                (index.get(k, -1) for k in keywords.to_pylist()),
+                dtype=np.int64,
+                count=len(keywords),
+            )
+        ids = pc.index_in(keywords, value_set=self._value_set)
+        return pc.fill_null(ids, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
     # -- persistence -------------------------------------------------------------------------
 

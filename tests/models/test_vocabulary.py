@@ -232,3 +232,23 @@ def test_to_dict_from_dict_round_trip_through_json():
 def test_keywords_and_frequencies_must_agree_in_length():
     with pytest.raises(ValueError, match="differ in length"):
         Vocabulary(keywords=["a", "b"], document_frequency=[1], n_documents=1)
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "B", "c ", "Straße", "zz", "nope", ""]), max_size=4),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_small_and_large_batches_map_alike(items):
+    """Small batches look keywords up in a dict, large ones with Arrow: same ids either way."""
+    vocab = Vocabulary.from_keywords(
+        [f"pad{i}" for i in range(30)] + ["a", "b", "c", "strasse", "zz"]
+    )
+    whole = vocab.map_batch(items)  # may take either path, by size
+    one_by_one = [vocab.map_batch([item]) for item in items]  # small: the dict path
+    assert whole.indices.tolist() == [i for b in one_by_one for i in b.indices.tolist()]
+    assert whole.unknown.tolist() == [int(b.unknown[0]) for b in one_by_one]
+    big = vocab.map_batch(items * 20)  # large: the Arrow path
+    assert big.indices.tolist() == whole.indices.tolist() * 20
