@@ -75,7 +75,11 @@ def write_model_dir(
             # Move the old model aside first: a rename cannot replace a non-empty directory.
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.rename(path, old)
-            os.rename(tmp, path)
+            try:
+                os.rename(tmp, path)
+            except BaseException:
+                os.rename(old, path)  # put the old model back rather than lose it
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, path)

@@ -389,13 +389,18 @@ class ArrowBatch:
 
 
 def keywords_column(
-    column: pa.Array | pa.ChunkedArray, path: str | Path = "", *, skip_bad_rows: bool = False
+    column: pa.Array | pa.ChunkedArray,
+    path: str | Path = "",
+    *,
+    skip_bad_rows: bool = False,
+    first_row: int = 0,
 ) -> tuple[pa.ListArray, np.ndarray | None]:
     """A `keywords` column as a list<string> array.
 
     A list column passes through; a `|`-separated string column is split and trimmed with Arrow
     kernels; JSON-list strings (TMDB's form) are parsed row by row, the one case without a kernel.
     Returns the lists and, when `skip_bad_rows` dropped some rows, a mask of the rows kept.
+    Errors name the row as `first_row` + its position in the column + 1.
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -414,7 +419,8 @@ def keywords_column(
                 parsed.append(_parse_terms(value, "keywords"))
             except ValueError as e:
                 if not skip_bad_rows:
-                    raise CatalogError(path, str(e), row=row + 1) from None
+                    raise CatalogError(path, str(e), row=first_row + row + 1) from None
+                parsed.append([])  # a placeholder, filtered out by the mask
                 kept[row] = False
         lists = pa.array(parsed, type=pa.list_(pa.string()))
         return lists, (None if kept.all() else kept)
@@ -460,15 +466,23 @@ def iter_catalog_arrow(
     if "keywords" not in names:
         raise CatalogError(path, "no 'keywords' column")
     columns = ["keywords"] + (["id"] if "id" in names else [])
-    first = stats.rows
+    first = 0  # rows of this file before the batch
     for record_batch in pf.iter_batches(batch_size=batch_size, columns=columns):
         n = record_batch.num_rows
         if "id" in names:
             ids = pc.cast(record_batch.column("id"), pa.string())
         else:
             ids = pa.array(np.arange(first + 1, first + n + 1).astype(str))
-        keywords, _ = keywords_column(record_batch.column("keywords"), path)
+        keywords, kept = keywords_column(
+            record_batch.column("keywords"), path, skip_bad_rows=skip_bad_rows, first_row=first
+        )
         first += n
-        stats.rows += n
+        if kept is not None:
+            for row in np.flatnonzero(~kept):
+                stats.skip(
+                    CatalogError(path, "keywords: invalid JSON list", row=first - n + row + 1)
+                )
+            ids, keywords = ids.filter(pa.array(kept)), keywords.filter(pa.array(kept))
+        stats.rows += len(keywords)
         stats.empty += int(pc.sum(pc.equal(pc.list_value_length(keywords), 0)).as_py() or 0)
         yield ArrowBatch(pc.fill_null(ids, ""), keywords)

@@ -72,6 +72,8 @@ def project_arrow(
     model: TopicModel, batch: ArrowBatch, *, top_k: int = 0, extras: bool = True
 ) -> pa.RecordBatch:
     """Project one batch of items; a record batch with the `output_schema` columns."""
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0, got {top_k}")
     sparse = model.vocabulary_.map_batch(batch.keywords)
     Y = model.project_batch(sparse).cpu().numpy()  # (items, topics) float32
     n, k = Y.shape

@@ -42,7 +42,7 @@ def ranking_metrics(
     # Rank = 1 + the number of candidates scoring strictly higher (ties count in our favour
     # for no model: a constant score gives the worst rank below, not the best).
     higher = (scores > target[:, None]).sum(axis=1)
-    ties = (scores == target[:, None]).sum(axis=1) - 1
+    ties = np.maximum((scores == target[:, None]).sum(axis=1) - 1, 0)  # a NaN equals nothing
     rank = 1 + higher + ties
     return float((rank <= k).mean()), float((1.0 / rank).mean())
 

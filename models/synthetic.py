@@ -49,8 +49,9 @@ def make_synthetic_catalog(
     cfg = config or SyntheticConfig()
     if overrides:
         cfg = SyntheticConfig(**{**cfg.__dict__, **overrides})  # type: ignore[arg-type]
-    if cfg.n_items < 1 or cfg.n_topics < 1 or cfg.keywords_per_topic < 2:
-        raise ValueError("n_items and n_topics must be >= 1 and keywords_per_topic >= 2")
+    # Items mix up to three topics and draw up to six keywords from each, without repeats.
+    if cfg.n_items < 1 or cfg.n_topics < 3 or cfg.keywords_per_topic < 6:
+        raise ValueError("need n_items >= 1, n_topics >= 3 and keywords_per_topic >= 6")
     rng = np.random.default_rng(cfg.seed)
     topics = [
         [topic_keyword(t, r) for r in range(cfg.keywords_per_topic)] for t in range(cfg.n_topics)

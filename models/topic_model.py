@@ -102,6 +102,16 @@ class TopicModel(TransformerMixin, BaseEstimator):
             raise ValueError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
         if self.l1 < 0:
             raise ValueError(f"l1 must be >= 0, got {self.l1}")
+        for name in ("batch_size", "max_epochs", "patience", "min_df"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
     def fit(self, X: Items, y: Any = None) -> TopicModel:
         """Fit on `X`, a sequence of keyword lists (one per item)."""

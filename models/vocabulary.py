@@ -147,8 +147,8 @@ class Vocabulary:
     ) -> SparseBatch:
         """Map keyword lists to a `SparseBatch` of known ids, counting the unknown ones.
 
-        The whole batch goes through Arrow's hash lookup in one call; no Python loop per keyword.
-        Weights default to 1.0; when given, there is one per keyword.
+        Weights default to 1.0; when given, there is one per keyword. A keyword repeated within
+        an item is merged into one entry with the weights summed.
         """
         flat, indptr = _flatten(items)
         n = len(indptr) - 1
@@ -161,15 +161,22 @@ class Vocabulary:
             if len(w) != len(ids_np):
                 raise ValueError("weights must have one value per keyword")
         rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-        known_per_item = np.bincount(rows[known_mask], minlength=n)
+        unknown = np.diff(indptr) - np.bincount(rows[known_mask], minlength=n)
+        rows, ids_np, w = rows[known_mask], ids_np[known_mask], w[known_mask]
+        # A bag holds each keyword once: a repeat (or two spellings that normalise alike) adds
+        # its weight to the first. Left repeated, |x|^2 would be a sum of squares instead of
+        # the square of the sum, and the overlap could exceed 1.
+        # Within an item, ids come out in ascending order, however the batch was cut.
+        key = rows * max(len(self), 1) + ids_np
+        unique, inverse = np.unique(key, return_inverse=True)
+        if len(unique) < len(key):
+            w = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float32)
+        else:
+            w = w[np.argsort(key, kind="stable")]
+        rows, ids_np = np.divmod(unique, max(len(self), 1))
         new_indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(known_per_item, out=new_indptr[1:])
-        return SparseBatch(
-            indices=ids_np[known_mask],
-            weights=w[known_mask],
-            indptr=new_indptr,
-            unknown=np.diff(indptr) - known_per_item,
-        )
+        np.cumsum(np.bincount(rows, minlength=n), out=new_indptr[1:])
+        return SparseBatch(indices=ids_np, weights=w, indptr=new_indptr, unknown=unknown)
 
     def _lookup(self, keywords: pa.Array) -> np.ndarray:
         """Vocabulary ids of normalised keywords, -1 where unknown. Shape (n,), int64.

@@ -62,12 +62,14 @@ class Batcher:
         max_wait_ms: float,
         max_queue_items: int,
         metrics: ServiceMetrics,
+        width: int = 0,
     ) -> None:
         self.compute = compute
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
         self.metrics = metrics
+        self.width = width  # columns of the result, for requests with no items
         self._queue: collections.deque[_Pending] = collections.deque()
         self._queued_items = 0
         self._wakeup = asyncio.Event()
@@ -93,7 +95,7 @@ class Batcher:
             raise ShuttingDown()
         n = len(batch)
         if n == 0:
-            return np.zeros((0, 0), dtype=np.float32)
+            return np.zeros((0, self.width), dtype=np.float32)
         if self._queued_items + n > self.max_queue_items:
             raise QueueFull(self._queued_items, self.max_queue_items)
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
@@ -148,7 +150,13 @@ class Batcher:
             taken = self._take_batch()
             if not taken:
                 continue
-            await self._project(loop, taken)
+            try:
+                await self._project(loop, taken)
+            except Exception as e:  # never let one batch stop the worker for everyone
+                log.exception("batch of %d requests failed", len(taken))
+                for p in taken:
+                    if not p.future.done():
+                        p.future.set_exception(e)
 
     async def _project(self, loop: asyncio.AbstractEventLoop, taken: list[_Pending]) -> None:
         batch = concat([p.batch for p in taken])

@@ -46,6 +46,8 @@ def to_request(
     out = []
     for i, item in enumerate(items):
         if isinstance(item, Mapping):
+            if isinstance(item.get("keywords"), str):
+                raise TypeError(f"item {i}: 'keywords' is a string; pass a list of keywords")
             out.append(
                 pb.Item(
                     id=str(item.get("id", "")),

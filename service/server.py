@@ -9,7 +9,6 @@ from typing import Any
 
 import grpc
 import numpy as np
-import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
@@ -51,8 +50,7 @@ class ProjectionServer:
 
     def compute(self, batch: SparseBatch) -> np.ndarray:
         """Project one batch and record its sparsity; runs in the batcher's worker thread."""
-        with torch.inference_mode():
-            Y = self.model.project_batch(batch).cpu().numpy()  # (items, topics)
+        Y = self.model.project_batch(batch).cpu().numpy()  # (items, topics)
         self.metrics.observe_projections(Y, batch.known, batch.unknown)
         self.metrics.dead_topics.set(self.dead_topics.update(Y))
         return Y
@@ -65,6 +63,7 @@ class ProjectionServer:
             max_wait_ms=s.max_wait_ms,
             max_queue_items=s.max_queue_items,
             metrics=self.metrics,
+            width=self.model.n_topics,
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
@@ -100,11 +99,10 @@ class ProjectionServer:
         )
         self._batcher.start()
         await server.start()
-        # Warm up the projection path (first-call allocations, thread start) before SERVING.
-        await self._batcher.submit(
-            self.model.vocabulary_.map_batch([self.model.vocabulary_.keywords[:2]])
-        )
-        self.dead_topics = DeadTopicTracker(self.model.n_topics, s.dead_topic_window)
+        # Warm up the model (first-call allocations, CUDA context) before SERVING, outside the
+        # batcher so that the warm-up is not counted in the metrics.
+        warm_up = self.model.vocabulary_.map_batch([self.model.vocabulary_.keywords[:2]])
+        await asyncio.get_running_loop().run_in_executor(None, self.model.project_batch, warm_up)
         await self._set_health(SERVING)
         log.info("serving %s on %s:%d", servicer.version, s.host, self.port)
 
@@ -160,7 +158,11 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     model = load_model(settings)
     server = ProjectionServer(model, settings)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop(0)  # release the port, the metrics thread and the worker
+        raise
     print(
         f"topicproj: serving model {model.version_} on {settings.host}:{server.port}"
         + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""),

@@ -19,7 +19,7 @@ from .errors import ModelVersionNotFound
 from .settings import Settings
 from .validation import validate_and_map
 
-STREAM_WINDOW = 8  # requests of one stream in flight at once; responses still go out in order
+STREAM_WINDOW = 8  # requests of one stream projected at once
 
 
 class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
@@ -39,25 +39,32 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
         request_iterator: AsyncIterator[pb.ProjectRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.ProjectResponse]:
-        window: asyncio.Queue[asyncio.Task[pb.ProjectResponse] | None] = asyncio.Queue(
-            STREAM_WINDOW
-        )
+        # Up to STREAM_WINDOW requests are projected at once; responses leave in request order.
+        slots = asyncio.Semaphore(STREAM_WINDOW)
+        pending: asyncio.Queue[asyncio.Task[pb.ProjectResponse] | None] = asyncio.Queue()
+        tasks: list[asyncio.Task[pb.ProjectResponse]] = []
 
         async def read() -> None:
-            async for request in request_iterator:
-                await window.put(asyncio.ensure_future(self._project(request, context)))
-            await window.put(None)
+            try:
+                async for request in request_iterator:
+                    await slots.acquire()
+                    task = asyncio.ensure_future(self._project(request, context))
+                    task.add_done_callback(lambda _: slots.release())
+                    tasks.append(task)
+                    await pending.put(task)
+            finally:
+                await pending.put(None)
 
         reader = asyncio.ensure_future(read())
         try:
-            while (task := await window.get()) is not None:
+            while (task := await pending.get()) is not None:
                 yield await task
-            await reader
+            await reader  # re-raises a failure to read the request stream
         finally:
             reader.cancel()
-            while not window.empty():
-                if (task := window.get_nowait()) is not None:
-                    task.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(reader, *tasks, return_exceptions=True)
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,3 +39,14 @@ class Settings(BaseSettings):
         10.0, ge=0.0, description="time in-flight requests get on shutdown"
     )
     demo_model_dir: Path = Path("runs/demo-model")
+
+    @model_validator(mode="after")
+    def _limits_fit_the_queue(self) -> Settings:
+        # A request larger than the queue would be refused with RESOURCE_EXHAUSTED forever,
+        # a status clients are told to retry.
+        if self.max_items_per_request > self.max_queue_items:
+            raise ValueError(
+                f"max_items_per_request ({self.max_items_per_request}) exceeds max_queue_items "
+                f"({self.max_queue_items})"
+            )
+        return self

@@ -214,3 +214,16 @@ def test_topic_stats_cache_follows_moves_between_dtypes():
         double = p(idx, off, w.double())
     assert double.dtype == torch.float64
     torch.testing.assert_close(double.float(), single)
+
+
+def test_overlap_stays_in_unit_interval_with_repeated_keywords():
+    from models.vocabulary import Vocabulary
+
+    vocab = Vocabulary.from_keywords(["a", "b", "c"])
+    p = projector_with(torch.tensor([[1.0, 0.0], [0.5, 1.0], [0.0, 1.0]]))
+    repeated = vocab.map_batch([["a", "A", " a ", "b"]])
+    weighted = vocab.map_batch([["a", "b"]], weights=[[3.0, 1.0]])
+    _, J = p.pre_activation(*repeated.torch_inputs())
+    _, J_weighted = p.pre_activation(*weighted.torch_inputs())
+    assert (J <= 1).all()
+    torch.testing.assert_close(J, J_weighted)  # a keyword three times is weight 3

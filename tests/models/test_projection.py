@@ -121,3 +121,36 @@ def test_output_must_be_parquet_or_npy(tmp_path, model, items):
     src = write_jsonl(tmp_path / "c.jsonl", items)
     with pytest.raises(CatalogError, match=r"\.parquet or \.npy"):
         project_catalog(model, [src], tmp_path / "out.csv", progress=False)
+
+
+def test_parquet_bad_rows_are_named_by_file_row_and_skippable(tmp_path, model):
+    values = ['["a"]', '["b"]', '["broken', '["c"]', "[1]"]
+    pq.write_table(
+        pa.table({"id": list("vwxyz"), "keywords": values}),
+        tmp_path / "c.parquet",
+        row_group_size=2,
+    )
+    with pytest.raises(CatalogError) as e:
+        project_catalog(
+            model, [tmp_path / "c.parquet"], tmp_path / "o.parquet", batch_size=2, progress=False
+        )
+    assert e.value.row == 3  # the file's third row, though it is the first of its batch
+    summary = project_catalog(
+        model,
+        [tmp_path / "c.parquet"],
+        tmp_path / "o.parquet",
+        batch_size=2,
+        skip_bad_rows=True,
+        progress=False,
+    )
+    assert summary.skipped == 2 and read(tmp_path / "o.parquet")["id"].to_pylist() == [
+        "v",
+        "w",
+        "y",
+    ]
+
+
+def test_negative_top_k_is_refused(tmp_path, model, items):
+    src = write_jsonl(tmp_path / "c.jsonl", items)
+    with pytest.raises(ValueError, match="top_k"):
+        project_catalog(model, [src], tmp_path / "o.parquet", top_k=-2, progress=False)

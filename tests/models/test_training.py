@@ -92,3 +92,19 @@ def test_estimator_defaults_agree_with_train_config():
         "init",
     ):
         assert params[field] == getattr(config, field), field
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "fragment"),
+    [
+        ("batch_size", 0, "batch_size must be a positive integer"),
+        ("max_epochs", 0, "max_epochs must be a positive integer"),
+        ("validation_fraction", 2.0, "validation_fraction must be in (0, 1)"),
+        ("learning_rate", 0.0, "learning_rate must be > 0"),
+        ("device", "gpu", "unknown device 'gpu'"),
+    ],
+)
+def test_bad_parameters_raise_before_training(param, value, fragment):
+    with pytest.raises(ValueError) as e:
+        TopicModel(3, **{param: value}).fit([["a", "b"]] * 5)
+    assert fragment in str(e.value)

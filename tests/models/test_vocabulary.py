@@ -168,7 +168,7 @@ def test_map_batch_indices_indptr_and_unknown(vocab):
     items = [["a", "zz"], [], ["zz", "yy"], ["D", " B "], ["c"]]
     batch = vocab.map_batch(items)
     assert len(batch) == 5
-    assert batch.indices.tolist() == [0, 3, 1, 2]
+    assert batch.indices.tolist() == [0, 1, 3, 2]  # ascending within an item
     assert batch.indptr.tolist() == [0, 1, 1, 1, 3, 4]
     assert batch.unknown.tolist() == [1, 0, 2, 0, 0]
     assert batch.known.tolist() == [1, 0, 0, 2, 1]
@@ -189,8 +189,8 @@ def test_map_batch_of_only_empty_or_unknown_items(vocab):
 def test_map_batch_passes_weights_through(vocab):
     items = [["a", "zz"], [], ["d", "b"]]
     batch = vocab.map_batch(items, weights=[[0.5, 9.0], [], [2.0, 3.0]])
-    assert batch.indices.tolist() == [0, 3, 1]
-    np.testing.assert_array_equal(batch.weights, np.array([0.5, 2.0, 3.0], np.float32))
+    assert batch.indices.tolist() == [0, 1, 3]
+    np.testing.assert_array_equal(batch.weights, np.array([0.5, 3.0, 2.0], np.float32))
     csr = batch.to_csr(len(vocab)).toarray()
     np.testing.assert_array_equal(csr, [[0.5, 0, 0, 0], [0, 0, 0, 0], [0, 3.0, 0, 2.0]])
 
@@ -252,3 +252,10 @@ def test_small_and_large_batches_map_alike(items):
     assert whole.unknown.tolist() == [int(b.unknown[0]) for b in one_by_one]
     big = vocab.map_batch(items * 20)  # large: the Arrow path
     assert big.indices.tolist() == whole.indices.tolist() * 20
+
+
+def test_repeated_keywords_merge_into_one_entry_with_summed_weights(vocab):
+    batch = vocab.map_batch([["a", "A", " a ", "b"], ["b"]], weights=[[1.0, 2.0, 0.5, 1.0], [4.0]])
+    assert batch.indices.tolist() == [0, 1, 1]
+    np.testing.assert_array_equal(batch.weights, np.array([3.5, 1.0, 4.0], np.float32))
+    assert batch.known.tolist() == [2, 1] and batch.unknown.tolist() == [0, 0]

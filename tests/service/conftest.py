@@ -23,16 +23,18 @@ SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_k
 class RunningServer:
     """A `ProjectionServer` on a free port, with its own metrics registry."""
 
-    def __init__(self, model: TopicModel, **settings: object) -> None:
+    def __init__(self, model: TopicModel, wait: bool = True, **settings: object) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.registry = CollectorRegistry()
         config = {"port": 0, "metrics_port": 0, "grace_seconds": 2.0} | settings
         self.server = ProjectionServer(model, Settings(**config), ServiceMetrics(self.registry))
-        self.run(self.server.start())
-        self.address = f"127.0.0.1:{self.server.port}"
+        self.started = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop)
         self.stopped = False
+        if wait:
+            self.started.result(30)
+            self.address = f"127.0.0.1:{self.server.port}"
 
     def run(self, coro, timeout: float = 30.0):  # type: ignore[no-untyped-def]
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

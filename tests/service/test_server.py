@@ -88,8 +88,8 @@ def test_concurrent_clients_share_batches(serve, model, catalog_items):
 
     rows = asyncio.run(many())
     np.testing.assert_allclose(np.stack(rows), model.transform(items), rtol=1e-6, atol=1e-7)
-    batches = server.metric("topicproj_batch_items_count") - 1  # minus the warm-up batch
-    batched_items = server.metric("topicproj_batch_items_sum") - 1
+    batches = server.metric("topicproj_batch_items_count")
+    batched_items = server.metric("topicproj_batch_items_sum")
     assert batched_items == 48
     assert batches < 48 / 4  # at least four clients' items per batch on average
 
@@ -128,7 +128,9 @@ def test_too_many_items_and_unknown_version(serve):
 
 
 def test_full_queue_is_refused_at_once(serve, catalog_items):
-    server = serve(max_queue_items=4, max_batch_items=1000, max_wait_ms=1500)
+    server = serve(
+        max_queue_items=4, max_items_per_request=4, max_batch_items=1000, max_wait_ms=1500
+    )
     s = stub(server.address)
     waiting = s.Project.future(
         pb.ProjectRequest(items=[pb.Item(keywords=k) for k in catalog_items[:4]]), timeout=10
@@ -149,7 +151,7 @@ def test_deadline_expiring_in_queue_is_dropped_before_compute(serve, catalog_ite
         s.Project(pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])] * 3), timeout=0.2)
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     time.sleep(1.0)  # past the batch window: the worker has looked at the queue
-    assert server.metric("topicproj_batch_items_sum") == 1  # only the warm-up item was computed
+    assert server.metric("topicproj_batch_items_count") == 0  # nothing was computed
     assert server.metric("topicproj_queue_items") == 0
 
 
@@ -216,41 +218,22 @@ def test_metrics_page_parses_and_moves(server, catalog_items):
             assert not any("kw" in v or "unknown only" in v for v in s.labels.values())
 
 
-def test_not_serving_until_warmed_up(model):
+def test_not_serving_until_warmed_up(model_dir):
+    from models.topic_model import TopicModel
     from tests.service.conftest import RunningServer
 
     release = threading.Event()
-
-    class SlowFirstBatch(RunningServer):
-        """The model's first batch (the warm-up) takes as long as the test wants."""
-
-        def __init__(self) -> None:
-            self.loop = asyncio.new_event_loop()
-            self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-            self.thread.start()
-            from prometheus_client import CollectorRegistry
-
-            from service.metrics import ServiceMetrics
-            from service.server import ProjectionServer
-            from service.settings import Settings
-
-            self.registry = CollectorRegistry()
-            self.server = ProjectionServer(
-                model, Settings(port=0, metrics_port=None), ServiceMetrics(self.registry)
-            )
-            compute = self.server.compute
-            self.server.compute = lambda batch: (release.wait(10), compute(batch))[1]
-            self.started = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop)
-            self.stopped = False
-
-    slow = SlowFirstBatch()
+    slow_model = TopicModel.load(model_dir, device="cpu")  # its first batch, the warm-up, waits
+    project = slow_model.project_batch
+    slow_model.project_batch = lambda batch: (release.wait(10), project(batch))[1]
+    slow = RunningServer(slow_model, wait=False, metrics_port=None)
     try:
         deadline = time.monotonic() + 10
         status = None
         while time.monotonic() < deadline and status is None:
             if slow.server.port:
+                channel = grpc.insecure_channel(f"127.0.0.1:{slow.server.port}")
                 try:
-                    channel = grpc.insecure_channel(f"127.0.0.1:{slow.server.port}")
                     status = (
                         health_pb2_grpc.HealthStub(channel)
                         .Check(health_pb2.HealthCheckRequest(), timeout=1)
@@ -313,3 +296,17 @@ def test_dense_bytes_equal_repeated_floats(server, model, catalog_items):
     np.testing.assert_array_equal(packed.topics, floats.topics)
     np.testing.assert_allclose(packed.topics, model.transform(items), rtol=1e-6, atol=1e-7)
     assert packed.top == floats.top
+
+
+def test_settings_refuse_requests_larger_than_the_queue():
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    with pytest.raises(ValidationError, match="exceeds max_queue_items"):
+        Settings(max_queue_items=10, max_items_per_request=11)
+
+
+def test_client_refuses_a_keyword_string_in_a_dict_item(server):
+    with TopicClient(server.address) as client, pytest.raises(TypeError, match="item 0"):
+        client.project([{"id": "x", "keywords": "action"}])
