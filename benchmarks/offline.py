@@ -19,7 +19,7 @@ Datasets: TMDB (`../shared/data/tmdb_5000_movies.csv.zip`, 50 topics; skipped if
 synthetic catalog (`--items`, default 1,000,000, over 20,000 keywords, 256 topics). Models are
 cached under runs/ (`bench-offline-tmdb50`, `bench-offline-syn256`); delete them to retrain.
 
-    python -m benchmarks.offline                       # ~3 min on 2 cores once the models exist
+    python -m benchmarks.offline                       # ~2 min on 2 cores, ~2 more to fit models
     python -m benchmarks.offline --items 200000 --skip-tmdb
     python -m benchmarks.offline --out benchmarks/RESULTS.md
 """
@@ -34,7 +34,6 @@ import math
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,6 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -80,17 +78,15 @@ SEED = 0
 SAMPLE_ITEMS = 20_000  # the synthetic models are fitted on this many items
 COVERAGE_PER_ITEM = 10
 # Only projection speed is measured, so the synthetic models need not converge: 10 NMF
-# iterations instead of the 300 of `TopicModel.fit`'s initialisation (about 6 minutes at
-# 256 topics x 20,000 keywords on 2 cores) and 3 training epochs.
+# iterations instead of the 300 of `TopicModel.fit`'s initialisation (with those, the fit took
+# 6.4 minutes at 256 topics x 20,000 keywords on 2 cores; with 10, 80 s) and 3 training epochs.
 QUICK_NMF_ITERATIONS = 10
 SYN_EPOCHS = 3
 SKLEARN_SUBSET = 20_000  # NMF.transform runs at a few thousand items/s: time a subset
 MEMORY_SMALL = 100_000
 MIN_SECONDS = 2.0  # repeat a short measurement until it has run this long, for a stable rate
 MIN_STAGE_SECONDS = 0.5
-# glibc settings for the diagnostic child: no mmap per large allocation, no trimming of the heap,
-# so torch's per-batch (batch x topics) temporaries reuse memory instead of faulting it in again.
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+MIN_PASSES = 2  # even a long pass is run twice, so that one disturbed pass does not decide
 
 
 # -- timing -----------------------------------------------------------------------------------
@@ -98,26 +94,22 @@ TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_"
 
 @dataclass
 class Timing:
-    """Seconds of each pass over the same items; the median pass is the one reported."""
+    """Seconds of each pass over the same items; the fastest pass is the one reported.
+
+    The fastest, not the mean or median: on a machine shared with other jobs, slower passes
+    measure the other jobs as much as the code, and every path is treated the same way.
+    """
 
     items: int
     passes: list[float] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
-        return statistics.median(self.passes) if self.passes else math.nan
+        return min(self.passes) if self.passes else math.nan
 
     @property
     def rate(self) -> float:
         return self.items / self.seconds if self.passes and self.seconds > 0 else math.nan
-
-
-def repeat(items: int, one_pass: Callable[[], float], min_seconds: float) -> Timing:
-    """Run `one_pass` (which returns the seconds it measured) until `min_seconds` have run."""
-    timing = Timing(items)
-    while not timing.passes or sum(timing.passes) < min_seconds:
-        timing.passes.append(one_pass())
-    return timing
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -198,9 +190,9 @@ def head_parquet(source: Path, path: Path, n_items: int) -> None:
 def synthetic_sample() -> list[list[str]]:
     """The fitting sample: fresh synthetic items plus items that cover every keyword.
 
-    At Zipf s = 1 a third of the 20,000 keywords would not occur in 20,000 items; the coverage
-    items (10 consecutive keywords each) put all of them in the vocabulary, so that the model
-    knows every keyword of the catalog, as a model fitted on the whole catalog would.
+    At Zipf s = 1 about a fifth of the 20,000 keywords (4,273) occur in none of 20,000 items;
+    the coverage items (10 consecutive keywords each) put all of them in the vocabulary, so that
+    the model knows every keyword of the catalog, as a model fitted on the whole catalog would.
     """
     names = labels("kw", np.arange(SYN_KEYWORDS), 6)
     rng = np.random.default_rng([SEED, 1 << 20])  # a stream no row group of the catalog uses
@@ -290,7 +282,7 @@ class DatasetResult:
     local: Timing
     sklearn: Timing
     kernel: Timing
-    sklearn_split: dict[str, float]  # median-pass shares: read, vectorise, transform
+    sklearn_split: dict[str, float]  # seconds of the fastest pass: read, vectorise, transform
     stages: dict[str, Timing]
     zeros: float  # share of exactly-zero activations in the first batch
 
@@ -367,52 +359,63 @@ def measure(
     batch_size: int,
     tmp: Path,
 ) -> tuple[Timing, Timing, Timing, dict[str, float], dict[str, Timing], float]:
+    """Every path and stage over the same items, their passes interleaved in rounds.
+
+    Interleaving puts the passes of all paths side by side in time, so a burst of load from
+    another job slows all of them, not one path's whole measurement, and the ratios hold up.
+    """
     n = dataset.items
-    print(f"{dataset.name}: stages ...", file=sys.stderr, flush=True)
-    holder: dict[str, Any] = {}
-
-    def read_once() -> float:
-        holder["batches"], seconds = read_batches(dataset.path, batch_size)
-        return seconds
-
-    def map_once() -> float:
-        holder["mapped"], seconds = map_batches(model, holder["batches"])
-        return seconds
-
-    stages = {"read": repeat(n, read_once, MIN_STAGE_SECONDS)}
-    stages["map"] = repeat(n, map_once, MIN_STAGE_SECONDS)
-    inputs = [m.torch_inputs("cpu") for m in holder.pop("mapped")]
-    holder.clear()
+    output = tmp / f"{dataset.name}-projected.parquet"
+    rewritten = tmp / f"{dataset.name}-rewritten.parquet"
+    batches, _ = read_batches(dataset.path, batch_size)
+    mapped, _ = map_batches(model, batches)
+    inputs = [m.torch_inputs("cpu") for m in mapped]
+    del mapped
     with torch.no_grad():
         first = model.projector_(*inputs[0])  # also fills the projector's topic-stats cache
     zeros = float((first == 0).float().mean())
-
-    print(f"{dataset.name}: raw kernel ...", file=sys.stderr, flush=True)
-    kernel = repeat(n, lambda: kernel_pass(model, inputs), MIN_SECONDS)
-    stages["kernel"] = kernel
-    inputs.clear()  # the pre-mapped tensors of a large catalog are worth freeing before the rest
-
-    print(f"{dataset.name}: scikit-learn ...", file=sys.stderr, flush=True)
     mlb = MultiLabelBinarizer(classes=model.vocabulary_.keywords, sparse_output=True).fit([])
     split: list[list[float]] = []
-    sk = repeat(
-        sklearn_items,
-        lambda: sklearn_pass(dataset.path, sklearn_items, mlb, nmf, split),
-        MIN_SECONDS,
-    )
-    median = split[sk.passes.index(sorted(sk.passes)[len(sk.passes) // 2])]
-    sklearn_split = dict(zip(("read", "vectorise", "transform"), median, strict=True))
+    # name: (items per pass, one pass, seconds to run at least); in the order of a round, the
+    # local engine before the write stage, which rewrites the engine's output.
+    paths: dict[str, tuple[int, Callable[[], float], float]] = {
+        "kernel": (n, lambda: kernel_pass(model, inputs), MIN_SECONDS),
+        "sklearn": (
+            sklearn_items,
+            lambda: sklearn_pass(dataset.path, sklearn_items, mlb, nmf, split),
+            MIN_SECONDS,
+        ),
+        "local": (
+            n,
+            lambda: local_pass(model, dataset.path, output, batch_size),
+            MIN_SECONDS,
+        ),
+        "read": (n, lambda: read_batches(dataset.path, batch_size)[1], MIN_STAGE_SECONDS),
+        "map": (n, lambda: map_batches(model, batches)[1], MIN_STAGE_SECONDS),
+        "write": (n, lambda: write_pass(output, rewritten, batch_size), MIN_STAGE_SECONDS),
+    }
+    timings = {name: Timing(items) for name, (items, _, _) in paths.items()}
 
-    print(f"{dataset.name}: local engine ...", file=sys.stderr, flush=True)
-    output = tmp / f"{dataset.name}-projected.parquet"
-    local = repeat(n, lambda: local_pass(model, dataset.path, output, batch_size), MIN_SECONDS)
-    rewritten = tmp / f"{dataset.name}-rewritten.parquet"
-    stages["write"] = repeat(
-        n, lambda: write_pass(output, rewritten, batch_size), MIN_STAGE_SECONDS
-    )
+    def wanted(name: str) -> bool:
+        passes = timings[name].passes
+        return len(passes) < MIN_PASSES or sum(passes) < paths[name][2]
+
+    rounds = 0
+    while any(wanted(name) for name in paths):
+        rounds += 1
+        todo = [name for name in paths if wanted(name)]
+        if rounds <= MIN_PASSES or rounds % 50 == 0:
+            print(f"{dataset.name}: round {rounds} ({', '.join(todo)})", file=sys.stderr)
+        for name in todo:
+            timings[name].passes.append(paths[name][1]())
+    inputs.clear()
     output.unlink()
     rewritten.unlink()
-    return local, sk, kernel, sklearn_split, stages, zeros
+    sk = timings.pop("sklearn")
+    fastest = split[sk.passes.index(sk.seconds)]
+    sklearn_split = dict(zip(("read", "vectorise", "transform"), fastest, strict=True))
+    local = timings.pop("local")
+    return local, sk, timings["kernel"], sklearn_split, timings, zeros
 
 
 def run_tmdb(batch_size: int, tmp: Path) -> DatasetResult:
@@ -459,19 +462,34 @@ def run_synthetic(n_items: int, batch_size: int, tmp: Path) -> DatasetResult:
 
 # -- peak memory ------------------------------------------------------------------------------
 
+# The child reads its peak RSS from VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec
+# from the parent's address space, so a child of this (large) process would report at least the
+# parent's RSS. VmHWM belongs to the child's own address space.
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
+
+def peak_mib():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    unit = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
+
 from models.projection import project_catalog
 from models.topic_model import TopicModel
 model = TopicModel.load(sys.argv[1], device="cpu")
-loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded = peak_mib()
 start = time.perf_counter()
 summary = project_catalog(
     model, [Path(sys.argv[2])], Path(sys.argv[3]), batch_size=int(sys.argv[4]), progress=False
 )
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_mib()
 print(json.dumps({"items": summary.items, "seconds": seconds, "loaded": loaded, "peak": peak}))
 """
 
@@ -482,29 +500,17 @@ class MemoryResult:
     seconds: float
     loaded_mib: float  # peak RSS once the model is loaded, before projecting
     peak_mib: float
-    note: str = ""
 
 
-def run_child(
-    model: Path, data: Path, output: Path, batch_size: int, env: dict[str, str] | None = None
-) -> MemoryResult:
+def run_child(model: Path, data: Path, output: Path, batch_size: int) -> MemoryResult:
     """The local engine in a fresh interpreter, which reports its own peak RSS."""
     command = [sys.executable, "-c", CHILD, str(model), str(data), str(output), str(batch_size)]
-    environment = {**os.environ, **(env or {})}
-    done = subprocess.run(
-        command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     output.unlink(missing_ok=True)
     if done.returncode != 0:
         raise RuntimeError(f"child failed with status {done.returncode}:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
-    return MemoryResult(
-        report["items"],
-        report["seconds"],
-        report["loaded"] * unit / 2**20,
-        report["peak"] * unit / 2**20,
-    )
+    return MemoryResult(report["items"], report["seconds"], report["loaded"], report["peak"])
 
 
 def run_memory(source: Dataset, model: Path, batch_size: int, tmp: Path) -> list[MemoryResult]:
@@ -517,13 +523,6 @@ def run_memory(source: Dataset, model: Path, batch_size: int, tmp: Path) -> list
             head_parquet(source.path, data, size)
         print(f"peak memory: {size:,} items ...", file=sys.stderr, flush=True)
         results.append(run_child(model, data, tmp / "child.parquet", batch_size))
-    if platform.libc_ver()[0] == "glibc":
-        print(f"peak memory: {source.items:,} items, tuned malloc ...", file=sys.stderr, flush=True)
-        tuned = run_child(model, source.path, tmp / "child.parquet", batch_size, TUNED_MALLOC)
-        tuned.note = "glibc malloc tuned (diagnostic): " + ", ".join(
-            f"`{k}={v}`" for k, v in TUNED_MALLOC.items()
-        )
-        results.append(tuned)
     return results
 
 
@@ -558,7 +557,7 @@ def model_line(r: DatasetResult) -> str:
 
 def throughput_table(results: Sequence[DatasetResult], batch_size: int) -> list[str]:
     lines = [
-        "| dataset | path | items per pass | passes | s per pass (median) | items/s |",
+        "| dataset | path | items per pass | passes | s per pass, fastest (slowest) | items/s |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -570,7 +569,7 @@ def throughput_table(results: Sequence[DatasetResult], batch_size: int) -> list[
         for name, t in rows:
             lines.append(
                 f"| {r.dataset.name} | {name} | {t.items:,} | {len(t.passes)} "
-                f"| {_n(t.seconds, 3)} | **{_n(t.rate)}** |"
+                f"| {_n(t.seconds, 3)} ({_n(max(t.passes), 3)}) | **{_n(t.rate)}** |"
             )
     return lines
 
@@ -613,13 +612,13 @@ def stage_table(results: Sequence[DatasetResult]) -> list[str]:
 
 def memory_table(memory: Sequence[MemoryResult], batch_size: int) -> list[str]:
     lines = [
-        "| items | batch | child run | seconds | items/s | RSS with the model loaded MiB "
+        "| items | batch | seconds | items/s | RSS with the model loaded MiB "
         "| peak RSS MiB | growth MiB |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in memory:
         lines.append(
-            f"| {m.items:,} | {batch_size:,} | {m.note or 'default'} | {m.seconds:.1f} "
+            f"| {m.items:,} | {batch_size:,} | {m.seconds:.1f} "
             f"| {_n(m.items / m.seconds)} | {m.loaded_mib:,.0f} | {m.peak_mib:,.0f} "
             f"| {m.peak_mib - m.loaded_mib:,.0f} |"
         )
@@ -634,6 +633,23 @@ def cpu_name() -> str:
     return platform.machine()
 
 
+def code_version() -> str:
+    """The commit measured, marked when the working tree differs from it (others edit it too)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "models"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head}{' with local changes to models/' if dirty else ''}" if head else "unknown"
+
+
 def command_line(argv: Sequence[str]) -> str:
     return " ".join(["python -m benchmarks.offline", *(shlex.quote(a) for a in argv)])
 
@@ -646,6 +662,7 @@ def report(
     load_before: float,
     wall: float,
 ) -> str:
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = [
         "## Offline projection: local engine vs scikit-learn vs the raw kernel (issue 4)",
@@ -657,7 +674,8 @@ def report(
         f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, "
         f"Python {platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), pyarrow {pa.__version__}, scikit-learn "
-        f"{sklearn.__version__}; {date}; 1-minute load average {load_before:.2f} before the run. "
+        f"{sklearn.__version__}; {date}; 1-minute load average {load_before:.2f} before the run, "
+        f"{load_after:.2f} after. Code: commit {code_version()}. "
         f"Everything on the CPU. Wall time {wall:.0f} s.",
         "",
     ]
@@ -674,13 +692,15 @@ def report(
             "vocabulary>, sparse_output=True).transform` (presence, as the model is trained on), "
             "`NMF.transform`; its output is not written. Raw kernel: "
             "`model.projector_(indices, offsets, weights)` under `torch.no_grad`, keyword mapping "
-            "excluded. A short pass is repeated until 2 s have run; the median pass is shown.",
+            "excluded. The passes of all paths are interleaved in rounds; each path runs at least "
+            "twice and until 2 s have run, and its fastest pass is shown (the machine is shared, "
+            "and slow passes measure the other jobs as much as the code).",
             "",
             *throughput_table(results, args.batch_size),
             "",
             *ratio_table(results),
             "",
-            "Each stage of the local engine timed alone on the same items and batches (median "
+            "Each stage of the local engine timed alone on the same items and batches (fastest "
             "pass): reading is `iter_catalog_arrow`, mapping is `Vocabulary.map_batch`, the "
             "kernel is the raw-kernel pass above, writing is `ParquetWriter.write_batch` of the "
             "engine's own output. The last column is what the pipeline costs beyond its stages.",
@@ -692,15 +712,15 @@ def report(
             s = r.sklearn_split
             total = sum(s.values())
             text.append(
-                f"scikit-learn on {r.dataset.name}, median pass: "
+                f"scikit-learn on {r.dataset.name}, fastest pass: "
                 + ", ".join(f"{k} {v:.3f} s ({v / total:.0%})" for k, v in s.items())
                 + "."
             )
         text.append("")
     if memory:
         text += [
-            "Peak memory: the local engine in a fresh `python -c` child per row, which reports "
-            "its own `ru_maxrss` once the model is loaded and after projecting.",
+            "Peak memory: the local engine in a fresh `python -c` child per row, one pass, which "
+            "reports its own peak RSS (`VmHWM`) once the model is loaded and after projecting.",
             "",
             *memory_table(memory, args.batch_size),
             "",
