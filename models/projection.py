@@ -184,7 +184,12 @@ def project_catalog(
         if suffix == ".npy":
             writer = _NpyWriter(tmp, model.n_topics)
         else:
-            writer = pq.ParquetWriter(tmp, output_schema(model, top_k, extras))
+            # Dictionary-encoding float columns costs the most time of the whole run and saves
+            # nothing on activations; zstd keeps the file small (1M items x 256 topics: 6.6 s
+            # and 131 MiB, against 9.8 s and 218 MiB with the defaults).
+            writer = pq.ParquetWriter(
+                tmp, output_schema(model, top_k, extras), use_dictionary=["id"], compression="zstd"
+            )
         for batch in _batches(inputs, format, batch_size, skip_bad_rows, stats):
             record = project_arrow(
                 model,

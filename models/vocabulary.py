@@ -32,12 +32,12 @@ def normalize_array(keywords: pa.Array) -> pa.Array:
     is_ascii = pc.fill_null(pc.string_is_ascii(keywords), True)
     if pc.all(is_ascii).as_py():
         return out
-    rows = np.flatnonzero(~is_ascii.to_numpy(zero_copy_only=False))
-    values = out.to_pylist()
-    raw = keywords.to_pylist()
-    for i in rows:
-        values[i] = normalize_keyword(raw[i])
-    return pa.array(values, type=pa.string())
+    # Only the non-ASCII strings go through Python; the rest stay in Arrow.
+    other = pc.invert(is_ascii)
+    fixed = pa.array(
+        [normalize_keyword(k) for k in keywords.filter(other).to_pylist()], pa.string()
+    )
+    return pc.replace_with_mask(out, other, fixed)
 
 
 def _flatten(items: Sequence[Sequence[str]]) -> tuple[pa.Array, np.ndarray]:
