@@ -58,7 +58,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 import models.topic_model as topic_model_module
 from models.catalog import ArrowBatch, iter_catalog_arrow, read_catalog
 from models.errors import ModelDirectoryError
-from models.projection import project_catalog
+from models.projection import parquet_writer, project_catalog
 from models.sparse import SparseBatch
 from models.topic_model import TopicModel
 
@@ -310,7 +310,7 @@ def kernel_pass(model: TopicModel, inputs: list[tuple[torch.Tensor, ...]]) -> fl
 def write_pass(projected: Path, target: Path, batch_size: int) -> float:
     """Seconds spent writing the engine's own output again, batch by batch (reading not timed)."""
     pf = pq.ParquetFile(projected)
-    writer = pq.ParquetWriter(target, pf.schema_arrow)
+    writer = parquet_writer(target, pf.schema_arrow)  # the engine's own writer options
     seconds = 0.0
     try:
         for batch in pf.iter_batches(batch_size=batch_size):

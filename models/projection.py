@@ -101,6 +101,16 @@ def project_arrow(
     return pa.RecordBatch.from_arrays(columns, schema=output_schema(model, top_k, extras))
 
 
+def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """The Parquet writer for projections.
+
+    Dictionary-encoding float columns was most of the time of a whole run and saves nothing on
+    activations; zstd keeps the file small (1M items x 256 topics: 6.6 s and 131 MiB, against
+    9.8 s and 218 MiB with the defaults).
+    """
+    return pq.ParquetWriter(path, schema, use_dictionary=["id"], compression="zstd")
+
+
 @dataclass
 class ProjectionSummary:
     items: int
@@ -184,12 +194,7 @@ def project_catalog(
         if suffix == ".npy":
             writer = _NpyWriter(tmp, model.n_topics)
         else:
-            # Dictionary-encoding float columns costs the most time of the whole run and saves
-            # nothing on activations; zstd keeps the file small (1M items x 256 topics: 6.6 s
-            # and 131 MiB, against 9.8 s and 218 MiB with the defaults).
-            writer = pq.ParquetWriter(
-                tmp, output_schema(model, top_k, extras), use_dictionary=["id"], compression="zstd"
-            )
+            writer = parquet_writer(tmp, output_schema(model, top_k, extras))
         for batch in _batches(inputs, format, batch_size, skip_bad_rows, stats):
             record = project_arrow(
                 model,
