@@ -24,7 +24,6 @@ import math
 import os
 import platform
 import random
-import shlex
 import signal
 import socket
 import subprocess
@@ -39,6 +38,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.machine import command_line, cpu_name
 from service.client import to_request
 from topicproj.v1 import topicproj_pb2 as pb
 
@@ -495,18 +495,6 @@ def table(results: Sequence[Result], configs: Sequence[ServerConfig]) -> list[st
     return lines
 
 
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
-def command_line(argv: Sequence[str]) -> str:
-    return " ".join(["python -m benchmarks.load", *(shlex.quote(a) for a in argv)])
-
-
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -643,7 +631,7 @@ async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     model_shown = str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model)
     text = [
         "```sh",
-        command_line(args.argv),
+        command_line("benchmarks.load", args.argv),
         "```",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, "

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MultiLabelBinarizer
 
 import models.topic_model as topic_model_module
+from benchmarks.machine import command_line, cpu_name
 from models.catalog import ArrowBatch, iter_catalog_arrow, read_catalog
 from models.errors import ModelDirectoryError
 from models.projection import parquet_writer, project_catalog
@@ -625,14 +625,6 @@ def memory_table(memory: Sequence[MemoryResult], batch_size: int) -> list[str]:
     return lines
 
 
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def code_version() -> str:
     """The commit measured, marked when the working tree differs from it (others edit it too)."""
     try:
@@ -650,10 +642,6 @@ def code_version() -> str:
     return f"{head}{' with local changes to models/' if dirty else ''}" if head else "unknown"
 
 
-def command_line(argv: Sequence[str]) -> str:
-    return " ".join(["python -m benchmarks.offline", *(shlex.quote(a) for a in argv)])
-
-
 def report(
     args: argparse.Namespace,
     results: Sequence[DatasetResult],
@@ -668,7 +656,7 @@ def report(
         "## Offline projection: local engine vs scikit-learn vs the raw kernel (issue 4)",
         "",
         "```sh",
-        command_line(args.argv),
+        command_line("benchmarks.offline", args.argv),
         "```",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, "
