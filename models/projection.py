@@ -68,6 +68,19 @@ def output_schema(model: TopicModel, top_k: int, extras: bool) -> pa.Schema:
     return pa.schema(fields, metadata=metadata)
 
 
+def top_topics(Y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each item's highest active topics, best first: (topics, scores, counts).
+
+    topics and scores are flat, item after item; counts (items,) says how many belong to each,
+    at most k, since only topics with a positive activation make the list.
+    """
+    k = min(k, Y.shape[1])
+    order = np.argsort(-Y, axis=1, kind="stable")[:, :k]  # (items, k)
+    scores = np.take_along_axis(Y, order, axis=1)
+    keep = scores > 0
+    return order[keep].astype(np.int32), scores[keep], keep.sum(axis=1)
+
+
 def project_arrow(
     model: TopicModel, batch: ArrowBatch, *, top_k: int = 0, extras: bool = True
 ) -> pa.RecordBatch:
@@ -82,15 +95,12 @@ def project_arrow(
         pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), k),
     ]
     if top_k:
-        kk = min(top_k, k)
-        order = np.argsort(-Y, axis=1, kind="stable")[:, :kk]  # (items, kk)
-        scores = np.take_along_axis(Y, order, axis=1)
-        keep = scores > 0  # only active topics make the top list
+        topics, scores, counts = top_topics(Y, top_k)
         offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(keep.sum(axis=1), out=offsets[1:])
+        np.cumsum(counts, out=offsets[1:])
         columns += [
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(order[keep].astype(np.int32))),
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(scores[keep])),
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(topics)),
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(scores)),
         ]
     if extras:
         columns += [

@@ -211,6 +211,22 @@ class TopicModel(TransformerMixin, BaseEstimator):
         order = np.argsort(-W, axis=1, kind="stable")[:, :n]
         return [[self.vocabulary_.keywords[j] for j in row] for row in order]
 
+    def topic_table(self, n_keywords: int = 10) -> list[dict[str, Any]]:
+        """Per topic: its top keywords and its learned activation parameters and bias."""
+        params = self.projector_.activation.parameters_table()
+        bias = self.projector_.bias.detach().cpu().tolist()
+        return [
+            {
+                "topic": k,
+                "top_keywords": words,
+                "slope": params["slope"][k],
+                "threshold": params["threshold"][k],
+                "sharpness": params["sharpness"][k],
+                "bias": bias[k],
+            }
+            for k, words in enumerate(self.top_keywords(n_keywords))
+        ]
+
     # -- persistence -----------------------------------------------------------------------------
 
     def model_info(self) -> dict[str, Any]:

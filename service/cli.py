@@ -137,18 +137,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from models.topic_model import TopicModel
 
     model = TopicModel.load(args.model, device="cpu")
-    params = model.projector_.activation.parameters_table()
-    topics = [
-        {
-            "topic": k,
-            "top_keywords": words,
-            "slope": params["slope"][k],
-            "threshold": params["threshold"][k],
-            "sharpness": params["sharpness"][k],
-            "bias": float(model.projector_.bias[k].detach()),
-        }
-        for k, words in enumerate(model.top_keywords(args.top))
-    ]
+    topics = model.topic_table(args.top)
     if args.json:
         info = {
             "activation": model.activation,

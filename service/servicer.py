@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import grpc
 import numpy as np
 
+from models.projection import top_topics
 from models.sparse import SparseBatch
 from models.topic_model import TopicModel
 from topicproj.v1 import topicproj_pb2 as pb
@@ -70,9 +71,6 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
         model = self.model
-        params = model.projector_.activation.parameters_table()
-        bias = model.projector_.bias.detach().cpu().tolist()
-        top = model.top_keywords(request.top_keywords or 10)
         return pb.ModelInfo(
             version=self.version,
             topics=model.n_topics,
@@ -80,15 +78,7 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
             activation=model.activation,
             device=str(model.device_),
             topic_info=[
-                pb.TopicInfo(
-                    topic=k,
-                    top_keywords=top[k],
-                    slope=params["slope"][k],
-                    threshold=params["threshold"][k],
-                    sharpness=params["sharpness"][k],
-                    bias=bias[k],
-                )
-                for k in range(model.n_topics)
+                pb.TopicInfo(**row) for row in model.topic_table(request.top_keywords or 10)
             ],
         )
 
@@ -113,9 +103,10 @@ def build_response(
     n = len(batch)
     known = batch.known
     active = (Y > 0).sum(axis=1) if n else np.zeros(0, dtype=np.int64)
-    k = min(int(request.top_k), Y.shape[1]) if n else 0
-    if k:
-        top = np.argsort(-Y, axis=1, kind="stable")[:, :k]  # (items, k)
+    if request.top_k and n:
+        topics, scores, counts = top_topics(Y, int(request.top_k))
+        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        topics, scores = topics.tolist(), scores.tolist()
     projections = []
     for i in range(n):
         p = pb.Projection(
@@ -126,9 +117,11 @@ def build_response(
         )
         if not request.omit_dense and not request.dense_bytes:
             p.topics.extend(Y[i].tolist())
-        if k:
+        if request.top_k:
+            a, b = bounds[i], bounds[i + 1]
             p.top.extend(
-                pb.TopicScore(topic=int(t), score=float(Y[i, t])) for t in top[i] if Y[i, t] > 0
+                pb.TopicScore(topic=t, score=v)
+                for t, v in zip(topics[a:b], scores[a:b], strict=True)
             )
         projections.append(p)
     response = pb.ProjectResponse(model_version=version, projections=projections)
