@@ -21,18 +21,23 @@ import collections
 import contextlib
 import datetime
 import math
+import multiprocessing
 import os
 import platform
+import queue
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -83,7 +88,9 @@ class Scenario:
 @dataclass(frozen=True)
 class ServerConfig:
     name: str
-    flags: tuple[str, ...]  # extra `topicproj serve` flags
+    flags: tuple[str, ...] = ()  # extra `topicproj serve` flags
+    kind: str = "batched"  # batched, unbatched, noop or workersN: what the comparisons key on
+    noop: bool = False  # the ceiling server of benchmarks.noop_server instead of topicproj
 
 
 def parse_scenarios(text: str) -> list[Scenario]:
@@ -106,19 +113,48 @@ def parse_scenarios(text: str) -> list[Scenario]:
     return out
 
 
-def server_configs(max_batch_items: int | None, max_wait_ms: float | None) -> list[ServerConfig]:
+SERVER_KINDS = ("batched", "unbatched", "noop", "workersN")
+DEFAULT_SERVERS = "batched,unbatched,noop"
+
+
+def parse_servers(text: str) -> list[str]:
+    kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
+    for k in kinds:
+        if k not in SERVER_KINDS[:3] and not (k.startswith("workers") and k[7:].isdigit()):
+            raise argparse.ArgumentTypeError(
+                f"server {k!r}: expected one of batched, unbatched, noop, workers2, workers4, ..."
+            )
+    if not kinds or kinds[0] != "batched":
+        raise argparse.ArgumentTypeError(
+            "the first server must be 'batched': the others are compared with it"
+        )
+    return kinds
+
+
+def server_configs(
+    kinds: Sequence[str], max_batch_items: int | None, max_wait_ms: float | None
+) -> list[ServerConfig]:
     from service.settings import Settings
 
     fields = Settings.model_fields
     items = max_batch_items if max_batch_items is not None else fields["max_batch_items"].default
     wait = max_wait_ms if max_wait_ms is not None else fields["max_wait_ms"].default
     # Passed explicitly (not left to the server's defaults) so the label is what actually ran.
-    batched = ServerConfig(
-        f"batched ({items} items, {wait:g} ms)",
-        ("--max-batch-items", str(items), "--max-wait-ms", str(wait)),
-    )
-    unbatched = ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"))
-    return [batched, unbatched]
+    batching = ("--max-batch-items", str(items), "--max-wait-ms", str(wait))
+    out = []
+    for kind in kinds:
+        if kind == "batched":
+            out.append(ServerConfig(f"batched ({items} items, {wait:g} ms)", batching, kind))
+        elif kind == "unbatched":
+            out.append(ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"), kind))
+        elif kind == "noop":
+            out.append(ServerConfig("no-op grpc.aio (ceiling)", (), kind, noop=True))
+        else:
+            n = int(kind[7:])
+            out.append(
+                ServerConfig(f"batched, {n} workers", (*batching, "--workers", str(n)), kind)
+            )
+    return out
 
 
 # -- keyword pool and model -------------------------------------------------------------------
@@ -217,6 +253,19 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU of a process and its direct children, which are alive now (Linux /proc)."""
+    total = process_cpu_seconds(pid)
+    if total is None:
+        return None
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+                total += process_cpu_seconds(int(stat.parent.name)) or 0.0
+    return total
+
+
 class ServerCrashed(RuntimeError):
     pass
 
@@ -228,21 +277,30 @@ class ServerProcess:
         self.port = free_port()
         self.address = f"{HOST}:{self.port}"
         self.log_path = log_dir / f"server-{tag}.log"
-        self.command = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--model",
-            str(model),
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--no-metrics",
-            *config.flags,
-            *(("--device", device) if device else ()),
-        ]
+        if config.noop:
+            self.command = [
+                sys.executable,
+                "-m",
+                "benchmarks.noop_server",
+                "--port",
+                str(self.port),
+            ]
+        else:
+            self.command = [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--model",
+                str(model),
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--no-metrics",
+                *config.flags,
+                *(("--device", device) if device else ()),
+            ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
 
@@ -279,7 +337,10 @@ class ServerProcess:
                 await asyncio.sleep(0.2)
 
     def cpu_seconds(self) -> float | None:
-        return process_cpu_seconds(self.proc.pid) if self.proc is not None else None
+        """CPU of the server and its child processes (the workers of `--workers N`)."""
+        if self.proc is None:
+            return None
+        return tree_cpu_seconds(self.proc.pid)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM (a graceful stop), then SIGKILL if it has not exited within `timeout`."""
@@ -367,22 +428,36 @@ class Result:
         return (float(p50), float(p95), float(p99))
 
 
-async def drive(
-    server: ServerProcess,
-    requests: RequestPool,
-    scenario: Scenario,
-    config: ServerConfig,
-    warmup: float,
-    duration: float,
-    timeout: float,
-) -> Result:
-    """N clients back to back; calls that complete inside the measured window are counted."""
-    n_channels = math.ceil(scenario.clients / CLIENTS_PER_CHANNEL)
+@dataclass
+class ClientJob:
+    """What one load-generator process needs: picklable, so it crosses a spawn boundary."""
+
+    address: str
+    requests: RequestPool
+    items: int
+    client_ids: list[int]  # which of the scenario's clients run in this process
+    stride: int  # all clients of the scenario, so that each sends its own requests
+    warmup: float
+    duration: float
+    timeout: float
+    check_rows: bool
+
+
+@dataclass
+class ClientReport:
+    latencies: list[float]
+    errors: dict[str, int]
+    cpu: float  # CPU seconds of this process over the measured window
+
+
+async def _drive(job: ClientJob, ready: Any) -> ClientReport:
+    """This process's clients back to back; calls completed inside the window are counted."""
+    n_channels = math.ceil(len(job.client_ids) / CLIENTS_PER_CHANNEL)
     channels = [
-        grpc.aio.insecure_channel(server.address, options=CHANNEL_OPTIONS)
-        for _ in range(n_channels)
+        grpc.aio.insecure_channel(job.address, options=CHANNEL_OPTIONS) for _ in range(n_channels)
     ]
-    result = Result(scenario, config, duration)
+    latencies: list[float] = []
+    errors: collections.Counter[str] = collections.Counter()
     try:
         # Connect before the clock starts, so connection setup is not measured as latency.
         await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)), timeout=10.0)
@@ -395,50 +470,266 @@ async def drive(
             )
             for c in channels
         ]
-        start = time.perf_counter()
-        measure_from = start + warmup
-        stop_at = measure_from + duration
-        n_requests = len(requests.payloads)
+        # Every process starts its clock together, after all have connected.
+        await asyncio.get_running_loop().run_in_executor(None, ready.wait)
+        start = time.monotonic()
+        measure_from = start + job.warmup
+        stop_at = measure_from + job.duration
+        payloads, first_ids, last_ids = (
+            job.requests.payloads,
+            job.requests.first_ids,
+            job.requests.last_ids,
+        )
+        n_requests = len(payloads)
 
-        async def client(i: int) -> None:
-            call = calls[i // CLIENTS_PER_CHANNEL]
-            k = i
-            while (t0 := time.perf_counter()) < stop_at:
+        async def client(slot: int, k: int) -> None:
+            call = calls[slot // CLIENTS_PER_CHANNEL]
+            while (t0 := time.monotonic()) < stop_at:
                 j = k % n_requests
-                k += scenario.clients
+                k += job.stride
                 try:
-                    response = await call(requests.payloads[j], timeout=timeout)
+                    response = await call(payloads[j], timeout=job.timeout)
                 except grpc.aio.AioRpcError as e:
-                    result.errors[e.code().name] += 1  # counted in warm-up too: an error is a bug
+                    errors[e.code().name] += 1  # counted in warm-up too: an error is a bug
                     await asyncio.sleep(ERROR_BACKOFF_S)  # a dead server fails at once; don't spin
                     continue
-                t1 = time.perf_counter()
-                rows = response.projections
-                if (
-                    len(rows) != scenario.items
-                    or rows[0].id != requests.first_ids[j]
-                    or rows[-1].id != requests.last_ids[j]
-                ):
-                    result.errors["WRONG_ROWS"] += 1
-                elif measure_from <= t1 < stop_at:
-                    result.latencies.append(t1 - t0)
+                t1 = time.monotonic()
+                if job.check_rows:
+                    rows = response.projections
+                    if (
+                        len(rows) != job.items
+                        or rows[0].id != first_ids[j]
+                        or rows[-1].id != last_ids[j]
+                    ):
+                        errors["WRONG_ROWS"] += 1
+                        continue
+                if measure_from <= t1 < stop_at:
+                    latencies.append(t1 - t0)
 
-        tasks = [asyncio.create_task(client(i)) for i in range(scenario.clients)]
+        tasks = [asyncio.create_task(client(n, i)) for n, i in enumerate(job.client_ids)]
         try:
-            await asyncio.sleep(measure_from - time.perf_counter())
-            s0, c0 = server.cpu_seconds(), time.process_time()
-            await asyncio.sleep(stop_at - time.perf_counter())
-            s1, c1 = server.cpu_seconds(), time.process_time()
+            await asyncio.sleep(measure_from - time.monotonic())
+            c0 = time.process_time()
+            await asyncio.sleep(stop_at - time.monotonic())
+            c1 = time.process_time()
             await asyncio.gather(*tasks)
         finally:
             for t in tasks:
                 t.cancel()
-        if s0 is not None and s1 is not None:
-            result.server_cpu = (s1 - s0) / duration
-        result.client_cpu = (c1 - c0) / duration
     finally:
         await asyncio.gather(*(c.close() for c in channels))
+    return ClientReport(latencies, dict(errors), c1 - c0)
+
+
+def _client_process(job: ClientJob, ready: Any, results: Any) -> None:
+    try:
+        results.put(("ok", asyncio.run(_drive(job, ready))))
+    except BaseException as e:  # reported to the parent, which names it
+        ready.abort()
+        results.put(("error", repr(e)))
+
+
+async def drive(
+    server: ServerProcess,
+    requests: RequestPool,
+    scenario: Scenario,
+    config: ServerConfig,
+    args: argparse.Namespace,
+    profile: Profiler | None = None,
+) -> Result:
+    """The scenario's clients, spread over `args.client_processes` processes of their own."""
+    n_proc = max(1, min(args.client_processes, scenario.clients))
+    ctx = multiprocessing.get_context("spawn")  # no forked grpc state in the children
+    ready = ctx.Barrier(n_proc + 1)
+    results = ctx.Queue()
+    jobs = [
+        ClientJob(
+            server.address,
+            requests,
+            scenario.items,
+            list(range(p, scenario.clients, n_proc)),
+            scenario.clients,
+            args.warmup,
+            args.duration,
+            args.timeout,
+            check_rows=not config.noop,
+        )
+        for p in range(n_proc)
+    ]
+    procs = [ctx.Process(target=_client_process, args=(j, ready, results)) for j in jobs]
+    for proc in procs:
+        proc.start()
+    result = Result(scenario, config, args.duration)
+    loop = asyncio.get_running_loop()
+    try:
+        try:
+            await loop.run_in_executor(None, ready.wait, 60.0)
+        except threading.BrokenBarrierError:
+            raise ClientsFailed(_collect(results, n_proc, 5.0)) from None
+        start = time.monotonic()
+        await asyncio.sleep(args.warmup)
+        s0 = server.cpu_seconds()
+        if profile is not None:
+            profile.start(server.proc.pid if server.proc else 0, args.duration)
+        await asyncio.sleep(max(0.0, start + args.warmup + args.duration - time.monotonic()))
+        s1 = server.cpu_seconds()
+        reports = await loop.run_in_executor(
+            None, _collect, results, n_proc, args.duration + args.timeout + 30
+        )
+    finally:
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+    failures = [r for r in reports if isinstance(r, str)]
+    if failures:
+        raise ClientsFailed(failures)
+    client_cpu = 0.0
+    for r in reports:
+        assert isinstance(r, ClientReport)
+        result.latencies.extend(r.latencies)
+        result.errors.update(r.errors)
+        client_cpu += r.cpu
+    if s0 is not None and s1 is not None:
+        result.server_cpu = (s1 - s0) / args.duration
+    result.client_cpu = client_cpu / args.duration
     return result
+
+
+class ClientsFailed(RuntimeError):
+    pass
+
+
+def _collect(results: Any, n: int, timeout: float) -> list[ClientReport | str]:
+    out: list[ClientReport | str] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        try:
+            status, value = results.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            out.append("a client process sent no result")
+            break
+        out.append(value if status == "ok" else f"client process failed: {value}")
+    return out
+
+
+# -- profiling --------------------------------------------------------------------------------
+
+# Where a sample's time goes: the deepest frame of its stack that matches a rule decides.
+PROFILE_RULES: tuple[tuple[str, str], ...] = (
+    ("vocabulary.py", "keyword mapping"),
+    ("validation.py", "validation"),
+    ("metrics.py", "metrics"),
+    ("prometheus_client", "metrics"),
+    ("projector.py", "compute"),
+    ("activation.py", "compute"),
+    ("torch", "compute"),
+    ("build_response", "response building"),
+    ("batching.py", "batching"),
+    ("interceptors.py", "interceptor"),
+    ("servicer.py", "servicer"),
+    ("server.py (service", "compute"),
+    ("grpc", "grpc (transport, parse, serialise)"),
+    ("asyncio", "event loop"),
+)
+
+
+def categorise(stack: str) -> str:
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        for needle, category in PROFILE_RULES:
+            if needle in frame:
+                return category
+    return "other"
+
+
+class Profiler:
+    """py-spy on the server process over the measured window: who holds the GIL, doing what.
+
+    Only samples of a thread holding the GIL count (`--gil`): in a one-process Python server
+    the GIL is what runs out first, so this is where optimising pays.
+    """
+
+    RATE = 200
+
+    def __init__(self, out_dir: Path, tag: str) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.raw = out_dir / f"profile-{tag}.txt"  # collapsed stacks, for flamegraph tools
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.duration = 0.0
+
+    def start(self, pid: int, duration: float) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self.duration = duration
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--gil",
+                "--subprocesses",
+                "--nonblocking",
+                "--rate",
+                str(self.RATE),
+                "--duration",
+                str(max(1, round(duration))),
+                "--format",
+                "raw",
+                "--output",
+                str(self.raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def breakdown(self) -> tuple[list[tuple[str, float]], float]:
+        """(category, share of GIL samples) by share, and the GIL's busy fraction."""
+        if self.proc is None:
+            return [], math.nan
+        _, err = self.proc.communicate(timeout=60)
+        if self.proc.returncode != 0 or not self.raw.exists():
+            raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+        counts: collections.Counter[str] = collections.Counter()
+        for line in self.raw.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            if stack:
+                counts[categorise(stack)] += int(n)
+        total = sum(counts.values())
+        shares = [(c, n / total) for c, n in counts.most_common()] if total else []
+        return shares, total / (self.RATE * round(self.duration))
+
+
+# -- the in-process ceiling --------------------------------------------------------------------
+
+IN_PROCESS_SECONDS = 2.0
+
+
+def in_process_rate(model_dir: Path, requests: RequestPool) -> float:
+    """Items/s of mapping and projecting the scenario's requests in this process, no gRPC.
+
+    The same requests, one `map_batch` and one `project_batch` each: what serving them costs
+    without the network, parsing, batching or responses, so served / in-process says how much
+    of the work the service adds.
+    """
+    import torch
+
+    from models.topic_model import TopicModel
+
+    model = TopicModel.load(model_dir, device="cpu")
+    keywords = [
+        [list(item.keywords) for item in pb.ProjectRequest.FromString(payload).items]
+        for payload in requests.payloads
+    ]
+    vocabulary = model.vocabulary_
+    items = 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        while (elapsed := time.perf_counter() - start) < IN_PROCESS_SECONDS:
+            for kws in keywords:
+                model.project_batch(vocabulary.map_batch(kws))
+                items += len(kws)
+    return items / elapsed
 
 
 # -- reporting --------------------------------------------------------------------------------
@@ -452,7 +743,12 @@ def _ratio(x: float, y: float) -> str:
     return "-" if not y or math.isnan(x) or math.isnan(y) else f"{x / y:.2f}×"
 
 
-def table(results: Sequence[Result], configs: Sequence[ServerConfig]) -> list[str]:
+def _comparable(a: Result | None, b: Result | None) -> bool:
+    # A ratio against a run whose server failed would compare a bug, not a configuration.
+    return all(r is not None and not r.note and r.latencies for r in (a, b))
+
+
+def table(results: Sequence[Result], in_process: dict[Scenario, float]) -> list[str]:
     lines = [
         "| clients × items | server | requests/s | items/s | p50 ms | p95 ms | p99 ms | errors "
         "| server CPU | client CPU |",
@@ -480,19 +776,53 @@ def table(results: Sequence[Result], configs: Sequence[ServerConfig]) -> list[st
                 f"| {_fmt(p50, 1)} | {_fmt(p95, 1)} | {_fmt(p99, 1)} | {err} "
                 f"| {cores(r.server_cpu)} | {cores(r.client_cpu)} |"
             )
-        named = {r.config.name: r for r in rs}
-        batched, unbatched = (named.get(c.name) for c in configs[:2])
-        # A ratio against a run whose server failed would compare a bug, not a configuration.
-        comparable = all(r is not None and not r.note and r.latencies for r in (batched, unbatched))
-        if comparable and batched is not None and unbatched is not None:
-            b, u = batched.percentiles_ms(), unbatched.percentiles_ms()
+        by_kind = {r.config.kind: r for r in rs}
+        base = by_kind.get("batched")
+        for kind, label in [("unbatched", "batched / unbatched"), ("noop", "batched / no-op")]:
+            other = by_kind.get(kind)
+            if _comparable(base, other):
+                assert base is not None and other is not None
+                b, o = base.percentiles_ms(), other.percentiles_ms()
+                lines.append(
+                    f"| {scenario.label} | *{label}* "
+                    f"| {_ratio(base.requests_per_s, other.requests_per_s)} "
+                    f"| {_ratio(base.items_per_s, other.items_per_s)} "
+                    f"| {_ratio(b[0], o[0])} | {_ratio(b[1], o[1])} | {_ratio(b[2], o[2])} "
+                    "| | | |"
+                )
+        for kind, r in by_kind.items():
+            if kind.startswith("workers") and _comparable(r, base):
+                assert base is not None
+                lines.append(
+                    f"| {scenario.label} | *{r.config.name} / 1 worker* "
+                    f"| {_ratio(r.requests_per_s, base.requests_per_s)} "
+                    f"| {_ratio(r.items_per_s, base.items_per_s)} | | | | | | |"
+                )
+        if (rate := in_process.get(scenario)) and _comparable(base, base):
+            assert base is not None
             lines.append(
-                f"| {scenario.label} | *batched / unbatched* "
-                f"| {_ratio(batched.requests_per_s, unbatched.requests_per_s)} "
-                f"| {_ratio(batched.items_per_s, unbatched.items_per_s)} "
-                f"| {_ratio(b[0], u[0])} | {_ratio(b[1], u[1])} | {_ratio(b[2], u[2])} | | | |"
+                f"| {scenario.label} | in-process (map + project) | | {_fmt(rate)} | | | | | | |"
+            )
+            lines.append(
+                f"| {scenario.label} | *batched / in-process* | "
+                f"| {_ratio(base.items_per_s, rate)} | | | | | | |"
             )
     return lines
+
+
+def profile_table(scenario: Scenario, config: ServerConfig, profiler: Profiler) -> list[str]:
+    shares, busy = profiler.breakdown()
+    return [
+        f"Where the GIL time of the server goes, {scenario.label}, {config.name} (py-spy "
+        f"--gil, {Profiler.RATE} Hz over the measured window; the GIL was held "
+        f"{busy:.0%} of the time):",
+        "",
+        "| part | share of GIL samples |",
+        "|---|---:|",
+        *(f"| {c} | {share:.1%} |" for c, share in shares),
+        "",
+        "",
+    ]
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -525,6 +855,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="catalog for the keyword pool (default ../shared/data/tmdb_5000_movies.csv.zip "
         "if present, else the synthetic catalog)",
+    )
+    p.add_argument(
+        "--servers",
+        type=parse_servers,
+        default=parse_servers(DEFAULT_SERVERS),
+        help=f"servers to compare, the first 'batched' (default {DEFAULT_SERVERS}; also "
+        "workersN: the batched server with --workers N)",
+    )
+    p.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="processes the clients are spread over (default 1)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the batched server with py-spy over the measured window and report "
+        "where its GIL time goes",
     )
     p.add_argument("--max-batch-items", type=int, help="batched server (default: its default)")
     p.add_argument("--max-wait-ms", type=float, help="batched server (default: its default)")
@@ -562,42 +911,40 @@ async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     pool = keyword_pool(args.data)
     model = args.model if args.model is not None else ensure_model(pool)
-    configs = server_configs(args.max_batch_items, args.max_wait_ms)
+    configs = server_configs(args.servers, args.max_batch_items, args.max_wait_ms)
     results: list[Result] = []
     problems: list[str] = []
+    profiles: list[str] = []
+    in_process: dict[Scenario, float] = {}
     model_info = ""
     with tempfile.TemporaryDirectory(prefix="topicproj-load-") as tmp:
         for scenario in scenarios:
             requests = build_requests(pool, scenario, args.top_k, args.omit_dense, args.seed)
+            in_process[scenario] = in_process_rate(model, requests)
             # A fresh server per run: no run inherits another's queue, threads or allocations.
             for n, config in enumerate(configs):
                 tag = f"{scenario.clients}x{scenario.items}-{n}"
                 print(f"{scenario.label}, {config.name}: ", end="", file=sys.stderr, flush=True)
                 server = ServerProcess(model, config, args.device, Path(tmp), tag)
                 result = Result(scenario, config, args.duration)
+                profiler = Profiler(RUNS / "profiles", tag) if args.profile and n == 0 else None
                 with running(server):
                     try:
                         await server.wait_serving(args.startup_timeout)
-                        if not model_info:
+                        if not model_info and not config.noop:
                             model_info = await model_description(server.address)
-                        result = await drive(
-                            server,
-                            requests,
-                            scenario,
-                            config,
-                            args.warmup,
-                            args.duration,
-                            args.timeout,
-                        )
+                        result = await drive(server, requests, scenario, config, args, profiler)
                     except ServerCrashed as e:
                         result.note = "server did not start"
                         problems.append(f"{scenario.label}, {config.name}: {e}")
-                    except (TimeoutError, grpc.aio.AioRpcError) as e:
+                    except (TimeoutError, grpc.aio.AioRpcError, ClientsFailed) as e:
                         result.note = "no connection"
                         problems.append(
                             f"{scenario.label}, {config.name}: {e!r}\n{server.log_tail()}"
                         )
                     alive = server.proc is not None and server.proc.poll() is None
+                if profiler is not None and not result.note:
+                    profiles += profile_table(scenario, config, profiler)
                 if not alive and not result.note:
                     result.note = f"server died (status {server.returncode})"
                     problems.append(
@@ -641,12 +988,14 @@ async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
         f"{pool.source}, {len(pool.keywords)} items with keywords, {mean_kw:.1f} keywords each.",
         f"Each row: a fresh `topicproj serve` process on 127.0.0.1, {args.warmup:g} s warm-up, "
         f"then {args.duration:g} s measured; clients send back to back over one HTTP/2 "
-        f"connection per {CLIENTS_PER_CHANNEL} clients. Errors count every failed call, "
+        f"connection per {CLIENTS_PER_CHANNEL} clients, from {args.client_processes} "
+        "load-generator process(es). Errors count every failed call, "
         "warm-up included; CPU is cores busy on average over the measured window. "
         f"Wall time {time.perf_counter() - wall_start:.0f} s.",
         "",
-        *table(results, configs),
+        *table(results, in_process),
         "",
+        *profiles,
         "",  # a blank line after the table, so text appended next is not read as a row
     ]
     block = "\n".join(text)

@@ -53,6 +53,9 @@ def _flatten(items: Sequence[Sequence[str]]) -> tuple[pa.Array, np.ndarray]:
     return flat, indptr
 
 
+RAW_CACHE_SIZE = 1 << 18  # spellings remembered by `Vocabulary._lookup_raw`, about 30 MB at most
+
+
 @dataclass
 class Vocabulary:
     """Keyword <-> id, with document frequencies.
@@ -74,6 +77,9 @@ class Vocabulary:
             raise ValueError("keywords and document_frequency differ in length")
         self._index = {k: i for i, k in enumerate(self.keywords)}
         self._value_set = pa.array(self.keywords, type=pa.string())
+        # Keyword exactly as a client sent it -> id (or -1): serving sees the same few thousand
+        # spellings again and again, and one dict hit skips normalising each of them.
+        self._raw_ids: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.keywords)
@@ -150,16 +156,41 @@ class Vocabulary:
         Weights default to 1.0; when given, there is one per keyword. A keyword repeated within
         an item is merged into one entry with the weights summed.
         """
-        flat, indptr = _flatten(items)
-        n = len(indptr) - 1
-        ids_np = self._lookup(normalize_array(flat))
-        known_mask = ids_np >= 0
-        if weights is None:
-            w = np.ones(len(ids_np), dtype=np.float32)
-        else:
+        w = None
+        if weights is not None:
             w = np.fromiter((x for ws in weights for x in ws), dtype=np.float32)
-            if len(w) != len(ids_np):
-                raise ValueError("weights must have one value per keyword")
+        if isinstance(items, pa.Array | pa.ChunkedArray):
+            flat, indptr = _flatten(items)
+            return self._bags(self._lookup(normalize_array(flat)), indptr, w)
+        # Python lists (online requests): raw strings straight to the cache, no Arrow.
+        counts = np.fromiter(map(len, items), np.int64, len(items))
+        return self.map_flat([k for keywords in items for k in keywords], counts, w)
+
+    def map_flat(
+        self, keywords: list[str], counts: np.ndarray, weights: np.ndarray | None = None
+    ) -> SparseBatch:
+        """`map_batch` for keywords already in one flat list: item i has `counts[i]` of them.
+
+        The form a batch of serving requests arrives in, with no per-item lists to build.
+        """
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        if indptr[-1] != len(keywords):
+            raise ValueError(
+                f"counts add up to {indptr[-1]}, but there are {len(keywords)} keywords"
+            )
+        return self._bags(self._lookup_raw(keywords), indptr, weights)
+
+    def _bags(self, ids_np: np.ndarray, indptr: np.ndarray, w: np.ndarray | None) -> SparseBatch:
+        """The batch for looked-up ids (-1: unknown) of items indptr[i]:indptr[i + 1]."""
+        n = len(indptr) - 1
+        known_mask = ids_np >= 0
+        if w is None:
+            w = np.ones(len(ids_np), dtype=np.float32)
+        elif len(w) != len(ids_np):
+            raise ValueError("weights must have one value per keyword")
+        else:
+            w = np.asarray(w, dtype=np.float32)
         rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
         unknown = np.diff(indptr) - np.bincount(rows[known_mask], minlength=n)
         rows, ids_np, w = rows[known_mask], ids_np[known_mask], w[known_mask]
@@ -167,16 +198,40 @@ class Vocabulary:
         # its weight to the first. Left repeated, |x|^2 would be a sum of squares instead of
         # the square of the sum, and the overlap could exceed 1.
         # Within an item, ids come out in ascending order, however the batch was cut.
-        key = rows * max(len(self), 1) + ids_np
-        unique, inverse = np.unique(key, return_inverse=True)
-        if len(unique) < len(key):
-            w = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float32)
-        else:
-            w = w[np.argsort(key, kind="stable")]
-        rows, ids_np = np.divmod(unique, max(len(self), 1))
+        width = max(len(self), 1)
+        key = rows * width + ids_np
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        if len(key) > 1 and (key[1:] == key[:-1]).any():
+            key, inverse = np.unique(key, return_inverse=True)
+            w = np.bincount(inverse, weights=w[order], minlength=len(key)).astype(np.float32)
+        else:  # the usual case, no repeats: a sort is all it takes
+            w = w[order]
+        rows, ids_np = np.divmod(key, width)
         new_indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=new_indptr[1:])
         return SparseBatch(indices=ids_np, weights=w, indptr=new_indptr, unknown=unknown)
+
+    def _lookup_raw(self, keywords: list[str]) -> np.ndarray:
+        """Vocabulary ids of keywords as sent (not yet normalised), -1 where unknown.
+
+        One C-level dict probe per keyword once a spelling has been seen; a new spelling is
+        normalised in Python once and remembered, up to RAW_CACHE_SIZE spellings (past that
+        it is normalised every time, so a stream of made-up keywords cannot grow memory).
+        """
+        cache = self._raw_ids
+        ids = list(map(cache.get, keywords))
+        if None in ids:
+            index = self._index
+            room = RAW_CACHE_SIZE - len(cache)
+            for j, i in enumerate(ids):
+                if i is None:
+                    raw = keywords[j]
+                    i = ids[j] = index.get(normalize_keyword(raw), -1)
+                    if room > 0:
+                        cache[raw] = i
+                        room -= 1
+        return np.array(ids, dtype=np.int64)
 
     def _lookup(self, keywords: pa.Array) -> np.ndarray:
         """Vocabulary ids of normalised keywords, -1 where unknown. Shape (n,), int64.

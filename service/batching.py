@@ -2,9 +2,13 @@
 
 Each request's items wait in one queue. The worker takes the oldest request, then keeps adding
 queued requests until the batch holds `max_batch_items` items or the oldest has waited
-`max_wait_ms`. The batch is projected in a worker thread (torch releases the GIL), so the event
-loop keeps accepting requests and gathering the next batch meanwhile. A request is never split:
-one larger than `max_batch_items` runs as a batch of its own.
+`max_wait_ms`. The batch is computed in a worker thread, so the event loop keeps accepting
+requests and gathering the next batch meanwhile. A request is never split: one larger than
+`max_batch_items` runs as a batch of its own.
+
+The batcher does not know what a request holds: `compute` takes the queued requests of one
+batch and returns one result per request. That lets the server map the keywords of the whole
+batch in one vectorised call instead of one call per request.
 """
 
 from __future__ import annotations
@@ -16,61 +20,42 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import numpy as np
-
-from models.sparse import SparseBatch
+from typing import Generic, TypeVar
 
 from .errors import DeadlineExpired, QueueFull, ShuttingDown
 from .metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
-Compute = Callable[[SparseBatch], np.ndarray]  # (items,) sparse -> (items, topics) float32
+Work = TypeVar("Work")  # what one request asks for
+Result = TypeVar("Result")  # what it gets back
 
 
 @dataclass
-class _Pending:
-    batch: SparseBatch
-    future: asyncio.Future[np.ndarray]
+class _Pending(Generic[Work, Result]):
+    work: Work
+    items: int
+    future: asyncio.Future[Result]
     deadline: float | None  # time.monotonic() seconds
     enqueued: float = field(default_factory=time.monotonic)
 
 
-def concat(batches: list[SparseBatch]) -> SparseBatch:
-    """One CSR batch from several, rows in order."""
-    if len(batches) == 1:
-        return batches[0]
-    nnz = np.cumsum([0] + [len(b.indices) for b in batches[:-1]])
-    indptr = [batches[0].indptr] + [
-        b.indptr[1:] + n for b, n in zip(batches[1:], nnz[1:], strict=True)
-    ]
-    return SparseBatch(
-        indices=np.concatenate([b.indices for b in batches]),
-        weights=np.concatenate([b.weights for b in batches]),
-        indptr=np.concatenate(indptr),
-        unknown=np.concatenate([b.unknown for b in batches]),
-    )
-
-
-class Batcher:
+class Batcher(Generic[Work, Result]):
     def __init__(
         self,
-        compute: Compute,
+        compute: Callable[[list[Work]], list[Result]],
         *,
         max_batch_items: int,
         max_wait_ms: float,
         max_queue_items: int,
         metrics: ServiceMetrics,
-        width: int = 0,
     ) -> None:
-        self.compute = compute
+        self.compute = compute  # one result per request, in order; runs in the worker thread
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
         self.metrics = metrics
-        self.width = width  # columns of the result, for requests with no items
-        self._queue: collections.deque[_Pending] = collections.deque()
+        self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
         self._queued_items = 0
         self._wakeup = asyncio.Event()
         # One thread: batches run one after another on the device, in order.
@@ -89,40 +74,39 @@ class Batcher:
             await self._worker
         self._executor.shutdown(wait=True)
 
-    async def submit(self, batch: SparseBatch, deadline: float | None = None) -> np.ndarray:
-        """Project `batch` with whichever requests share its batch: (items, topics)."""
+    async def submit(self, work: Work, items: int, deadline: float | None = None) -> Result:
+        """Compute `work` (of `items` items, at least 1) in a batch with whichever requests
+        share it."""
         if self._closing:
             raise ShuttingDown()
-        n = len(batch)
-        if n == 0:
-            return np.zeros((0, self.width), dtype=np.float32)
+        n = items
         if self._queued_items + n > self.max_queue_items:
             raise QueueFull(self._queued_items, self.max_queue_items)
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(batch, future, deadline))
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(work, n, future, deadline))
         self._queued_items += n
         self.metrics.queue_items.set(self._queued_items)
         self._wakeup.set()
         return await future
 
-    def _take_batch(self) -> list[_Pending]:
+    def _take_batch(self) -> list[_Pending[Work, Result]]:
         """Pop requests until the batch is full; drop those cancelled or past their deadline."""
-        taken: list[_Pending] = []
+        taken: list[_Pending[Work, Result]] = []
         items = 0
         now = time.monotonic()
         while self._queue:
             head = self._queue[0]
-            if taken and items + len(head.batch) > self.max_batch_items:
+            if taken and items + head.items > self.max_batch_items:
                 break
             self._queue.popleft()
-            self._queued_items -= len(head.batch)
+            self._queued_items -= head.items
             if head.future.done():  # cancelled by the client
                 continue
             if head.deadline is not None and now > head.deadline:
                 head.future.set_exception(DeadlineExpired())
                 continue
             taken.append(head)
-            items += len(head.batch)
+            items += head.items
         self.metrics.queue_items.set(self._queued_items)
         return taken
 
@@ -158,24 +142,27 @@ class Batcher:
                     if not p.future.done():
                         p.future.set_exception(e)
 
-    async def _project(self, loop: asyncio.AbstractEventLoop, taken: list[_Pending]) -> None:
-        batch = concat([p.batch for p in taken])
+    async def _project(
+        self, loop: asyncio.AbstractEventLoop, taken: list[_Pending[Work, Result]]
+    ) -> None:
         start = time.monotonic()
         for p in taken:
             self.metrics.queue_wait.observe(start - p.enqueued)
+        n_items = sum(p.items for p in taken)
         try:
-            Y = await loop.run_in_executor(self._executor, self.compute, batch)
+            results = await loop.run_in_executor(
+                self._executor, self.compute, [p.work for p in taken]
+            )
+            if len(results) != len(taken):
+                raise RuntimeError(f"compute gave {len(results)} results for {len(taken)} requests")
         except Exception as e:  # the model failed: every request of the batch fails with it
-            log.exception("projection of a batch of %d items failed", len(batch))
+            log.exception("projection of a batch of %d items failed", n_items)
             for p in taken:
                 if not p.future.done():
                     p.future.set_exception(e)
             return
         self.metrics.batch_compute.observe(time.monotonic() - start)
-        self.metrics.batch_items.observe(len(batch))
-        row = 0
-        for p in taken:
-            n = len(p.batch)
+        self.metrics.batch_items.observe(n_items)
+        for p, result in zip(taken, results, strict=True):
             if not p.future.done():
-                p.future.set_result(Y[row : row + n])
-            row += n
+                p.future.set_result(result)

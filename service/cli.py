@@ -205,13 +205,12 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
     from pydantic import ValidationError
 
-    from .server import serve
     from .settings import Settings
+    from .workers import run
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -229,8 +228,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise TopicprojError(
             "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         ) from None
-    asyncio.run(serve(settings))
-    return 0
+    return run(settings)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -301,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, dest="metrics_port", help="default 9095")
     p.add_argument("--no-metrics", action="store_true", help="no metrics endpoint")
     p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument(
+        "--workers", type=int, help="server processes on the one port (default 1; see README)"
+    )
+    p.add_argument("--torch-threads", type=int, dest="torch_threads", help="per worker (default 1)")
     p.add_argument("--max-batch-items", type=int, dest="max_batch_items")
     p.add_argument("--max-wait-ms", type=float, dest="max_wait_ms")
     p.add_argument("--max-queue-items", type=int, dest="max_queue_items")

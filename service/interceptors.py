@@ -11,6 +11,8 @@ from typing import Any
 
 import grpc
 
+from topicproj.v1 import topicproj_pb2 as pb
+
 from .errors import status_for
 from .metrics import ServiceMetrics
 
@@ -27,6 +29,9 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self.metrics = metrics
+        # Labelled children, looked up once: `labels()` takes a lock and builds a key on every
+        # call, a cost paid twice per RPC otherwise.
+        self._done: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -53,9 +58,9 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     def _count(self, rpc: str, request: Any) -> None:
-        items = getattr(request, "items", None)
-        if items is not None:
-            self.metrics.items.labels(rpc).inc(len(items))
+        if isinstance(request, pb.ProjectRequest):  # items, or the same number sent packed
+            n = len(request.items) or len(request.packed_counts)
+            self.metrics.items.labels(rpc).inc(n)
 
     @contextlib.asynccontextmanager
     async def _observed(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -99,5 +104,13 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _record(self, rpc: str, code: grpc.StatusCode, start: float) -> None:
         self.metrics.inflight.dec()
-        self.metrics.requests.labels(rpc, code.name).inc()
-        self.metrics.latency.labels(rpc, code.name).observe(time.perf_counter() - start)
+        children = self._done.get((rpc, code))
+        if children is None:
+            m = self.metrics
+            children = self._done[rpc, code] = (
+                m.requests.labels(rpc, code.name),
+                m.latency.labels(rpc, code.name),
+            )
+        requests, latency = children
+        requests.inc()
+        latency.observe(time.perf_counter() - start)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import numpy as np
+import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from models.sparse import SparseBatch
 from models.topic_model import TopicModel
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
@@ -21,8 +22,9 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 from .batching import Batcher
 from .interceptors import ErrorAndMetricsInterceptor
 from .metrics import DeadTopicTracker, ServiceMetrics
-from .servicer import TopicProjectionServicer
+from .servicer import Projected, TopicProjectionServicer
 from .settings import Settings
+from .validation import Bags
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +37,58 @@ class ProjectionServer:
     """One server process: the model, its batcher, and the gRPC and metrics endpoints."""
 
     def __init__(
-        self, model: TopicModel, settings: Settings, metrics: ServiceMetrics | None = None
+        self,
+        model: TopicModel,
+        settings: Settings,
+        metrics: ServiceMetrics | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         self.model = model
         self.settings = settings
         self.metrics = metrics or ServiceMetrics()
         self.dead_topics = DeadTopicTracker(model.n_topics, settings.dead_topic_window)
+        # grpc shares a port with any other process that binds it with SO_REUSEPORT, which is on
+        # by default: a second server on a busy port would start and take half its traffic.
+        # Only `--workers N` means to share it.
+        self.reuse_port = reuse_port
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._metrics_server: Any = None
         self._server: grpc.aio.Server | None = None
-        self._batcher: Batcher | None = None
+        self._batcher: Batcher[Bags, Projected] | None = None
         self.health = health.aio.HealthServicer()
 
-    def compute(self, batch: SparseBatch) -> np.ndarray:
-        """Project one batch and record its sparsity; runs in the batcher's worker thread."""
+    def compute(self, requests: list[Bags]) -> list[Projected]:
+        """Map and project the requests of one batch together, and record their sparsity.
+
+        Runs in the batcher's worker thread: one vectorised keyword mapping and one projection
+        for the whole batch, then each request gets its rows back.
+        """
+        keywords: list[str] = []
+        for r in requests:
+            keywords += r.keywords
+        counts = np.concatenate([r.counts for r in requests])
+        weights = None
+        if any(r.weights is not None for r in requests):
+            weights = np.concatenate(
+                [
+                    r.weights if r.weights is not None else np.ones(len(r.keywords), np.float32)
+                    for r in requests
+                ]
+            )
+        batch = self.model.vocabulary_.map_flat(keywords, counts, weights)
         Y = self.model.project_batch(batch).cpu().numpy()  # (items, topics)
-        self.metrics.observe_projections(Y, batch.known, batch.unknown)
+        known, unknown = batch.known, batch.unknown
+        self.metrics.observe_projections(Y, known, unknown)
         self.metrics.dead_topics.set(self.dead_topics.update(Y))
-        return Y
+        out = []
+        row = 0
+        for r in requests:
+            end = row + len(r)
+            out.append(Projected(Y[row:end], known[row:end], unknown[row:end]))
+            row = end
+        return out
 
     async def start(self) -> None:
         s = self.settings
@@ -63,11 +98,11 @@ class ProjectionServer:
             max_wait_ms=s.max_wait_ms,
             max_queue_items=s.max_queue_items,
             metrics=self.metrics,
-            width=self.model.n_topics,
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.so_reuseport", int(self.reuse_port)),
         ]
         server = grpc.aio.server(
             interceptors=[ErrorAndMetricsInterceptor(self.metrics)], options=options
@@ -154,24 +189,33 @@ def load_model(settings: Settings) -> TopicModel:
     return TopicModel.load(path, device=settings.device)
 
 
-async def serve(settings: Settings) -> None:
+Ready = Callable[[ProjectionServer], None]
+
+
+def announce(server: ProjectionServer) -> None:
+    s = server.settings
+    print(
+        f"topicproj: serving model {server.model.version_} on {s.host}:{server.port}"
+        + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""),
+        flush=True,
+    )
+
+
+async def serve(settings: Settings, ready: Ready = announce, *, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    torch.set_num_threads(settings.torch_threads)
     model = load_model(settings)
-    server = ProjectionServer(model, settings)
+    server = ProjectionServer(model, settings, reuse_port=reuse_port)
     try:
         await server.start()
     except BaseException:
         await server.stop(0)  # release the port, the metrics thread and the worker
         raise
-    print(
-        f"topicproj: serving model {model.version_} on {settings.host}:{server.port}"
-        + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""),
-        flush=True,
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    ready(server)
     await stop.wait()
     log.info("shutting down: in-flight requests get %.1f s", settings.grace_seconds)
     await server.stop()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
 
 from models.projection import top_topics
-from models.sparse import SparseBatch
 from models.topic_model import TopicModel
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
@@ -18,13 +18,30 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 from .batching import Batcher
 from .errors import ModelVersionNotFound
 from .settings import Settings
-from .validation import validate_and_map
+from .validation import Bags, validate
+
+
+@dataclass
+class Projected:
+    """One request's share of a projected batch: rows in request order."""
+
+    Y: np.ndarray  # (items, topics) float32
+    known: np.ndarray  # (items,) distinct keywords found in the vocabulary
+    unknown: np.ndarray  # (items,) keywords not found
+
+    @classmethod
+    def empty(cls, topics: int) -> Projected:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(np.zeros((0, topics), dtype=np.float32), none, none)
+
 
 STREAM_WINDOW = 8  # requests of one stream projected at once
 
 
 class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
-    def __init__(self, model: TopicModel, batcher: Batcher, settings: Settings) -> None:
+    def __init__(
+        self, model: TopicModel, batcher: Batcher[Bags, Projected], settings: Settings
+    ) -> None:
         self.model = model
         self.batcher = batcher
         self.settings = settings
@@ -89,43 +106,54 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
     ) -> pb.ProjectResponse:
         if request.model_version and request.model_version != self.version:
             raise ModelVersionNotFound(request.model_version, self.version)
-        batch = validate_and_map(request, self.model.vocabulary_, self.settings)
+        bags = validate(request, self.settings)
+        if not len(bags):
+            return build_response(request, Projected.empty(self.model.n_topics), self.version)
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        Y = await self.batcher.submit(batch, deadline)
-        return build_response(request, Y, batch, self.version)
+        projected = await self.batcher.submit(bags, len(bags), deadline)
+        return build_response(request, projected, self.version)
 
 
 def build_response(
-    request: pb.ProjectRequest, Y: np.ndarray, batch: SparseBatch, version: str
+    request: pb.ProjectRequest, projected: Projected, version: str
 ) -> pb.ProjectResponse:
-    """Protobuf rows for Y (items, topics)."""
-    n = len(batch)
-    known = batch.known
-    active = (Y > 0).sum(axis=1) if n else np.zeros(0, dtype=np.int64)
+    """The response for one request: columns, or one message per item built in bulk."""
+    Y = projected.Y
+    n = len(Y)
+    response = pb.ProjectResponse(model_version=version)
+    active = np.count_nonzero(Y > 0, axis=1)
     if request.top_k and n:
         topics, scores, counts = top_topics(Y, int(request.top_k))
-        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
-        topics, scores = topics.tolist(), scores.tolist()
-    projections = []
-    for i in range(n):
-        p = pb.Projection(
-            id=request.items[i].id,
-            known_keywords=int(known[i]),
-            unknown_keywords=int(batch.unknown[i]),
-            active_topics=int(active[i]),
-        )
+    if request.columnar:
+        response.known_keywords.extend(projected.known.tolist())
+        response.unknown_keywords.extend(projected.unknown.tolist())
+        response.active_topics.extend(active.tolist())
+        if request.top_k and n:
+            response.top_counts.extend(counts.tolist())
+            response.top_topics.extend(topics.tolist())
+            response.top_scores.extend(scores.tolist())
+    else:
+        ids = [item.id for item in request.items] or [""] * n  # packed items have no ids
+        add = response.projections.add  # in place: constructing and appending copies each
+        for i, k, u, a in zip(
+            ids, projected.known.tolist(), projected.unknown.tolist(), active.tolist(), strict=True
+        ):
+            add(id=i, known_keywords=k, unknown_keywords=u, active_topics=a)
+        rows = response.projections
         if not request.omit_dense and not request.dense_bytes:
-            p.topics.extend(Y[i].tolist())
-        if request.top_k:
-            a, b = bounds[i], bounds[i + 1]
-            p.top.extend(
-                pb.TopicScore(topic=t, score=v)
-                for t, v in zip(topics[a:b], scores[a:b], strict=True)
-            )
-        projections.append(p)
-    response = pb.ProjectResponse(model_version=version, projections=projections)
-    if request.dense_bytes and not request.omit_dense and n:
+            for p, row in zip(rows, Y.tolist(), strict=True):
+                p.topics.extend(row)
+        if request.top_k and n:
+            bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+            topics_l, scores_l = topics.tolist(), scores.tolist()
+            for i, p in enumerate(rows):
+                a, b = bounds[i], bounds[i + 1]
+                p.top.extend(
+                    pb.TopicScore(topic=t, score=v)
+                    for t, v in zip(topics_l[a:b], scores_l[a:b], strict=True)
+                )
+    if (request.dense_bytes or request.columnar) and not request.omit_dense and n:
         response.dense = np.ascontiguousarray(Y, dtype="<f4").tobytes()
         response.topics = Y.shape[1]
     return response

@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(9095, ge=0, le=65535, description="None: no metrics server")
     device: str = "auto"
 
+    # Processes and threads. Each worker is a whole server (model, batcher, metrics endpoint)
+    # on the same port; the kernel spreads connections over them (SO_REUSEPORT).
+    workers: int = Field(1, ge=1, description="server processes sharing the gRPC port")
+    # Intra-op threads of each worker's projection. A serving batch is small (256 items take
+    # about 0.2 ms on one core), and a second thread only waits for a core that the event loop
+    # and gRPC need: measured 15.8 ms against 0.18 ms per 256 items on a busy 2-core machine.
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads per worker")
+
     # Dynamic batching: a batch closes at max_batch_items, or when its oldest item has waited
     # max_wait_ms. 256 items keep a CPU batch near 1 ms; the wait bounds the latency added.
     max_batch_items: int = Field(256, ge=1)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctopicproj/v1/topicproj.proto\x12\x0ctopicproj.v1\"5\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08keywords\x18\x02 \x03(\t\x12\x0f\n\x07weights\x18\x03 \x03(\x02\"\x82\x01\n\x0eProjectRequest\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.topicproj.v1.Item\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x12\n\nomit_dense\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65nse_bytes\x18\x05 \x01(\x08\"*\n\nTopicScore\x12\r\n\x05topic\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x02\"\x98\x01\n\nProjection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06topics\x18\x02 \x03(\x02\x12%\n\x03top\x18\x03 \x03(\x0b\x32\x18.topicproj.v1.TopicScore\x12\x16\n\x0eknown_keywords\x18\x04 \x01(\r\x12\x18\n\x10unknown_keywords\x18\x05 \x01(\r\x12\x15\n\ractive_topics\x18\x06 \x01(\r\"v\n\x0fProjectResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12-\n\x0bprojections\x18\x02 \x03(\x0b\x32\x18.topicproj.v1.Projection\x12\r\n\x05\x64\x65nse\x18\x03 \x01(\x0c\x12\x0e\n\x06topics\x18\x04 \x01(\r\"\'\n\x0fGetModelRequest\x12\x14\n\x0ctop_keywords\x18\x01 \x01(\r\"s\n\tTopicInfo\x12\r\n\x05topic\x18\x01 \x01(\r\x12\x14\n\x0ctop_keywords\x18\x02 \x03(\t\x12\r\n\x05slope\x18\x03 \x01(\x02\x12\x11\n\tthreshold\x18\x04 \x01(\x02\x12\x11\n\tsharpness\x18\x05 \x01(\x02\x12\x0c\n\x04\x62ias\x18\x06 \x01(\x02\"\x96\x01\n\tModelInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06topics\x18\x02 \x01(\r\x12\x17\n\x0fvocabulary_size\x18\x03 \x01(\r\x12\x12\n\nactivation\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12+\n\ntopic_info\x18\x06 \x03(\x0b\x32\x17.topicproj.v1.TopicInfo2\xef\x01\n\x0fTopicProjection\x12\x46\n\x07Project\x12\x1c.topicproj.v1.ProjectRequest\x1a\x1d.topicproj.v1.ProjectResponse\x12P\n\rProjectStream\x12\x1c.topicproj.v1.ProjectRequest\x1a\x1d.topicproj.v1.ProjectResponse(\x01\x30\x01\x12\x42\n\x08GetModel\x12\x1d.topicproj.v1.GetModelRequest\x1a\x17.topicproj.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctopicproj/v1/topicproj.proto\x12\x0ctopicproj.v1\"5\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08keywords\x18\x02 \x03(\t\x12\x0f\n\x07weights\x18\x03 \x03(\x02\"\xdc\x01\n\x0eProjectRequest\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.topicproj.v1.Item\x12\r\n\x05top_k\x18\x02 \x01(\r\x12\x12\n\nomit_dense\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65nse_bytes\x18\x05 \x01(\x08\x12\x17\n\x0fpacked_keywords\x18\x06 \x01(\t\x12\x15\n\rpacked_counts\x18\x07 \x03(\r\x12\x16\n\x0epacked_weights\x18\x08 \x03(\x02\x12\x10\n\x08\x63olumnar\x18\t \x01(\x08\"*\n\nTopicScore\x12\r\n\x05topic\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x02\"\x98\x01\n\nProjection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06topics\x18\x02 \x03(\x02\x12%\n\x03top\x18\x03 \x03(\x0b\x32\x18.topicproj.v1.TopicScore\x12\x16\n\x0eknown_keywords\x18\x04 \x01(\r\x12\x18\n\x10unknown_keywords\x18\x05 \x01(\r\x12\x15\n\ractive_topics\x18\x06 \x01(\r\"\xfb\x01\n\x0fProjectResponse\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12-\n\x0bprojections\x18\x02 \x03(\x0b\x32\x18.topicproj.v1.Projection\x12\r\n\x05\x64\x65nse\x18\x03 \x01(\x0c\x12\x0e\n\x06topics\x18\x04 \x01(\r\x12\x16\n\x0eknown_keywords\x18\x05 \x03(\r\x12\x18\n\x10unknown_keywords\x18\x06 \x03(\r\x12\x15\n\ractive_topics\x18\x07 \x03(\r\x12\x12\n\ntop_counts\x18\x08 \x03(\r\x12\x12\n\ntop_topics\x18\t \x03(\r\x12\x12\n\ntop_scores\x18\n \x03(\x02\"\'\n\x0fGetModelRequest\x12\x14\n\x0ctop_keywords\x18\x01 \x01(\r\"s\n\tTopicInfo\x12\r\n\x05topic\x18\x01 \x01(\r\x12\x14\n\x0ctop_keywords\x18\x02 \x03(\t\x12\r\n\x05slope\x18\x03 \x01(\x02\x12\x11\n\tthreshold\x18\x04 \x01(\x02\x12\x11\n\tsharpness\x18\x05 \x01(\x02\x12\x0c\n\x04\x62ias\x18\x06 \x01(\x02\"\x96\x01\n\tModelInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06topics\x18\x02 \x01(\r\x12\x17\n\x0fvocabulary_size\x18\x03 \x01(\r\x12\x12\n\nactivation\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x05 \x01(\t\x12+\n\ntopic_info\x18\x06 \x03(\x0b\x32\x17.topicproj.v1.TopicInfo2\xef\x01\n\x0fTopicProjection\x12\x46\n\x07Project\x12\x1c.topicproj.v1.ProjectRequest\x1a\x1d.topicproj.v1.ProjectResponse\x12P\n\rProjectStream\x12\x1c.topicproj.v1.ProjectRequest\x1a\x1d.topicproj.v1.ProjectResponse(\x01\x30\x01\x12\x42\n\x08GetModel\x12\x1d.topicproj.v1.GetModelRequest\x1a\x17.topicproj.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,19 +34,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ITEM']._serialized_start=46
   _globals['_ITEM']._serialized_end=99
   _globals['_PROJECTREQUEST']._serialized_start=102
-  _globals['_PROJECTREQUEST']._serialized_end=232
-  _globals['_TOPICSCORE']._serialized_start=234
-  _globals['_TOPICSCORE']._serialized_end=276
-  _globals['_PROJECTION']._serialized_start=279
-  _globals['_PROJECTION']._serialized_end=431
-  _globals['_PROJECTRESPONSE']._serialized_start=433
-  _globals['_PROJECTRESPONSE']._serialized_end=551
-  _globals['_GETMODELREQUEST']._serialized_start=553
-  _globals['_GETMODELREQUEST']._serialized_end=592
-  _globals['_TOPICINFO']._serialized_start=594
-  _globals['_TOPICINFO']._serialized_end=709
-  _globals['_MODELINFO']._serialized_start=712
-  _globals['_MODELINFO']._serialized_end=862
-  _globals['_TOPICPROJECTION']._serialized_start=865
-  _globals['_TOPICPROJECTION']._serialized_end=1104
+  _globals['_PROJECTREQUEST']._serialized_end=322
+  _globals['_TOPICSCORE']._serialized_start=324
+  _globals['_TOPICSCORE']._serialized_end=366
+  _globals['_PROJECTION']._serialized_start=369
+  _globals['_PROJECTION']._serialized_end=521
+  _globals['_PROJECTRESPONSE']._serialized_start=524
+  _globals['_PROJECTRESPONSE']._serialized_end=775
+  _globals['_GETMODELREQUEST']._serialized_start=777
+  _globals['_GETMODELREQUEST']._serialized_end=816
+  _globals['_TOPICINFO']._serialized_start=818
+  _globals['_TOPICINFO']._serialized_end=933
+  _globals['_MODELINFO']._serialized_start=936
+  _globals['_MODELINFO']._serialized_end=1086
+  _globals['_TOPICPROJECTION']._serialized_start=1089
+  _globals['_TOPICPROJECTION']._serialized_end=1328
 # @@protoc_insertion_point(module_scope)

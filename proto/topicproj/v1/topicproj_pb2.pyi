@@ -17,18 +17,26 @@ class Item(_message.Message):
     def __init__(self, id: _Optional[str] = ..., keywords: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ProjectRequest(_message.Message):
-    __slots__ = ("items", "top_k", "omit_dense", "model_version", "dense_bytes")
+    __slots__ = ("items", "top_k", "omit_dense", "model_version", "dense_bytes", "packed_keywords", "packed_counts", "packed_weights", "columnar")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     OMIT_DENSE_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     DENSE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PACKED_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNAR_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[Item]
     top_k: int
     omit_dense: bool
     model_version: str
     dense_bytes: bool
-    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., top_k: _Optional[int] = ..., omit_dense: _Optional[bool] = ..., model_version: _Optional[str] = ..., dense_bytes: _Optional[bool] = ...) -> None: ...
+    packed_keywords: str
+    packed_counts: _containers.RepeatedScalarFieldContainer[int]
+    packed_weights: _containers.RepeatedScalarFieldContainer[float]
+    columnar: bool
+    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., top_k: _Optional[int] = ..., omit_dense: _Optional[bool] = ..., model_version: _Optional[str] = ..., dense_bytes: _Optional[bool] = ..., packed_keywords: _Optional[str] = ..., packed_counts: _Optional[_Iterable[int]] = ..., packed_weights: _Optional[_Iterable[float]] = ..., columnar: _Optional[bool] = ...) -> None: ...
 
 class TopicScore(_message.Message):
     __slots__ = ("topic", "score")
@@ -55,16 +63,28 @@ class Projection(_message.Message):
     def __init__(self, id: _Optional[str] = ..., topics: _Optional[_Iterable[float]] = ..., top: _Optional[_Iterable[_Union[TopicScore, _Mapping]]] = ..., known_keywords: _Optional[int] = ..., unknown_keywords: _Optional[int] = ..., active_topics: _Optional[int] = ...) -> None: ...
 
 class ProjectResponse(_message.Message):
-    __slots__ = ("model_version", "projections", "dense", "topics")
+    __slots__ = ("model_version", "projections", "dense", "topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROJECTIONS_FIELD_NUMBER: _ClassVar[int]
     DENSE_FIELD_NUMBER: _ClassVar[int]
     TOPICS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    TOP_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    TOP_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    TOP_SCORES_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     projections: _containers.RepeatedCompositeFieldContainer[Projection]
     dense: bytes
     topics: int
-    def __init__(self, model_version: _Optional[str] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ..., dense: _Optional[bytes] = ..., topics: _Optional[int] = ...) -> None: ...
+    known_keywords: _containers.RepeatedScalarFieldContainer[int]
+    unknown_keywords: _containers.RepeatedScalarFieldContainer[int]
+    active_topics: _containers.RepeatedScalarFieldContainer[int]
+    top_counts: _containers.RepeatedScalarFieldContainer[int]
+    top_topics: _containers.RepeatedScalarFieldContainer[int]
+    top_scores: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, model_version: _Optional[str] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ..., dense: _Optional[bytes] = ..., topics: _Optional[int] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("top_keywords",)
