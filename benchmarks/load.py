@@ -20,6 +20,7 @@ import asyncio
 import collections
 import contextlib
 import datetime
+import itertools
 import math
 import multiprocessing
 import os
@@ -44,7 +45,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from benchmarks.machine import command_line, cpu_name
-from service.client import to_request
+from service.client import SEPARATOR, to_request
 from topicproj.v1 import topicproj_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,7 +215,7 @@ class RequestPool:
 
 
 def build_requests(
-    pool: Pool, scenario: Scenario, top_k: int, omit_dense: bool, seed: int
+    pool: Pool, scenario: Scenario, top_k: int, omit_dense: bool, seed: int, columnar: bool
 ) -> RequestPool:
     """Pre-serialised requests, so the clients spend no CPU building or encoding protobufs."""
     order = list(range(len(pool.keywords)))
@@ -228,7 +229,8 @@ def build_requests(
         # Unique ids per request let the client check that it got its own rows back in order.
         ids = [f"{j}:{t}:{r}" for t, r in enumerate(rows)]
         items = [{"id": i, "keywords": pool.keywords[r]} for i, r in zip(ids, rows, strict=True)]
-        req.payloads.append(to_request(items, top_k, omit_dense).SerializeToString())
+        request = to_request(items, top_k, omit_dense, columnar=columnar)
+        req.payloads.append(request.SerializeToString())
         req.first_ids.append(ids[0])
         req.last_ids.append(ids[-1])
     return req
@@ -441,6 +443,8 @@ class ClientJob:
     duration: float
     timeout: float
     check_rows: bool
+    columnar: bool
+    clients_per_channel: int
 
 
 @dataclass
@@ -452,7 +456,7 @@ class ClientReport:
 
 async def _drive(job: ClientJob, ready: Any) -> ClientReport:
     """This process's clients back to back; calls completed inside the window are counted."""
-    n_channels = math.ceil(len(job.client_ids) / CLIENTS_PER_CHANNEL)
+    n_channels = math.ceil(len(job.client_ids) / job.clients_per_channel)
     channels = [
         grpc.aio.insecure_channel(job.address, options=CHANNEL_OPTIONS) for _ in range(n_channels)
     ]
@@ -483,7 +487,7 @@ async def _drive(job: ClientJob, ready: Any) -> ClientReport:
         n_requests = len(payloads)
 
         async def client(slot: int, k: int) -> None:
-            call = calls[slot // CLIENTS_PER_CHANNEL]
+            call = calls[slot // job.clients_per_channel]
             while (t0 := time.monotonic()) < stop_at:
                 j = k % n_requests
                 k += job.stride
@@ -496,11 +500,15 @@ async def _drive(job: ClientJob, ready: Any) -> ClientReport:
                 t1 = time.monotonic()
                 if job.check_rows:
                     rows = response.projections
-                    if (
-                        len(rows) != job.items
-                        or rows[0].id != first_ids[j]
-                        or rows[-1].id != last_ids[j]
-                    ):
+                    if job.columnar:
+                        wrong = len(response.known_keywords) != job.items
+                    else:
+                        wrong = (
+                            len(rows) != job.items
+                            or rows[0].id != first_ids[j]
+                            or rows[-1].id != last_ids[j]
+                        )
+                    if wrong:
                         errors["WRONG_ROWS"] += 1
                         continue
                 if measure_from <= t1 < stop_at:
@@ -553,6 +561,8 @@ async def drive(
             args.duration,
             args.timeout,
             check_rows=not config.noop,
+            columnar=args.form == "columnar",
+            clients_per_channel=args.clients_per_channel,
         )
         for p in range(n_proc)
     ]
@@ -705,6 +715,15 @@ class Profiler:
 IN_PROCESS_SECONDS = 2.0
 
 
+def request_keywords(request: pb.ProjectRequest) -> list[list[str]]:
+    """The keyword lists of a request in either form."""
+    if not request.packed_counts:
+        return [list(item.keywords) for item in request.items]
+    flat = request.packed_keywords.split(SEPARATOR)
+    bounds = itertools.accumulate(request.packed_counts, initial=0)
+    return [flat[a:b] for a, b in itertools.pairwise(bounds)]
+
+
 def in_process_rate(model_dir: Path, requests: RequestPool) -> float:
     """Items/s of mapping and projecting the scenario's requests in this process, no gRPC.
 
@@ -717,10 +736,7 @@ def in_process_rate(model_dir: Path, requests: RequestPool) -> float:
     from models.topic_model import TopicModel
 
     model = TopicModel.load(model_dir, device="cpu")
-    keywords = [
-        [list(item.keywords) for item in pb.ProjectRequest.FromString(payload).items]
-        for payload in requests.payloads
-    ]
+    keywords = [request_keywords(pb.ProjectRequest.FromString(p)) for p in requests.payloads]
     vocabulary = model.vocabulary_
     items = 0
     start = time.perf_counter()
@@ -870,6 +886,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes the clients are spread over (default 1)",
     )
     p.add_argument(
+        "--clients-per-channel",
+        type=int,
+        default=CLIENTS_PER_CHANNEL,
+        help="clients sharing one HTTP/2 connection (default %(default)s); with --workers the "
+        "kernel spreads connections, not calls, so fewer clients per channel spread better",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="sample the batched server with py-spy over the measured window and report "
@@ -878,6 +901,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-items", type=int, help="batched server (default: its default)")
     p.add_argument("--max-wait-ms", type=float, help="batched server (default: its default)")
     p.add_argument("--device", help="server device (default: the server's, auto)")
+    p.add_argument(
+        "--form",
+        choices=("columnar", "messages"),
+        default="columnar",
+        help="columnar: packed requests and columnar answers, what the Python clients send; "
+        "messages: one Item and one Projection message per item, dense_bytes set "
+        "(default columnar)",
+    )
     p.add_argument("--top-k", type=int, default=0, help="top_k of every request (default 0)")
     p.add_argument("--omit-dense", action="store_true", help="set omit_dense in every request")
     p.add_argument(
@@ -919,7 +950,9 @@ async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     model_info = ""
     with tempfile.TemporaryDirectory(prefix="topicproj-load-") as tmp:
         for scenario in scenarios:
-            requests = build_requests(pool, scenario, args.top_k, args.omit_dense, args.seed)
+            requests = build_requests(
+                pool, scenario, args.top_k, args.omit_dense, args.seed, args.form == "columnar"
+            )
             in_process[scenario] = in_process_rate(model, requests)
             # A fresh server per run: no run inherits another's queue, threads or allocations.
             for n, config in enumerate(configs):
@@ -988,8 +1021,11 @@ async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
         f"{pool.source}, {len(pool.keywords)} items with keywords, {mean_kw:.1f} keywords each.",
         f"Each row: a fresh `topicproj serve` process on 127.0.0.1, {args.warmup:g} s warm-up, "
         f"then {args.duration:g} s measured; clients send back to back over one HTTP/2 "
-        f"connection per {CLIENTS_PER_CHANNEL} clients, from {args.client_processes} "
-        "load-generator process(es). Errors count every failed call, "
+        f"connection per {args.clients_per_channel} clients, from {args.client_processes} "
+        f"load-generator process(es); requests in the {args.form} form"
+        + (f", top_k {args.top_k}" if args.top_k else "")
+        + (", omit_dense" if args.omit_dense else "")
+        + ". Errors count every failed call, "
         "warm-up included; CPU is cores busy on average over the measured window. "
         f"Wall time {time.perf_counter() - wall_start:.0f} s.",
         "",
@@ -1013,6 +1049,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     scenarios = resolve_scenarios(args, parser)
+    if args.client_processes < 1 or args.clients_per_channel < 1:
+        parser.error("--client-processes and --clients-per-channel must be >= 1")
     if args.duration <= 0 or args.warmup < 0:
         parser.error("--duration must be > 0 and --warmup >= 0")
     # SIGTERM unwinds like Ctrl-C, so the `running` blocks still stop the servers we started.

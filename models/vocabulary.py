@@ -56,6 +56,25 @@ def _flatten(items: Sequence[Sequence[str]]) -> tuple[pa.Array, np.ndarray]:
 RAW_CACHE_SIZE = 1 << 18  # spellings remembered by `Vocabulary._lookup_raw`, about 30 MB at most
 
 
+class _RawIds(dict[str, int]):
+    """Raw spelling -> vocabulary id (-1: unknown), filled on first sight.
+
+    A spelling is normalised once and remembered, up to RAW_CACHE_SIZE of them; past that,
+    new ones are normalised on every sight, so that a stream of made-up keywords cannot grow
+    memory without bound.
+    """
+
+    def __init__(self, index: dict[str, int]) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, raw: str) -> int:
+        i = self.index.get(normalize_keyword(raw), -1)
+        if len(self) < RAW_CACHE_SIZE:
+            self[raw] = i
+        return i
+
+
 @dataclass
 class Vocabulary:
     """Keyword <-> id, with document frequencies.
@@ -79,7 +98,7 @@ class Vocabulary:
         self._value_set = pa.array(self.keywords, type=pa.string())
         # Keyword exactly as a client sent it -> id (or -1): serving sees the same few thousand
         # spellings again and again, and one dict hit skips normalising each of them.
-        self._raw_ids: dict[str, int] = {}
+        self._raw_ids = _RawIds(self._index)
 
     def __len__(self) -> int:
         return len(self.keywords)
@@ -215,23 +234,10 @@ class Vocabulary:
     def _lookup_raw(self, keywords: list[str]) -> np.ndarray:
         """Vocabulary ids of keywords as sent (not yet normalised), -1 where unknown.
 
-        One C-level dict probe per keyword once a spelling has been seen; a new spelling is
-        normalised in Python once and remembered, up to RAW_CACHE_SIZE spellings (past that
-        it is normalised every time, so a stream of made-up keywords cannot grow memory).
+        One C-level dict probe per keyword once a spelling has been seen, straight into numpy;
+        only a new spelling calls back into Python (`_RawIds.__missing__`).
         """
-        cache = self._raw_ids
-        ids = list(map(cache.get, keywords))
-        if None in ids:
-            index = self._index
-            room = RAW_CACHE_SIZE - len(cache)
-            for j, i in enumerate(ids):
-                if i is None:
-                    raw = keywords[j]
-                    i = ids[j] = index.get(normalize_keyword(raw), -1)
-                    if room > 0:
-                        cache[raw] = i
-                        room -= 1
-        return np.array(ids, dtype=np.int64)
+        return np.fromiter(map(self._raw_ids.__getitem__, keywords), np.int64, len(keywords))
 
     def _lookup(self, keywords: pa.Array) -> np.ndarray:
         """Vocabulary ids of normalised keywords, -1 where unknown. Shape (n,), int64.

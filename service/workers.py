@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 300.0  # a worker loads (or, for the demo, finds) the model and warms up
 KILL_AFTER_GRACE_S = 10.0  # past the grace period, a worker that has not exited is killed
+ORPHAN_POLL_S = 0.5  # how often a worker checks that its supervisor is still there
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,19 @@ def worker_settings(settings: Settings, index: int, port: int) -> Settings:
     return settings.model_copy(update={"port": port, "metrics_port": metrics, "workers": 1})
 
 
-def _worker_main(settings: Settings, index: int, reports: Any) -> None:
+def _stop_when_orphaned(supervisor: int) -> None:
+    """SIGTERM this worker once its supervisor is gone, even if it was SIGKILLed.
+
+    Without this, killing the supervisor would leave the workers serving with nobody to stop
+    them; a poll of the parent pid works on every POSIX system, unlike PR_SET_PDEATHSIG.
+    """
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_POLL_S)
+    log.error("the supervisor (pid %d) is gone; stopping", supervisor)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_main(settings: Settings, index: int, reports: Any, supervisor: int) -> None:
     from .server import ProjectionServer, serve
 
     logging.basicConfig(
@@ -89,6 +102,7 @@ def _worker_main(settings: Settings, index: int, reports: Any) -> None:
             )
         )
 
+    threading.Thread(target=_stop_when_orphaned, args=(supervisor,), daemon=True).start()
     asyncio.run(serve(settings, ready, reuse_port=True))
 
 
@@ -116,7 +130,7 @@ class Supervisor:
             self.procs = [
                 ctx.Process(
                     target=_worker_main,
-                    args=(worker_settings(s, i, port), i, reports),
+                    args=(worker_settings(s, i, port), i, reports, os.getpid()),
                     name=f"topicproj-worker-{i}",
                 )
                 for i in range(s.workers)
@@ -128,9 +142,10 @@ class Supervisor:
                 if ready is None:
                     return 1
                 metrics = [str(r.metrics_port) for r in ready if r.metrics_port]
+                pids = ", ".join(str(r.pid) for r in ready)
                 print(
                     f"topicproj: serving model {ready[0].version} on {s.host}:{port} with "
-                    f"{s.workers} workers"
+                    f"{s.workers} workers (pids {pids})"
                     + (f", metrics on :{', :'.join(metrics)} (/metrics)" if metrics else ""),
                     flush=True,
                 )

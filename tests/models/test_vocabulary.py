@@ -241,17 +241,42 @@ def test_keywords_and_frequencies_must_agree_in_length():
         max_size=40,
     )
 )
-def test_small_and_large_batches_map_alike(items):
-    """Small batches look keywords up in a dict, large ones with Arrow: same ids either way."""
+def test_python_lists_and_arrow_arrays_map_alike(items):
+    """Lists go through the cache of raw spellings, Arrow arrays through Arrow's kernels."""
     vocab = Vocabulary.from_keywords(
         [f"pad{i}" for i in range(30)] + ["a", "b", "c", "strasse", "zz"]
     )
-    whole = vocab.map_batch(items)  # may take either path, by size
-    one_by_one = [vocab.map_batch([item]) for item in items]  # small: the dict path
-    assert whole.indices.tolist() == [i for b in one_by_one for i in b.indices.tolist()]
-    assert whole.unknown.tolist() == [int(b.unknown[0]) for b in one_by_one]
-    big = vocab.map_batch(items * 20)  # large: the Arrow path
-    assert big.indices.tolist() == whole.indices.tolist() * 20
+    lists = vocab.map_batch(items)
+    arrow = vocab.map_batch(pa.array(items, type=pa.list_(pa.string())))
+    for got in (lists, arrow):
+        assert got.indptr.tolist() == lists.indptr.tolist()
+    assert arrow.indices.tolist() == lists.indices.tolist()
+    assert arrow.unknown.tolist() == lists.unknown.tolist()
+    one_by_one = [vocab.map_batch([item]) for item in items]  # the cache is warm by now
+    assert lists.indices.tolist() == [i for b in one_by_one for i in b.indices.tolist()]
+    flat = vocab.map_flat(
+        [k for item in items for k in item], np.array([len(item) for item in items])
+    )
+    assert flat.indices.tolist() == lists.indices.tolist()
+    assert flat.indptr.tolist() == lists.indptr.tolist()
+
+
+def test_map_flat_checks_that_counts_add_up(vocab):
+    with pytest.raises(ValueError, match="add up to 3, but there are 2"):
+        vocab.map_flat(["a", "b"], np.array([1, 2]))
+
+
+def test_raw_spelling_cache_is_bounded(vocab, monkeypatch):
+    from models import vocabulary
+
+    monkeypatch.setattr(vocabulary, "RAW_CACHE_SIZE", 4)
+    fresh = Vocabulary.from_keywords(vocab.keywords)
+    made_up = [f"made-up {i}" for i in range(50)]
+    batch = fresh.map_batch([[*made_up, "A"]])  # past the bound, still mapped correctly
+    assert batch.unknown.tolist() == [50] and batch.indices.tolist() == [fresh.id("a")]
+    assert len(fresh._raw_ids) == 4
+    again = fresh.map_batch([["A", " a "]])  # spellings seen or not, the same id
+    assert again.indices.tolist() == [fresh.id("a")] and again.unknown.tolist() == [0]
 
 
 def test_repeated_keywords_merge_into_one_entry_with_summed_weights(vocab):

@@ -283,19 +283,90 @@ def test_stream_error_ends_the_stream_with_its_status(server, catalog_items):
     assert server.metric("topicproj_items_total", {"rpc": "ProjectStream"}) == 2
 
 
-def test_dense_bytes_equal_repeated_floats(server, model, catalog_items):
-    items = catalog_items[:20]
+def test_every_wire_form_gives_the_same_projections(server, model, catalog_items):
+    items = [
+        {"id": f"i{n}", "keywords": k, "weights": [1.5] * len(k) if n % 3 == 0 else []}
+        for n, k in enumerate(catalog_items[:20])
+    ]
     with TopicClient(server.address) as client:
-        packed = client.project(items, top_k=2)  # dense_bytes is the client's default
-        floats = client.project(items, top_k=2, dense_bytes=False)
-    response = stub(server.address).Project(
+        columnar = client.project(items, top_k=2)  # packed request, columnar answer
+        floats = client.project(items, top_k=2, columnar=False, dense_bytes=False)
+        dense = client.project(items, top_k=2, columnar=False)
+    for other in (floats, dense):
+        np.testing.assert_array_equal(columnar.topics, other.topics)
+        assert columnar.top == other.top and columnar.ids == other.ids
+        for field in ("known_keywords", "unknown_keywords", "active_topics"):
+            assert getattr(columnar, field).tolist() == getattr(other, field).tolist()
+    assert columnar.ids == [f"i{n}" for n in range(20)]  # filled in by the client
+    keywords = [it["keywords"] for it in items]
+    weights = [it["weights"] or [1.0] * len(it["keywords"]) for it in items]
+    expected = model.project_batch(model.vocabulary_.map_batch(keywords, weights)).numpy()
+    np.testing.assert_allclose(columnar.topics, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_wire_forms_on_the_wire(server, model, catalog_items):
+    items = catalog_items[:20]
+    s = stub(server.address)
+    response = s.Project(
         pb.ProjectRequest(items=[pb.Item(keywords=k) for k in items], dense_bytes=True), timeout=5
     )
     assert response.topics == model.n_topics and len(response.dense) == 4 * 20 * model.n_topics
     assert all(len(p.topics) == 0 for p in response.projections)  # no duplicate payload
-    np.testing.assert_array_equal(packed.topics, floats.topics)
-    np.testing.assert_allclose(packed.topics, model.transform(items), rtol=1e-6, atol=1e-7)
-    assert packed.top == floats.top
+    packed = pb.ProjectRequest(
+        packed_keywords="".join(k + "\x1f" for item in items for k in item),
+        packed_counts=[len(k) for k in items],
+        columnar=True,
+        top_k=3,
+    )
+    response = s.Project(packed, timeout=5)
+    assert len(response.projections) == 0 and len(response.known_keywords) == 20
+    dense = np.frombuffer(response.dense, "<f4").reshape(-1, response.topics)
+    np.testing.assert_allclose(dense, model.transform(items), rtol=1e-6, atol=1e-7)
+    assert response.active_topics == list((dense > 0).sum(axis=1))
+    assert sum(response.top_counts) == len(response.top_topics) == len(response.top_scores)
+
+
+def test_a_keyword_holding_the_separator_is_sent_as_items(server, model):
+    kws = model.vocabulary_.keywords[:2]
+    with TopicClient(server.address) as client:
+        odd = client.project([{"id": "x", "keywords": [*kws, "odd\x1fkeyword"]}])
+        plain = client.project([{"id": "x", "keywords": kws}])
+    np.testing.assert_array_equal(odd.topics, plain.topics)
+    assert odd.ids == ["x"] and odd.unknown_keywords.tolist() == [1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"packed_keywords": "a\x1fb\x1f", "packed_counts": [1]}, "add up to 1, but"),
+        ({"packed_keywords": "a\x1fb", "packed_counts": [2]}, "must end with U+001F"),
+        (
+            {"packed_keywords": "a\x1f", "packed_counts": [1], "items": [pb.Item(keywords=["a"])]},
+            "not both",
+        ),
+        (
+            {"packed_keywords": "a\x1fb\x1f", "packed_counts": [1, 1], "packed_weights": [1.0]},
+            "1 packed_weights for 2 packed keywords",
+        ),
+        (
+            {
+                "packed_keywords": "a\x1fb\x1fc\x1f",
+                "packed_counts": [1, 2],
+                "packed_weights": [1.0, 1.0, -2.0],
+            },
+            "item 1: weight -2.0",
+        ),
+        (
+            {"packed_keywords": "a\x1f" + "x" * 300 + "\x1f", "packed_counts": [1, 1]},
+            "item 1: keyword of 300 characters",
+        ),
+    ],
+)
+def test_malformed_packed_requests_are_refused_clearly(server, fields, fragment):
+    with pytest.raises(grpc.RpcError) as e:
+        stub(server.address).Project(pb.ProjectRequest(**fields), timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert fragment in e.value.details()
 
 
 def test_settings_refuse_requests_larger_than_the_queue():

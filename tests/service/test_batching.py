@@ -1,0 +1,169 @@
+"""The batcher on its own: which requests share a batch, and what happens when things go wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from service.batching import Batcher
+from service.errors import DeadlineExpired, QueueFull, ShuttingDown
+from service.metrics import ServiceMetrics
+
+
+class Recorder:
+    """A compute function that doubles numbers and remembers every batch it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[list[int]]] = []
+        self.fail_next = False
+        self.release = threading.Event()
+        self.release.set()
+        self.started = threading.Event()
+
+    def __call__(self, works: list[list[int]]) -> list[list[int]]:
+        self.started.set()
+        self.release.wait(10)
+        self.batches.append(works)
+        if self.fail_next:
+            self.fail_next = False
+            raise ValueError("model exploded")
+        return [[2 * x for x in w] for w in works]
+
+
+def make(compute, **kwargs) -> Batcher:  # type: ignore[no-untyped-def]
+    config = {"max_batch_items": 8, "max_wait_ms": 50.0, "max_queue_items": 64} | kwargs
+    return Batcher(compute, metrics=ServiceMetrics(CollectorRegistry()), **config)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_requests_share_batches_in_order_and_get_their_own_rows():
+    async def main() -> tuple[Recorder, list[list[int]]]:
+        compute = Recorder()
+        batcher = make(compute)
+        batcher.start()
+        works = [[i] * n for i, n in enumerate([3, 3, 2, 5, 1])]
+        results = await asyncio.gather(*(batcher.submit(w, len(w)) for w in works))
+        await batcher.stop()
+        return compute, results
+
+    compute, results = run(main())
+    assert results == [[2 * i] * n for i, n in enumerate([3, 3, 2, 5, 1])]
+    # 3 + 3 + 2 fill a batch of 8; 5 + 1 make the next one
+    assert [[len(w) for w in batch] for batch in compute.batches] == [[3, 3, 2], [5, 1]]
+
+
+def test_a_request_larger_than_a_batch_runs_alone_and_a_lone_request_is_not_stranded():
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = make(compute, max_wait_ms=1.0)
+        batcher.start()
+        assert await batcher.submit([1] * 20, 20) == [2] * 20
+        assert await batcher.submit([7], 1) == [14]  # nothing else comes; the window closes
+        await batcher.stop()
+        return compute
+
+    assert [[len(w) for w in b] for b in run(main()).batches] == [[20], [1]]
+
+
+def test_a_failing_batch_fails_its_requests_and_the_next_batch_still_runs():
+    async def main() -> None:
+        compute = Recorder()
+        compute.fail_next = True
+        batcher = make(compute)
+        batcher.start()
+        first = await asyncio.gather(
+            batcher.submit([1], 1), batcher.submit([2], 1), return_exceptions=True
+        )
+        assert all(isinstance(r, ValueError) and "exploded" in str(r) for r in first)
+        assert await batcher.submit([3], 1) == [6]
+        await batcher.stop()
+
+    run(main())
+
+
+def test_compute_must_answer_every_request():
+    async def main() -> None:
+        batcher = make(lambda works: works[:1])
+        batcher.start()
+        results = await asyncio.gather(
+            batcher.submit([1], 1), batcher.submit([2], 1), return_exceptions=True
+        )
+        assert all(isinstance(r, RuntimeError) and "2 requests" in str(r) for r in results)
+        await batcher.stop()
+
+    run(main())
+
+
+def test_cancelled_and_expired_requests_are_dropped_before_compute():
+    async def main() -> Recorder:
+        compute = Recorder()
+        compute.release.clear()  # hold the first batch inside compute
+        batcher = make(compute, max_batch_items=1)
+        batcher.start()
+        busy = asyncio.ensure_future(batcher.submit([1], 1))
+        await asyncio.get_running_loop().run_in_executor(None, compute.started.wait, 10)
+        cancelled = asyncio.ensure_future(batcher.submit([2], 1))
+        expired = asyncio.ensure_future(batcher.submit([3], 1, deadline=time.monotonic() + 0.01))
+        kept = asyncio.ensure_future(batcher.submit([4], 1))
+        await asyncio.sleep(0.05)  # past the deadline, all three queued
+        cancelled.cancel()
+        compute.release.set()
+        assert await busy == [2] and await kept == [8]
+        with pytest.raises(DeadlineExpired):
+            await expired
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await batcher.stop()
+        return compute
+
+    assert run(main()).batches == [[[1]], [[4]]]
+
+
+def test_the_event_loop_keeps_running_while_a_batch_computes():
+    async def main() -> None:
+        compute = Recorder()
+        compute.release.clear()
+        batcher = make(compute)
+        batcher.start()
+        pending = asyncio.ensure_future(batcher.submit([1], 1))
+        await asyncio.get_running_loop().run_in_executor(None, compute.started.wait, 10)
+        ticks = 0
+        for _ in range(5):  # the loop is free: other coroutines run while compute is blocked
+            await asyncio.sleep(0)
+            ticks += 1
+        assert ticks == 5 and not pending.done()
+        compute.release.set()
+        assert await pending == [2]
+        await batcher.stop()
+
+    run(main())
+
+
+def test_a_full_queue_refuses_at_once_and_a_stopped_batcher_refuses_new_work():
+    async def main() -> None:
+        compute = Recorder()
+        compute.release.clear()
+        batcher = make(compute, max_batch_items=4, max_queue_items=6)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit([1] * 4, 4))
+        await asyncio.get_running_loop().run_in_executor(None, compute.started.wait, 10)
+        queued = asyncio.ensure_future(batcher.submit([2] * 5, 5))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull):
+            await batcher.submit([3] * 2, 2)  # 5 queued + 2 > 6
+        stopping = asyncio.ensure_future(batcher.stop())
+        await asyncio.sleep(0)
+        with pytest.raises(ShuttingDown):
+            await batcher.submit([4], 1)
+        compute.release.set()
+        await stopping  # stop() finishes what was queued
+        assert await first == [2] * 4 and await queued == [4] * 5
+
+    run(main())
