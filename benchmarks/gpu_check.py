@@ -67,6 +67,26 @@ def check_correctness(device: torch.device) -> str:
 
 
 @torch.no_grad()
+def check_no_hidden_sync(device: torch.device) -> str:
+    """The projection must not wait for the device anywhere but where the result is read."""
+    p = random_projector(device)
+    idx, off, w = random_batch(1024, device)
+    p(idx, off, w)  # first-call allocations may synchronise; they are not the steady state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        p(idx, off, w)
+        status, detail = "PASS", "none"
+    except RuntimeError as e:
+        status, detail = "FAIL", str(e).splitlines()[0]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return (
+        f"- synchronisations inside one forward pass (set_sync_debug_mode): {detail}: **{status}**"
+    )
+
+
+@torch.no_grad()
 def time_kernel(device: torch.device) -> list[str]:
     p = random_projector(device)
     props = torch.cuda.get_device_properties(device)
@@ -179,15 +199,16 @@ def check_serving(device: torch.device) -> list[str]:
     ]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="append the Markdown section to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; this check needs one")
     device = torch.device("cuda")
     lines = [f"### GPU check ({torch.cuda.get_device_name(device)}, torch {torch.__version__})", ""]
     lines.append(check_correctness(device))
+    lines.append(check_no_hidden_sync(device))
     lines += time_kernel(device)
     lines.append("")
     lines += check_training(device)

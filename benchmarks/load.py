@@ -90,8 +90,9 @@ class Scenario:
 class ServerConfig:
     name: str
     flags: tuple[str, ...] = ()  # extra `topicproj serve` flags
-    kind: str = "batched"  # batched, unbatched, noop or workersN: what the comparisons key on
+    kind: str = "batched"  # batched, unbatched, noop, workersN, before: what comparisons key on
     noop: bool = False  # the ceiling server of benchmarks.noop_server instead of topicproj
+    tree: Path | None = None  # run the server from this source tree (an older commit)
 
 
 def parse_scenarios(text: str) -> list[Scenario]:
@@ -114,16 +115,17 @@ def parse_scenarios(text: str) -> list[Scenario]:
     return out
 
 
-SERVER_KINDS = ("batched", "unbatched", "noop", "workersN")
+SERVER_KINDS = ("batched", "unbatched", "noop", "before", "workersN")
 DEFAULT_SERVERS = "batched,unbatched,noop"
 
 
 def parse_servers(text: str) -> list[str]:
     kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
     for k in kinds:
-        if k not in SERVER_KINDS[:3] and not (k.startswith("workers") and k[7:].isdigit()):
+        if k not in SERVER_KINDS[:4] and not (k.startswith("workers") and k[7:].isdigit()):
             raise argparse.ArgumentTypeError(
-                f"server {k!r}: expected one of batched, unbatched, noop, workers2, workers4, ..."
+                f"server {k!r}: expected one of batched, unbatched, noop, before, workers2, "
+                "workers4, ..."
             )
     if not kinds or kinds[0] != "batched":
         raise argparse.ArgumentTypeError(
@@ -133,7 +135,10 @@ def parse_servers(text: str) -> list[str]:
 
 
 def server_configs(
-    kinds: Sequence[str], max_batch_items: int | None, max_wait_ms: float | None
+    kinds: Sequence[str],
+    max_batch_items: int | None,
+    max_wait_ms: float | None,
+    before: tuple[str, Path] | None = None,
 ) -> list[ServerConfig]:
     from service.settings import Settings
 
@@ -150,6 +155,10 @@ def server_configs(
             out.append(ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"), kind))
         elif kind == "noop":
             out.append(ServerConfig("no-op grpc.aio (ceiling)", (), kind, noop=True))
+        elif kind == "before":
+            assert before is not None
+            ref, tree = before
+            out.append(ServerConfig(f"batched, before (`{ref}`)", batching, kind, tree=tree))
         else:
             n = int(kind[7:])
             out.append(
@@ -279,6 +288,7 @@ class ServerProcess:
         self.port = free_port()
         self.address = f"{HOST}:{self.port}"
         self.log_path = log_dir / f"server-{tag}.log"
+        self.cwd = config.tree or ROOT
         if config.noop:
             self.command = [
                 sys.executable,
@@ -311,9 +321,16 @@ class ServerProcess:
         # being measured; the flags above are the whole configuration.
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOPICPROJ_")}
         env["PYTHONUNBUFFERED"] = "1"  # a crash leaves its traceback in the log
+        if self.cwd != ROOT:  # an older tree's code, generated proto included, wins the imports
+            env["PYTHONPATH"] = os.pathsep.join([str(self.cwd), str(self.cwd / "proto")])
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                self.command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                self.command,
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
 
     async def wait_serving(self, timeout: float) -> None:
@@ -794,7 +811,11 @@ def table(results: Sequence[Result], in_process: dict[Scenario, float]) -> list[
             )
         by_kind = {r.config.kind: r for r in rs}
         base = by_kind.get("batched")
-        for kind, label in [("unbatched", "batched / unbatched"), ("noop", "batched / no-op")]:
+        for kind, label in [
+            ("unbatched", "batched / unbatched"),
+            ("noop", "batched / no-op"),
+            ("before", "batched / before"),
+        ]:
             other = by_kind.get(kind)
             if _comparable(base, other):
                 assert base is not None and other is not None
@@ -886,6 +907,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes the clients are spread over (default 1)",
     )
     p.add_argument(
+        "--before",
+        default="HEAD~1",
+        help="git revision the 'before' server runs from (default HEAD~1); it gets requests "
+        "in the form it knows, so use it with --form messages",
+    )
+    p.add_argument(
         "--clients-per-channel",
         type=int,
         default=CLIENTS_PER_CHANNEL,
@@ -941,8 +968,44 @@ async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     wall_start = time.perf_counter()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     pool = keyword_pool(args.data)
-    model = args.model if args.model is not None else ensure_model(pool)
-    configs = server_configs(args.servers, args.max_batch_items, args.max_wait_ms)
+    model = Path(args.model).resolve() if args.model is not None else ensure_model(pool)
+    with contextlib.ExitStack() as stack:
+        before = None
+        if "before" in args.servers:
+            before = (args.before, stack.enter_context(checkout(args.before)))
+        configs = server_configs(args.servers, args.max_batch_items, args.max_wait_ms, before)
+        return await _run(args, scenarios, pool, model, configs, wall_start, load_before)
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """The project at `revision`, in a temporary git worktree removed afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix="topicproj-before-"))
+    tree = tmp / "tree"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield tree
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _run(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    pool: Pool,
+    model: Path,
+    configs: list[ServerConfig],
+    wall_start: float,
+    load_before: float,
+) -> int:
     results: list[Result] = []
     problems: list[str] = []
     profiles: list[str] = []
@@ -1049,6 +1112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     scenarios = resolve_scenarios(args, parser)
+    if "before" in args.servers and args.form != "messages":
+        parser.error("the 'before' server may not know the packed form: add --form messages")
     if args.client_processes < 1 or args.clients_per_channel < 1:
         parser.error("--client-processes and --clients-per-channel must be >= 1")
     if args.duration <= 0 or args.warmup < 0:

@@ -17,6 +17,11 @@ def cpu_name() -> str:
     return platform.machine()
 
 
+ENTRY_NAMES = {"benchmarks.load": "load", "benchmarks.offline": "offline"}
+
+
 def command_line(module: str, argv: Sequence[str]) -> str:
-    """The command that reproduces a run, as RESULTS.md shows it."""
-    return " ".join([f"python -m {module}", *(shlex.quote(a) for a in argv)])
+    """The command that reproduces a run, as RESULTS.md shows it (see benchmarks/__main__)."""
+    name = ENTRY_NAMES.get(module)
+    head = f"python -m benchmarks {name}" if name else f"python -m {module}"
+    return " ".join([head, *(shlex.quote(a) for a in argv)])

@@ -71,8 +71,13 @@ class Projector(nn.Module):
         W = self.keyword_topics
         xw = F.embedding_bag(indices, W, offsets, mode="sum", per_sample_weights=weights)
         n_items = offsets.shape[0]
-        lengths = torch.diff(offsets, append=offsets.new_tensor([indices.shape[0]]))
-        rows = torch.repeat_interleave(torch.arange(n_items, device=offsets.device), lengths)
+        # new_full fills on the device; new_tensor([n]) would copy from pageable host memory.
+        lengths = torch.diff(offsets, append=offsets.new_full((1,), indices.shape[0]))
+        # output_size: without it, repeat_interleave reads the lengths back to size its
+        # output, a device-to-host synchronisation on every CUDA batch.
+        rows = torch.repeat_interleave(
+            torch.arange(n_items, device=offsets.device), lengths, output_size=indices.shape[0]
+        )
         xx = torch.zeros(n_items, dtype=W.dtype, device=W.device).index_add_(
             0, rows, weights * weights
         )  # (batch,)

@@ -60,7 +60,8 @@ class SparseBatch:
 
         To a GPU the arrays go through pinned host memory with non-blocking copies, so the
         copies overlap with whatever the device is still doing; reading the result back is the
-        one synchronisation.
+        one synchronisation. The pinned staging buffers are reused across batches: torch's
+        caching host allocator hands a block back once the copy that used it has finished.
         """
         device = torch.device(device)
 

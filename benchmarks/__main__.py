@@ -1,0 +1,39 @@
+"""One entry point for every benchmark: `python -m benchmarks <name> [options]`.
+
+Each benchmark prints a Markdown section (its command, the machine, its tables) and, with
+`--out benchmarks/RESULTS.md`, appends it there. `python -m benchmarks <name> --help` lists the
+options of one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "load": ("benchmarks.load", "the gRPC service under load, against its ceilings"),
+    "offline": ("benchmarks.offline", "offline projection against scikit-learn and the kernel"),
+    "gpu": ("benchmarks.gpu_check", "CUDA correctness, kernel timing and serving (needs a GPU)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m benchmarks <name> [options]", "", "benchmarks:"]
+    lines += [f"  {name:8s} {text}" for name, (_, text) in BENCHMARKS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in BENCHMARKS:
+        print(f"unknown benchmark {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(BENCHMARKS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
