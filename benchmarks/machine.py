@@ -17,7 +17,11 @@ def cpu_name() -> str:
     return platform.machine()
 
 
-ENTRY_NAMES = {"benchmarks.load": "load", "benchmarks.offline": "offline"}
+ENTRY_NAMES = {
+    "benchmarks.load": "load",
+    "benchmarks.offline": "offline",
+    "benchmarks.batcher": "batcher",
+}
 
 
 def command_line(module: str, argv: Sequence[str]) -> str:

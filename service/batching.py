@@ -62,6 +62,7 @@ class Batcher(Generic[Work, Result]):
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="project")
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
+        self._last_batch_requests = 1
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="batcher")
@@ -119,10 +120,15 @@ class Batcher(Generic[Work, Result]):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # Gather: wait until enough items are queued or the oldest has waited long enough.
+            # Gather: wait until enough items are queued or the oldest has waited long enough,
+            # but only while requests are arriving together (the last batch merged several).
+            # A client on its own would otherwise wait out the whole window on every request
+            # for company that never comes; the first batch of a burst goes at once, and the
+            # burst piles up behind it.
             oldest = self._queue[0].enqueued
             while (
-                self._queued_items < self.max_batch_items
+                self._last_batch_requests > 1
+                and self._queued_items < self.max_batch_items
                 and not self._closing
                 and (remaining := oldest + self.max_wait - time.monotonic()) > 0
             ):
@@ -134,6 +140,7 @@ class Batcher(Generic[Work, Result]):
             taken = self._take_batch()
             if not taken:
                 continue
+            self._last_batch_requests = len(taken)
             try:
                 await self._project(loop, taken)
             except Exception as e:  # never let one batch stop the worker for everyone

@@ -167,3 +167,29 @@ def test_a_full_queue_refuses_at_once_and_a_stopped_batcher_refuses_new_work():
         assert await first == [2] * 4 and await queued == [4] * 5
 
     run(main())
+
+
+def test_a_lone_client_is_not_held_for_the_window_but_a_burst_is_gathered():
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = make(compute, max_batch_items=4, max_wait_ms=60_000.0)
+        batcher.start()
+        for x in range(3):  # one at a time: never held for a minute waiting for company
+            assert await asyncio.wait_for(batcher.submit([x], 1), 10) == [2 * x]
+        compute.release.clear()
+        first = asyncio.ensure_future(batcher.submit([9], 1))
+        await asyncio.get_running_loop().run_in_executor(None, compute.started.wait, 10)
+        burst = [asyncio.ensure_future(batcher.submit([x], 1)) for x in range(3)]
+        await asyncio.sleep(0.05)  # queued behind the batch being computed
+        compute.release.set()
+        await asyncio.gather(first, *burst)
+        # Requests now arrive together, so the batcher waits for a full batch (4 items).
+        early = [asyncio.ensure_future(batcher.submit([x], 1)) for x in range(2)]
+        await asyncio.sleep(0.05)  # the two early ones are held for company...
+        late = [asyncio.ensure_future(batcher.submit([x], 1)) for x in range(2)]
+        await asyncio.wait_for(asyncio.gather(*early, *late), 10)  # ...and leave with it
+        await batcher.stop()
+        return compute
+
+    sizes = [len(b) for b in run(main()).batches]
+    assert sizes == [1, 1, 1, 1, 3, 4]

@@ -1,0 +1,138 @@
+"""What the batcher itself costs: one request at a time, through it and around it.
+
+A lone request (nobody else is sending) is the batcher's worst case: it can only add to the
+latency of a direct call. This times, in one process and one run, the same requests
+(validation, mapping, projection and response included) three ways:
+
+- direct: `ProjectionServer.compute` called inline, no event loop, no thread;
+- batcher, window 0: through `Batcher.submit` with `max_wait_ms=0`, so only the hand-off to
+  the compute thread and back is added;
+- batcher, default window: the server's default `max_wait_ms`, which a lone request waits out
+  in full hoping for company.
+
+    python -m benchmarks batcher --out benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from prometheus_client import CollectorRegistry
+
+from benchmarks.load import Scenario, build_requests, ensure_model, keyword_pool
+from benchmarks.machine import command_line, cpu_name
+from models.topic_model import TopicModel
+from service.metrics import ServiceMetrics
+from service.server import ProjectionServer, tune_interpreter
+from service.servicer import build_response
+from service.settings import Settings
+from service.validation import validate
+from topicproj.v1 import topicproj_pb2 as pb
+
+ROUNDS = 3  # each way is timed this many times, interleaved, and the median is reported
+
+
+def time_direct(server: ProjectionServer, requests: list[pb.ProjectRequest], n: int) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        r = requests[i % len(requests)]
+        projected = server.compute([validate(r, server.settings)])[0]
+        build_response(r, projected, "v")
+    return (time.perf_counter() - start) / n
+
+
+async def time_batcher(
+    server: ProjectionServer, requests: list[pb.ProjectRequest], n: int, wait_ms: float
+) -> float:
+    from service.batching import Batcher
+
+    batcher = Batcher(
+        server.compute,
+        max_batch_items=256,
+        max_wait_ms=wait_ms,
+        max_queue_items=65536,
+        metrics=server.metrics,
+    )
+    batcher.start()
+    start = time.perf_counter()
+    for i in range(n):
+        r = requests[i % len(requests)]
+        bags = validate(r, server.settings)
+        projected = await batcher.submit(bags, len(bags))
+        build_response(r, projected, "v")
+    elapsed = (time.perf_counter() - start) / n
+    await batcher.stop()
+    return elapsed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks batcher", description=__doc__)
+    p.add_argument("--items", default="1,16,256", help="items per request (default 1,16,256)")
+    p.add_argument("--requests", type=int, default=2000, help="requests per timing (default 2000)")
+    p.add_argument("--out", type=Path, help="append the results (Markdown) to this file")
+    args = p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    sizes = [int(x) for x in args.items.split(",")]
+    torch.set_num_threads(Settings().torch_threads)
+    tune_interpreter()  # as a serving process does
+    pool = keyword_pool(None)
+    model = TopicModel.load(ensure_model(pool), device="cpu")
+    server = ProjectionServer(
+        model, Settings(port=0, metrics_port=None), ServiceMetrics(CollectorRegistry())
+    )
+    default_wait = Settings().max_wait_ms
+    lines = [
+        "```sh",
+        command_line("benchmarks.batcher", argv),
+        "```",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, Python "
+        f"{platform.python_version()}, torch {torch.__version__}; "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. One request at a time, "
+        f"{args.requests} per timing, median of {ROUNDS} interleaved rounds; microseconds per "
+        "request, validation to response.",
+        "",
+        "| items per request | direct | batcher, window 0 | batcher, window "
+        f"{default_wait:g} ms | window 0 / direct |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for size in sizes:
+        scenario = Scenario(1, size)
+        payloads = build_requests(pool, scenario, 0, False, 0, columnar=True).payloads
+        requests = [pb.ProjectRequest.FromString(x) for x in payloads]
+        n = max(50, args.requests // max(1, size // 16))
+        ways: dict[str, Callable[[], float]] = {
+            "direct": lambda r=requests, n=n: time_direct(server, r, n),
+            "zero": lambda r=requests, n=n: asyncio.run(time_batcher(server, r, n, 0.0)),
+            "default": lambda r=requests, n=n: asyncio.run(
+                time_batcher(server, r, n, default_wait)
+            ),
+        }
+        timings: dict[str, list[float]] = {k: [] for k in ways}
+        for _ in range(ROUNDS):
+            for name, way in ways.items():
+                timings[name].append(way())
+        direct, zero, default = (statistics.median(timings[k]) * 1e6 for k in ways)
+        lines.append(
+            f"| {size} | {direct:,.0f} | {zero:,.0f} | {default:,.0f} | {zero / direct:.2f}× |"
+        )
+    text = "\n".join([*lines, "", ""])
+    print(text)
+    if args.out is not None:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
