@@ -49,11 +49,13 @@ class Batcher(Generic[Work, Result]):
         max_wait_ms: float,
         max_queue_items: int,
         metrics: ServiceMetrics,
+        wait_when_idle: bool = False,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
+        self.wait_when_idle = wait_when_idle
         self.metrics = metrics
         self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
         self._queued_items = 0
@@ -127,7 +129,7 @@ class Batcher(Generic[Work, Result]):
             # burst piles up behind it.
             oldest = self._queue[0].enqueued
             while (
-                self._last_batch_requests > 1
+                (self._last_batch_requests > 1 or self.wait_when_idle)
                 and self._queued_items < self.max_batch_items
                 and not self._closing
                 and (remaining := oldest + self.max_wait - time.monotonic()) > 0

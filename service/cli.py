@@ -305,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=int, dest="torch_threads", help="per worker (default 1)")
     p.add_argument("--max-batch-items", type=int, dest="max_batch_items")
     p.add_argument("--max-wait-ms", type=float, dest="max_wait_ms")
+    p.add_argument(
+        "--wait-when-idle",
+        action="store_true",
+        default=None,
+        dest="wait_when_idle",
+        help="hold even a lone request for --max-wait-ms (default: only while requests arrive "
+        "together)",
+    )
     p.add_argument("--max-queue-items", type=int, dest="max_queue_items")
     p.add_argument("--max-items-per-request", type=int, dest="max_items_per_request")
     p.add_argument("--max-keyword-length", type=int, dest="max_keyword_length")

@@ -100,6 +100,7 @@ class ProjectionServer:
             max_wait_ms=s.max_wait_ms,
             max_queue_items=s.max_queue_items,
             metrics=self.metrics,
+            wait_when_idle=s.wait_when_idle,
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),

@@ -148,11 +148,9 @@ def build_response(
             bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
             topics_l, scores_l = topics.tolist(), scores.tolist()
             for i, p in enumerate(rows):
-                a, b = bounds[i], bounds[i + 1]
-                p.top.extend(
-                    pb.TopicScore(topic=t, score=v)
-                    for t, v in zip(topics_l[a:b], scores_l[a:b], strict=True)
-                )
+                add_top = p.top.add
+                for j in range(bounds[i], bounds[i + 1]):
+                    add_top(topic=topics_l[j], score=scores_l[j])
     if (request.dense_bytes or request.columnar) and not request.omit_dense and n:
         response.dense = np.ascontiguousarray(Y, dtype="<f4").tobytes()
         response.topics = Y.shape[1]

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # max_wait_ms. 256 items keep a CPU batch near 1 ms; the wait bounds the latency added.
     max_batch_items: int = Field(256, ge=1)
     max_wait_ms: float = Field(2.0, ge=0.0)
+    # By default a request is held for company only while requests arrive together (the last
+    # batch merged several): a lone client would otherwise pay the whole window every time.
+    # True: hold every request up to max_wait_ms, like a classic dynamic batcher.
+    wait_when_idle: bool = False
     max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
 
     # Input limits

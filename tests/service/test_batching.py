@@ -193,3 +193,19 @@ def test_a_lone_client_is_not_held_for_the_window_but_a_burst_is_gathered():
 
     sizes = [len(b) for b in run(main()).batches]
     assert sizes == [1, 1, 1, 1, 3, 4]
+
+
+def test_wait_when_idle_holds_even_a_lone_request_for_company():
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = make(compute, max_batch_items=2, max_wait_ms=60_000.0, wait_when_idle=True)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit([1], 1))
+        await asyncio.sleep(0.05)
+        assert not first.done()  # held, hoping for company
+        second = await asyncio.wait_for(batcher.submit([2], 1), 10)  # which fills the batch
+        assert await first == [2] and second == [4]
+        await batcher.stop()
+        return compute
+
+    assert run(main()).batches == [[[1], [2]]]

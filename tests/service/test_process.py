@@ -46,7 +46,11 @@ def wait_serving(address: str, timeout: float = 60.0) -> None:
 def test_sigterm_finishes_in_flight_requests_and_exits_zero(model_dir, catalog_items):
     port = free_port()
     address = f"127.0.0.1:{port}"
-    env = os.environ | {"TOPICPROJ_MAX_WAIT_MS": "700", "TOPICPROJ_MAX_BATCH_ITEMS": "1000"}
+    env = os.environ | {
+        "TOPICPROJ_MAX_WAIT_MS": "700",
+        "TOPICPROJ_MAX_BATCH_ITEMS": "1000",
+        "TOPICPROJ_WAIT_WHEN_IDLE": "true",
+    }
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -129,7 +129,11 @@ def test_too_many_items_and_unknown_version(serve):
 
 def test_full_queue_is_refused_at_once(serve, catalog_items):
     server = serve(
-        max_queue_items=4, max_items_per_request=4, max_batch_items=1000, max_wait_ms=1500
+        max_queue_items=4,
+        max_items_per_request=4,
+        max_batch_items=1000,
+        max_wait_ms=1500,
+        wait_when_idle=True,
     )
     s = stub(server.address)
     waiting = s.Project.future(
@@ -145,7 +149,7 @@ def test_full_queue_is_refused_at_once(serve, catalog_items):
 
 
 def test_deadline_expiring_in_queue_is_dropped_before_compute(serve, catalog_items):
-    server = serve(max_batch_items=1000, max_wait_ms=800)
+    server = serve(max_batch_items=1000, max_wait_ms=800, wait_when_idle=True)
     s = stub(server.address)
     with pytest.raises(grpc.RpcError) as e:
         s.Project(pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])] * 3), timeout=0.2)
@@ -156,7 +160,7 @@ def test_deadline_expiring_in_queue_is_dropped_before_compute(serve, catalog_ite
 
 
 def test_health_and_graceful_shutdown(serve, catalog_items):
-    server = serve(max_batch_items=1000, max_wait_ms=600)
+    server = serve(max_batch_items=1000, max_wait_ms=600, wait_when_idle=True)
     channel = grpc.insecure_channel(server.address)
     health = health_pb2_grpc.HealthStub(channel)
     assert (
