@@ -35,3 +35,11 @@ class ModelDirectoryError(TopicprojError, ValueError):
 
 class NotFittedError(TopicprojError, RuntimeError):
     """An estimator was used before `fit`."""
+
+
+class UnknownVersion(TopicprojError, LookupError):
+    """A model version that the registry does not hold."""
+
+    def __init__(self, version: str, root: str | Path) -> None:
+        self.version = version
+        super().__init__(f"no model version {version!r} under {root}")
