@@ -47,7 +47,7 @@ def time_direct(server: ProjectionServer, requests: list[pb.ProjectRequest], n: 
     for i in range(n):
         r = requests[i % len(requests)]
         projected = server.compute([validate(r, server.settings)])[0]
-        build_response(r, projected, "v")
+        build_response(r, projected)
     return (time.perf_counter() - start) / n
 
 
@@ -69,7 +69,7 @@ async def time_batcher(
         r = requests[i % len(requests)]
         bags = validate(r, server.settings)
         projected = await batcher.submit(bags, len(bags))
-        build_response(r, projected, "v")
+        build_response(r, projected)
     elapsed = (time.perf_counter() - start) / n
     await batcher.stop()
     return elapsed

@@ -294,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve a model over gRPC, with Prometheus metrics")
     p.add_argument("--model", help="model directory; without it, the demo model")
+    p.add_argument(
+        "--model-root",
+        dest="model_root",
+        help="registry of model versions: serve its active one, allow ListModels/ActivateModel",
+    )
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="gRPC port (default 50051)")
     p.add_argument("--metrics-port", type=int, dest="metrics_port", help="default 9095")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import grpc
 
-from models.errors import ModelDirectoryError, NotFittedError
+from models.errors import ModelDirectoryError, NotFittedError, UnknownVersion
 
 
 class ServiceError(Exception):
@@ -35,6 +35,13 @@ class ModelVersionNotFound(ServiceError, LookupError):
         self.served = served
 
 
+class NoModelRoot(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this server serves one model directory; start it with --model-root to manage versions"
+        )
+
+
 class QueueFull(ServiceError):
     def __init__(self, queued: int, limit: int) -> None:
         super().__init__(
@@ -55,6 +62,8 @@ class ShuttingDown(ServiceError):
 _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (ModelVersionNotFound, grpc.StatusCode.NOT_FOUND),
+    (UnknownVersion, grpc.StatusCode.NOT_FOUND),
+    (NoModelRoot, grpc.StatusCode.FAILED_PRECONDITION),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DeadlineExpired, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),

@@ -125,6 +125,14 @@ class ServiceMetrics:
             "topicproj_inflight_requests", "RPCs being handled right now", registry=r
         )
         self.model = Info("topicproj_model", "The model being served", registry=r)
+        self.model_swaps = Counter(
+            "topicproj_model_swaps", "Model versions activated while serving", registry=r
+        )
+        self.models_refused = Counter(
+            "topicproj_model_versions_refused",
+            "Model versions refused at start (a failed checksum or an unreadable file)",
+            registry=r,
+        )
 
     def observe_projections(self, Y: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> None:
         """Per-item sparsity and vocabulary coverage of a projected batch. Y: (items, topics)."""

@@ -17,11 +17,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from models.registry import ModelRegistry, Refused
 from models.topic_model import TopicModel
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
+from .errors import ModelVersionNotFound, NoModelRoot
 from .interceptors import ErrorAndMetricsInterceptor
 from .metrics import DeadTopicTracker, ServiceMetrics
 from .servicer import Projected, TopicProjectionServicer
@@ -45,11 +47,15 @@ class ProjectionServer:
         metrics: ServiceMetrics | None = None,
         *,
         reuse_port: bool = False,
+        registry: ModelRegistry | None = None,
     ) -> None:
-        self.model = model
         self.settings = settings
         self.metrics = metrics or ServiceMetrics()
-        self.dead_topics = DeadTopicTracker(model.n_topics, settings.dead_topic_window)
+        self.registry = registry
+        # The model and its dead-topic tracker, swapped together in one assignment: a batch
+        # reads the pair once and is projected wholly by that version.
+        self._serving = (model, DeadTopicTracker(model.n_topics, settings.dead_topic_window))
+        self._activating = asyncio.Lock()
         # grpc shares a port with any other process that binds it with SO_REUSEPORT, which is on
         # by default: a second server on a busy port would start and take half its traffic.
         # Only `--workers N` means to share it.
@@ -61,7 +67,15 @@ class ProjectionServer:
         self._batcher: Batcher[Bags, Projected] | None = None
         self.health = health.aio.HealthServicer()
 
-    def compute(self, requests: list[Bags]) -> list[Projected]:
+    @property
+    def model(self) -> TopicModel:
+        return self._serving[0]
+
+    @property
+    def dead_topics(self) -> DeadTopicTracker:
+        return self._serving[1]
+
+    def compute(self, requests: list[Bags]) -> list[Projected | Exception]:
         """Map and project the requests of one batch together, and record their sparsity.
 
         Runs in the batcher's worker thread: one vectorised keyword mapping and one projection
@@ -79,18 +93,57 @@ class ProjectionServer:
                     for r in requests
                 ]
             )
-        batch = self.model.vocabulary_.map_flat(keywords, counts, weights)
-        Y = self.model.project_batch(batch).cpu().numpy()  # (items, topics)
+        model, dead_topics = self._serving  # one version for the whole batch
+        version = model.version_
+        batch = model.vocabulary_.map_flat(keywords, counts, weights)
+        Y = model.project_batch(batch).cpu().numpy()  # (items, topics)
         known, unknown = batch.known, batch.unknown
         self.metrics.observe_projections(Y, known, unknown)
-        self.metrics.dead_topics.set(self.dead_topics.update(Y))
-        out = []
+        self.metrics.dead_topics.set(dead_topics.update(Y))
+        out: list[Projected | Exception] = []
         row = 0
         for r in requests:
             end = row + len(r)
-            out.append(Projected(Y[row:end], known[row:end], unknown[row:end]))
+            if r.model_version and r.model_version != version:  # swapped since it was checked
+                out.append(ModelVersionNotFound(r.model_version, version))
+            else:
+                out.append(Projected(Y[row:end], known[row:end], unknown[row:end], version))
             row = end
         return out
+
+    async def activate(self, version: str) -> TopicModel:
+        """Serve `version` of the registry from now on: load, verify, warm up, then swap.
+
+        Batches already computing finish on the old model; the swap is one assignment.
+        """
+        if self.registry is None:
+            raise NoModelRoot()
+        loop = asyncio.get_running_loop()
+        async with self._activating:  # one activation at a time, in the order asked
+            model = await loop.run_in_executor(
+                None, self.registry.load, version, self.settings.device
+            )
+            await loop.run_in_executor(None, warm_up, model)
+            await loop.run_in_executor(None, self.registry.activate, version)
+            self._serving = (
+                model,
+                DeadTopicTracker(model.n_topics, self.settings.dead_topic_window),
+            )
+            self._describe(model)
+            self.metrics.model_swaps.inc()
+        log.info("now serving model version %s", version)
+        return model
+
+    def _describe(self, model: TopicModel) -> None:
+        self.metrics.model.info(
+            {
+                "version": model.version_,
+                "topics": str(model.n_topics),
+                "vocabulary_size": str(len(model.vocabulary_)),
+                "activation": model.activation,
+                "device": str(model.device_),
+            }
+        )
 
     async def start(self) -> None:
         s = self.settings
@@ -110,7 +163,7 @@ class ProjectionServer:
         server = grpc.aio.server(
             interceptors=[ErrorAndMetricsInterceptor(self.metrics)], options=options
         )
-        servicer = TopicProjectionServicer(self.model, self._batcher, s)
+        servicer = TopicProjectionServicer(self, self._batcher)
         pb_grpc.add_TopicProjectionServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -132,23 +185,14 @@ class ProjectionServer:
                 s.metrics_port, addr=s.host, registry=self.metrics.registry
             )
             self.metrics_port = self._metrics_server.server_address[1]
-        self.metrics.model.info(
-            {
-                "version": servicer.version,
-                "topics": str(self.model.n_topics),
-                "vocabulary_size": str(len(self.model.vocabulary_)),
-                "activation": self.model.activation,
-                "device": str(self.model.device_),
-            }
-        )
+        self._describe(self.model)
         self._batcher.start()
         await server.start()
         # Warm up the model (first-call allocations, CUDA context) before SERVING, outside the
         # batcher so that the warm-up is not counted in the metrics.
-        warm_up = self.model.vocabulary_.map_batch([self.model.vocabulary_.keywords[:2]])
-        await asyncio.get_running_loop().run_in_executor(None, self.model.project_batch, warm_up)
+        await asyncio.get_running_loop().run_in_executor(None, warm_up, self.model)
         await self._set_health(SERVING)
-        log.info("serving %s on %s:%d", servicer.version, s.host, self.port)
+        log.info("serving %s on %s:%d", self.model.version_, s.host, self.port)
 
     async def _set_health(self, status: int) -> None:
         for name in ("", SERVICE_NAME):
@@ -172,9 +216,34 @@ class ProjectionServer:
         await self._server.wait_for_termination()
 
 
+def warm_up(model: TopicModel) -> None:
+    """First-call allocations (and the CUDA context) happen here, not in a client's request."""
+    model.project_batch(model.vocabulary_.map_batch([model.vocabulary_.keywords[:2]]))
+
+
+def open_registry(settings: Settings) -> tuple[TopicModel, ModelRegistry, list[Refused]]:
+    """The registry under --model-root and the version to serve from it.
+
+    With --model as well, that model joins the registry (stored once, by its content) and
+    becomes active if nothing is yet. Versions that fail to load are refused and reported; the
+    server falls back to the newest one that loads.
+    """
+    assert settings.model_root is not None
+    registry = ModelRegistry(settings.model_root)
+    if settings.model is not None:
+        version = registry.add(settings.model)
+        if registry.active() is None:
+            registry.activate(version)
+    elif registry.active() is None and not registry.versions():
+        # An empty root: start it with the demo model, so that the server has something.
+        registry.activate(registry.add(load_model(settings)))
+    model, refused = registry.load_active(settings.device)
+    return model, registry, refused
+
+
 def load_model(settings: Settings) -> TopicModel:
     """The model to serve: --model, or the demo model (trained on the synthetic catalog)."""
-    if settings.model is not None:
+    if settings.model is not None and settings.model_root is None:
         return TopicModel.load(settings.model, device=settings.device)
     from models.errors import ModelDirectoryError
     from models.synthetic import make_synthetic_catalog
@@ -231,8 +300,13 @@ def announce(server: ProjectionServer) -> None:
 async def serve(settings: Settings, ready: Ready = announce, *, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     torch.set_num_threads(settings.torch_threads)
-    model = load_model(settings)
-    server = ProjectionServer(model, settings, reuse_port=reuse_port)
+    registry, refused = None, []
+    if settings.model_root is not None:
+        model, registry, refused = open_registry(settings)
+    else:
+        model = load_model(settings)
+    server = ProjectionServer(model, settings, reuse_port=reuse_port, registry=registry)
+    server.metrics.models_refused.inc(len(refused))
     try:
         await server.start()
     except BaseException:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -16,9 +17,11 @@ from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
-from .errors import ModelVersionNotFound
-from .settings import Settings
+from .errors import ModelVersionNotFound, NoModelRoot
 from .validation import Bags, validate
+
+if TYPE_CHECKING:
+    from .server import ProjectionServer
 
 
 @dataclass
@@ -28,24 +31,24 @@ class Projected:
     Y: np.ndarray  # (items, topics) float32
     known: np.ndarray  # (items,) distinct keywords found in the vocabulary
     unknown: np.ndarray  # (items,) keywords not found
+    version: str  # of the model that projected them
 
     @classmethod
-    def empty(cls, topics: int) -> Projected:
+    def empty(cls, topics: int, version: str) -> Projected:
         none = np.zeros(0, dtype=np.int64)
-        return cls(np.zeros((0, topics), dtype=np.float32), none, none)
+        return cls(np.zeros((0, topics), dtype=np.float32), none, none, version)
 
 
 STREAM_WINDOW = 8  # requests of one stream projected at once
 
 
 class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
-    def __init__(
-        self, model: TopicModel, batcher: Batcher[Bags, Projected], settings: Settings
-    ) -> None:
-        self.model = model
+    """Reads the served model from `state` on every call, so a swap takes effect at once."""
+
+    def __init__(self, state: ProjectionServer, batcher: Batcher[Bags, Projected]) -> None:
+        self.state = state
         self.batcher = batcher
-        self.settings = settings
-        self.version: str = getattr(model, "version_", "unversioned")
+        self.settings = state.settings
 
     async def Project(
         self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
@@ -87,41 +90,69 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelInfo:
-        model = self.model
-        return pb.ModelInfo(
-            version=self.version,
-            topics=model.n_topics,
-            vocabulary_size=len(model.vocabulary_),
-            activation=model.activation,
-            device=str(model.device_),
-            topic_info=[
-                pb.TopicInfo(**row) for row in model.topic_table(request.top_keywords or 10)
-            ],
+        return model_info(self.state.model, request.top_keywords or 10)
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        registry = self.state.registry
+        if registry is None:
+            raise NoModelRoot()
+        serving = self.state.model.version_
+        versions = await asyncio.get_running_loop().run_in_executor(None, registry.versions)
+        return pb.ListModelsResponse(
+            models=[
+                pb.ModelVersion(
+                    version=v.version,
+                    created_unix=v.created,
+                    active=v.active,
+                    serving=v.version == serving,
+                )
+                for v in versions
+            ]
         )
+
+    async def ActivateModel(
+        self, request: pb.ActivateModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        model = await self.state.activate(request.version)
+        return model_info(model, 10)
 
     # -- the projection path -------------------------------------------------------------------
 
     async def _project(
         self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProjectResponse:
-        if request.model_version and request.model_version != self.version:
-            raise ModelVersionNotFound(request.model_version, self.version)
+        served = self.state.model
+        if request.model_version and request.model_version != served.version_:
+            raise ModelVersionNotFound(request.model_version, served.version_)
         bags = validate(request, self.settings)
         if not len(bags):
-            return build_response(request, Projected.empty(self.model.n_topics), self.version)
+            return build_response(request, Projected.empty(served.n_topics, served.version_))
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
         projected = await self.batcher.submit(bags, len(bags), deadline)
-        return build_response(request, projected, self.version)
+        if isinstance(projected, Exception):  # the model was swapped while this one queued
+            raise projected
+        return build_response(request, projected)
 
 
-def build_response(
-    request: pb.ProjectRequest, projected: Projected, version: str
-) -> pb.ProjectResponse:
+def model_info(model: TopicModel, top_keywords: int) -> pb.ModelInfo:
+    return pb.ModelInfo(
+        version=model.version_,
+        topics=model.n_topics,
+        vocabulary_size=len(model.vocabulary_),
+        activation=model.activation,
+        device=str(model.device_),
+        topic_info=[pb.TopicInfo(**row) for row in model.topic_table(top_keywords)],
+    )
+
+
+def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.ProjectResponse:
     """The response for one request: columns, or one message per item built in bulk."""
     Y = projected.Y
     n = len(Y)
-    response = pb.ProjectResponse(model_version=version)
+    response = pb.ProjectResponse(model_version=projected.version)
     active = np.count_nonzero(Y > 0, axis=1)
     if request.top_k and n:
         topics, scores, counts = top_topics(Y, int(request.top_k))

@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOPICPROJ_", extra="forbid")
 
     model: Path | None = Field(None, description="model directory; None trains the demo model")
+    model_root: Path | None = Field(
+        None, description="registry of model versions (ListModels, ActivateModel); see README"
+    )
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int | None = Field(9095, ge=0, le=65535, description="None: no metrics server")

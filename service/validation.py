@@ -26,6 +26,7 @@ class Bags:
     keywords: list[str]  # every keyword of every item, in item order
     counts: np.ndarray  # (items,) int64
     weights: np.ndarray | None  # (keywords,) float32; None: every weight is 1
+    model_version: str = ""  # the version the request asked for, if any
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -111,4 +112,4 @@ def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
                 f"weight {weights[j]} is not a finite, non-negative number",
                 item=_item_of(counts_np, j),
             )
-    return Bags(keywords, counts_np, weights)
+    return Bags(keywords, counts_np, weights, request.model_version)

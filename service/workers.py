@@ -116,12 +116,15 @@ class Supervisor:
         self.stop_requested.set()
 
     def run(self) -> int:
-        from .server import load_model
+        from .server import load_model, open_registry
 
         s = self.settings
         # Train the demo model here, once, instead of in N workers at the same time; with
         # --model this fails fast, before any worker starts, on a missing or damaged model.
-        load_model(s)
+        if s.model_root is not None:
+            open_registry(s)
+        else:
+            load_model(s)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._request_stop)
         ctx = multiprocessing.get_context("spawn")

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from models.synthetic import make_synthetic_catalog
 from models.topic_model import TopicModel
 from service.metrics import ServiceMetrics
-from service.server import ProjectionServer
+from service.server import ProjectionServer, open_registry
 from service.settings import Settings
 
 SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_keywords": 40}
@@ -28,8 +28,14 @@ class RunningServer:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.registry = CollectorRegistry()
-        config = {"port": 0, "metrics_port": 0, "grace_seconds": 2.0} | settings
-        self.server = ProjectionServer(model, Settings(**config), ServiceMetrics(self.registry))
+        config = Settings(**({"port": 0, "metrics_port": 0, "grace_seconds": 2.0} | settings))
+        registry, refused = None, []
+        if config.model_root is not None:  # the model comes from the registry, as in serve()
+            model, registry, refused = open_registry(config)
+        self.server = ProjectionServer(
+            model, config, ServiceMetrics(self.registry), registry=registry
+        )
+        self.server.metrics.models_refused.inc(len(refused))
         self.started = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop)
         self.stopped = False
         if wait:

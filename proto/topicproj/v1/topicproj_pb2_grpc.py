@@ -50,6 +50,16 @@ class TopicProjectionStub:
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/topicproj.v1.TopicProjection/ListModels',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.ActivateModel = channel.unary_unary(
+                '/topicproj.v1.TopicProjection/ActivateModel',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class TopicProjectionServicer:
@@ -79,6 +89,23 @@ class TopicProjectionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """The model versions under the server's model root (`--model-root`), oldest first.
+        FAILED_PRECONDITION when the server serves a single model directory instead.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ActivateModel(self, request, context):
+        """Serves `version` from now on and makes it the registry's active version. Requests already
+        in a batch finish on the old version; every request is projected wholly by one version,
+        the one its response names. Changes state: needs the auth token when one is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopicProjectionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +122,16 @@ def add_TopicProjectionServicer_to_server(servicer, server):
             'GetModel': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModel,
                     request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetModelRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ListModelsRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ActivateModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ActivateModel,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.FromString,
                     response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.SerializeToString,
             ),
     }
@@ -179,6 +216,60 @@ class TopicProjection:
             target,
             '/topicproj.v1.TopicProjection/GetModel',
             topicproj_dot_v1_dot_topicproj__pb2.GetModelRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjection/ListModels',
+            topicproj_dot_v1_dot_topicproj__pb2.ListModelsRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ActivateModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjection/ActivateModel',
+            topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
             topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
