@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -237,7 +238,14 @@ def cmd_health(args: argparse.Namespace) -> int:
     from .client import check_health
 
     try:
-        status = check_health(args.address, timeout=args.timeout, service=args.service)
+        token = args.token or os.environ.get("TOPICPROJ_AUTH_TOKEN") or None
+        status = check_health(
+            args.address,
+            timeout=args.timeout,
+            service=args.service,
+            ca_file=args.ca_file,
+            token=token,
+        )
     except grpc.RpcError as e:
         print(f"{args.address}: {e.code().name}: {e.details()}", file=sys.stderr)
         return 1
@@ -323,12 +331,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-keyword-length", type=int, dest="max_keyword_length")
     p.add_argument("--dead-topic-window", type=int, dest="dead_topic_window")
     p.add_argument("--grace-seconds", type=float, dest="grace_seconds")
+    p.add_argument(
+        "--auth-token",
+        dest="auth_token",
+        help="require this bearer token on the RPCs that change state (prefer the "
+        "TOPICPROJ_AUTH_TOKEN variable: a flag shows in the process list)",
+    )
+    p.add_argument(
+        "--auth-all",
+        action="store_true",
+        default=None,
+        dest="auth_all",
+        help="require the token on every RPC, projection and health included",
+    )
+    p.add_argument("--tls-cert", dest="tls_cert", help="PEM certificate chain: serve over TLS")
+    p.add_argument("--tls-key", dest="tls_key", help="PEM private key of --tls-cert")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("health", help="exit 0 only when the server reports SERVING")
     p.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds")
     p.add_argument("--service", default="", help="service name; empty means the whole server")
+    p.add_argument("--ca-file", help="connect over TLS, trusting this PEM certificate")
+    p.add_argument(
+        "--token", help="bearer token, for servers with --auth-all (default TOPICPROJ_AUTH_TOKEN)"
+    )
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("inspect", help="show a model's topics and activation parameters")

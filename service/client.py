@@ -9,13 +9,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+from .auth import aio_channel, bearer, channel
 
 ItemLike = Sequence[str] | Mapping[str, Any]
 
@@ -141,6 +143,15 @@ def _ids(items: Sequence[ItemLike]) -> list[str]:
     return [str(it.get("id", "")) if isinstance(it, Mapping) else "" for it in items]
 
 
+def model_version(m: pb.ModelVersion) -> dict[str, Any]:
+    return {
+        "version": m.version,
+        "created_unix": m.created_unix,
+        "active": m.active,
+        "serving": m.serving,
+    }
+
+
 def model_info(info: pb.ModelInfo) -> dict[str, Any]:
     return {
         "version": info.version,
@@ -163,11 +174,23 @@ def model_info(info: pb.ModelInfo) -> dict[str, Any]:
 
 
 class TopicClient:
-    """Blocking client. Use as a context manager, or call `close()`."""
+    """Blocking client. Use as a context manager, or call `close()`.
 
-    def __init__(self, address: str, *, timeout: float | None = 30.0) -> None:
+    `ca_file`: connect over TLS, trusting this PEM certificate (authority). `token`: sent as
+    `authorization: Bearer <token>` on every call, for servers started with an auth token.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float | None = 30.0,
+        token: str | None = None,
+        ca_file: str | Path | None = None,
+    ) -> None:
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(address)
+        self._metadata = bearer(token) if token else None
+        self._channel = channel(address, ca_file=ca_file)
         self._stub = pb_grpc.TopicProjectionStub(self._channel)
 
     def project(
@@ -187,12 +210,26 @@ class TopicClient:
         as one float32 buffer rather than repeated floats. The result is the same either way.
         """
         request = to_request(items, top_k, omit_dense, model_version, dense_bytes, columnar)
-        response = self._stub.Project(request, timeout=self.timeout)
+        response = self._stub.Project(request, timeout=self.timeout, metadata=self._metadata)
         return from_response(response, [it.id for it in request.items] or _ids(items))
 
     def get_model(self, top_keywords: int = 10) -> dict[str, Any]:
         request = pb.GetModelRequest(top_keywords=top_keywords)
-        return model_info(self._stub.GetModel(request, timeout=self.timeout))
+        return model_info(
+            self._stub.GetModel(request, timeout=self.timeout, metadata=self._metadata)
+        )
+
+    def list_models(self) -> list[dict[str, Any]]:
+        response = self._stub.ListModels(
+            pb.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
+        )
+        return [model_version(m) for m in response.models]
+
+    def activate_model(self, version: str) -> dict[str, Any]:
+        request = pb.ActivateModelRequest(version=version)
+        return model_info(
+            self._stub.ActivateModel(request, timeout=self.timeout, metadata=self._metadata)
+        )
 
     def close(self) -> None:
         self._channel.close()
@@ -205,11 +242,19 @@ class TopicClient:
 
 
 class AsyncTopicClient:
-    """asyncio client. Use as an async context manager, or await `close()`."""
+    """asyncio client, as `TopicClient`. Use as an async context manager, or await `close()`."""
 
-    def __init__(self, address: str, *, timeout: float | None = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float | None = 30.0,
+        token: str | None = None,
+        ca_file: str | Path | None = None,
+    ) -> None:
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(address)
+        self._metadata = bearer(token) if token else None
+        self._channel = aio_channel(address, ca_file=ca_file)
         self._stub = pb_grpc.TopicProjectionStub(self._channel)
 
     async def project(
@@ -224,12 +269,27 @@ class AsyncTopicClient:
     ) -> Projections:
         """Project `items`, as `TopicClient.project` does."""
         request = to_request(items, top_k, omit_dense, model_version, dense_bytes, columnar)
-        response = await self._stub.Project(request, timeout=self.timeout)
+        response = await self._stub.Project(request, timeout=self.timeout, metadata=self._metadata)
         return from_response(response, [it.id for it in request.items] or _ids(items))
 
     async def get_model(self, top_keywords: int = 10) -> dict[str, Any]:
         request = pb.GetModelRequest(top_keywords=top_keywords)
-        return model_info(await self._stub.GetModel(request, timeout=self.timeout))
+        return model_info(
+            await self._stub.GetModel(request, timeout=self.timeout, metadata=self._metadata)
+        )
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        response = await self._stub.ListModels(
+            pb.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
+        )
+        return [model_version(m) for m in response.models]
+
+    async def activate_model(self, version: str) -> dict[str, Any]:
+        request = pb.ActivateModelRequest(version=version)
+        info = await self._stub.ActivateModel(
+            request, timeout=self.timeout, metadata=self._metadata
+        )
+        return model_info(info)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -241,11 +301,22 @@ class AsyncTopicClient:
         await self.close()
 
 
-def check_health(address: str, timeout: float = 3.0, service: str = "") -> str:
+def check_health(
+    address: str,
+    timeout: float = 3.0,
+    service: str = "",
+    *,
+    ca_file: str | Path | None = None,
+    token: str | None = None,
+) -> str:
     """The server's health status name (SERVING, NOT_SERVING, ...), or raises grpc.RpcError."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    with channel(address, ca_file=ca_file) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        response = stub.Check(
+            health_pb2.HealthCheckRequest(service=service),
+            timeout=timeout,
+            metadata=bearer(token) if token else None,
+        )
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -42,6 +42,11 @@ class NoModelRoot(ServiceError):
         )
 
 
+class Unauthenticated(ServiceError):
+    def __init__(self) -> None:
+        super().__init__("missing or wrong token: send 'authorization: Bearer <token>'")
+
+
 class QueueFull(ServiceError):
     def __init__(self, queued: int, limit: int) -> None:
         super().__init__(
@@ -64,6 +69,7 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (ModelVersionNotFound, grpc.StatusCode.NOT_FOUND),
     (UnknownVersion, grpc.StatusCode.NOT_FOUND),
     (NoModelRoot, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DeadlineExpired, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),

@@ -22,6 +22,7 @@ from models.topic_model import TopicModel
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
+from .auth import AuthInterceptor, server_credentials
 from .batching import Batcher
 from .errors import ModelVersionNotFound, NoModelRoot
 from .interceptors import ErrorAndMetricsInterceptor
@@ -160,9 +161,12 @@ class ProjectionServer:
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.so_reuseport", int(self.reuse_port)),
         ]
-        server = grpc.aio.server(
-            interceptors=[ErrorAndMetricsInterceptor(self.metrics)], options=options
-        )
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorAndMetricsInterceptor(self.metrics)]
+        if s.auth_token is not None:  # inside the metrics interceptor: refusals are counted
+            interceptors.append(
+                AuthInterceptor(s.auth_token.get_secret_value(), protect_all=s.auth_all)
+            )
+        server = grpc.aio.server(interceptors=interceptors, options=options)
         servicer = TopicProjectionServicer(self, self._batcher)
         pb_grpc.add_TopicProjectionServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -171,7 +175,12 @@ class ProjectionServer:
         )
         await self._set_health(NOT_SERVING)
         try:
-            self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+            address = f"{s.host}:{s.port}"
+            if s.tls_cert is not None and s.tls_key is not None:
+                creds = server_credentials(s.tls_cert, s.tls_key)
+                self.port = server.add_secure_port(address, creds)
+            else:
+                self.port = server.add_insecure_port(address)
         except RuntimeError:  # grpc's "Failed to bind", with the reason only in its debug log
             self.port = 0
         if self.port == 0:

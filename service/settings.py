@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     max_keyword_length: int = Field(256, ge=1, description="characters")
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
+    # Access control. The token is better given as TOPICPROJ_AUTH_TOKEN than as a flag, which
+    # other users of the machine can read in the process list.
+    auth_token: SecretStr | None = Field(
+        None, description="bearer token required by the RPCs that change state"
+    )
+    auth_all: bool = Field(False, description="require the token on every RPC, health included")
+    tls_cert: Path | None = Field(None, description="PEM certificate chain: serve over TLS")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
+
     # Operations
     dead_topic_window: int = Field(
         10000, ge=1, description="items seen before a silent topic counts as dead"
@@ -54,6 +63,20 @@ class Settings(BaseSettings):
         10.0, ge=0.0, description="time in-flight requests get on shutdown"
     )
     demo_model_dir: Path = Path("runs/demo-model")
+
+    @model_validator(mode="after")
+    def _tls_and_auth_are_whole(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        if self.auth_token is not None and not self.auth_token.get_secret_value():
+            raise ValueError("auth_token is empty; leave it unset to turn authentication off")
+        if self.auth_all and self.auth_token is None:
+            raise ValueError("auth_all needs an auth_token")
+        return self
 
     @model_validator(mode="after")
     def _limits_fit_the_queue(self) -> Settings:

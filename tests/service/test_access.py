@@ -1,0 +1,158 @@
+"""Access control against real servers: bearer tokens, and TLS with a certificate made here."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import ValidationError
+
+from service.auth import bearer
+from service.client import TopicClient, check_health
+from service.settings import Settings
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "s3cret-token"
+
+
+def stub(address: str) -> pb_grpc.TopicProjectionStub:
+    return pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+
+
+def code_of(call, *args, **kwargs) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    try:
+        call(*args, **kwargs)
+    except grpc.RpcError as e:
+        return e.code()
+    return grpc.StatusCode.OK
+
+
+def test_state_changing_rpcs_need_the_token_and_the_rest_do_not(serve, catalog_items):
+    server = serve(auth_token=TOKEN)
+    s = stub(server.address)
+    activate = pb.ActivateModelRequest(version="0123456789ab")
+    assert code_of(s.ActivateModel, activate, timeout=5) == grpc.StatusCode.UNAUTHENTICATED
+    for wrong in ("", "s3cret", TOKEN + "x", TOKEN.upper()):
+        assert (
+            code_of(s.ActivateModel, activate, timeout=5, metadata=bearer(wrong))
+            == grpc.StatusCode.UNAUTHENTICATED
+        )
+    no_bearer = (("authorization", TOKEN),)  # the token without its scheme
+    assert code_of(s.ActivateModel, activate, timeout=5, metadata=no_bearer) == (
+        grpc.StatusCode.UNAUTHENTICATED
+    )
+    # the right token gets through to the handler, which has no registry to activate from
+    assert (
+        code_of(s.ActivateModel, activate, timeout=5, metadata=bearer(TOKEN))
+        == grpc.StatusCode.FAILED_PRECONDITION
+    )
+    request = pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])])
+    assert len(s.Project(request, timeout=5).projections) == 1  # projection stays open
+    labels = {"rpc": "ActivateModel", "code": "UNAUTHENTICATED"}
+    assert server.metric_reaches("topicproj_requests_total", labels, 6)
+
+
+def test_auth_all_protects_projection_and_health_too(serve, model, catalog_items):
+    server = serve(auth_token=TOKEN, auth_all=True)
+    request = pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])])
+    assert code_of(stub(server.address).Project, request, timeout=5) == (
+        grpc.StatusCode.UNAUTHENTICATED
+    )
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(server.address))
+    check = health_pb2.HealthCheckRequest()
+    assert code_of(health.Check, check, timeout=5) == grpc.StatusCode.UNAUTHENTICATED
+    assert health.Check(check, timeout=5, metadata=bearer(TOKEN)).status == (
+        health_pb2.HealthCheckResponse.SERVING
+    )
+    assert check_health(server.address, token=TOKEN) == "SERVING"
+    with TopicClient(server.address, token=TOKEN) as client:
+        got = client.project(catalog_items[:5])
+    np.testing.assert_allclose(got.topics, model.transform(catalog_items[:5]), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "server.pem", folder / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_serves_clients_that_trust_the_certificate(serve, model, certificate, catalog_items):
+    cert, key = certificate
+    server = serve(tls_cert=cert, tls_key=key, auth_token=TOKEN)
+    with TopicClient(server.address, ca_file=cert, token=TOKEN) as client:
+        got = client.project(catalog_items[:5])
+        assert client.get_model()["version"] == model.version_
+    np.testing.assert_allclose(got.topics, model.transform(catalog_items[:5]), rtol=1e-6)
+    assert check_health(server.address, ca_file=cert) == "SERVING"
+    cli = subprocess.run(
+        [
+            *(sys.executable, "-m", "service.cli", "health"),
+            *("--address", server.address, "--ca-file", str(cert), "--timeout", "5"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0 and "SERVING" in cli.stdout
+    # A plaintext client cannot talk to a TLS server.
+    request = pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])])
+    assert code_of(stub(server.address).Project, request, timeout=3) == (
+        grpc.StatusCode.UNAVAILABLE
+    )
+
+
+def test_settings_refuse_half_configured_security(certificate, tmp_path):
+    cert, _ = certificate
+    with pytest.raises(ValidationError, match="both tls_cert and tls_key"):
+        Settings(tls_cert=cert)
+    with pytest.raises(ValidationError, match="not a readable file"):
+        Settings(tls_cert=cert, tls_key=tmp_path / "missing.key")
+    with pytest.raises(ValidationError, match="auth_all needs an auth_token"):
+        Settings(auth_all=True)
+    with pytest.raises(ValidationError, match="auth_token is empty"):
+        Settings(auth_token="")
