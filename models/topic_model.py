@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,18 @@ class TopicModel(TransformerMixin, BaseEstimator):
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
 
-    def fit(self, X: Items, y: Any = None) -> TopicModel:
-        """Fit on `X`, a sequence of keyword lists (one per item)."""
+    def fit(
+        self,
+        X: Items,
+        y: Any = None,
+        *,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+    ) -> TopicModel:
+        """Fit on `X`, a sequence of keyword lists (one per item).
+
+        `on_epoch`, when given, receives each epoch's entry of the training history (epoch,
+        train_loss, validation_loss) as the epoch ends: for progress reports.
+        """
         self._validate_params()
         if len(X) == 0:
             raise ValueError("cannot fit on an empty catalog")
@@ -152,7 +162,9 @@ class TopicModel(TransformerMixin, BaseEstimator):
             decoder.topic_keywords.copy_(torch.from_numpy(topics))
             prior = np.log((vocab.document_frequency + 1.0) / (vocab.n_documents + 1.0))
             decoder.prior.copy_(torch.from_numpy(prior.astype(np.float32)))
-        result = train(projector, decoder, csr, config, device, progress=self.verbose)
+        result = train(
+            projector, decoder, csr, config, device, progress=self.verbose, on_epoch=on_epoch
+        )
         self.vocabulary_ = vocab
         self.projector_ = projector
         self.decoder_ = decoder

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -146,6 +147,7 @@ def train(
     config: TrainConfig,
     device: torch.device,
     progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train `projector` and `decoder` in place on the items of `X` (items x keywords).
 
@@ -211,6 +213,8 @@ def train(
         history.append({"epoch": epoch, "train_loss": total / steps, "validation_loss": val})
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{total / steps:.4f}", val=f"{val:.4f}")
+        if on_epoch is not None:
+            on_epoch(history[-1])
         if val < best - 1e-5:
             best, best_epoch = val, epoch
             best_state = (

@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-keyword-length", type=int, dest="max_keyword_length")
     p.add_argument("--dead-topic-window", type=int, dest="dead_topic_window")
     p.add_argument("--grace-seconds", type=float, dest="grace_seconds")
+    p.add_argument("--data-root", dest="data_root", help="catalogs StartTraining may read by path")
+    p.add_argument("--max-upload-bytes", type=int, dest="max_upload_bytes")
     p.add_argument(
         "--auth-token",
         dest="auth_token",

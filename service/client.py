@@ -7,7 +7,7 @@ projections come back as numpy arrays.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,20 @@ def _ids(items: Sequence[ItemLike]) -> list[str]:
     return [str(it.get("id", "")) if isinstance(it, Mapping) else "" for it in items]
 
 
+def training_job(job: pb.TrainingJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "state": pb.TrainingJob.State.Name(job.state),
+        "epoch": job.epoch,
+        "max_epochs": job.max_epochs,
+        "train_loss": job.train_loss,
+        "validation_loss": job.validation_loss,
+        "error": job.error,
+        "model_version": job.model_version,
+        "activated": job.activated,
+    }
+
+
 def model_version(m: pb.ModelVersion) -> dict[str, Any]:
     return {
         "version": m.version,
@@ -230,6 +244,61 @@ class TopicClient:
         return model_info(
             self._stub.ActivateModel(request, timeout=self.timeout, metadata=self._metadata)
         )
+
+    # -- training through the service (servers with --model-root) -------------------------
+
+    def upload_catalog(self, path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+        """Send a catalog file; returns the upload id for `start_training`."""
+        path = Path(path)
+
+        def chunks() -> Iterator[pb.CatalogChunk]:
+            with open(path, "rb") as f:
+                first = True
+                while (data := f.read(chunk_bytes)) or first:
+                    yield pb.CatalogChunk(filename=path.name if first else "", data=data)
+                    first = False
+
+        reply = self._stub.UploadCatalog(chunks(), timeout=None, metadata=self._metadata)
+        return str(reply.upload_id)
+
+    def start_training(
+        self,
+        topics: int,
+        *,
+        catalog_path: str = "",
+        upload_id: str = "",
+        activate_on_success: bool = False,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Queue a training job on a catalog under the server's data root, or an upload.
+
+        `options`: format, activation, min_df, max_epochs, learning_rate, l1, seed.
+        """
+        request = pb.TrainRequest(
+            topics=topics,
+            catalog_path=catalog_path,
+            upload_id=upload_id,
+            activate_on_success=activate_on_success,
+            **options,
+        )
+        reply = self._stub.StartTraining(request, timeout=self.timeout, metadata=self._metadata)
+        return training_job(reply)
+
+    def training_job(self, job_id: str) -> dict[str, Any]:
+        request = pb.TrainingJobRequest(job_id=job_id)
+        reply = self._stub.GetTrainingJob(request, timeout=self.timeout, metadata=self._metadata)
+        return training_job(reply)
+
+    def watch_training_job(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """The job's state now and at every change, until it ends."""
+        request = pb.TrainingJobRequest(job_id=job_id)
+        for reply in self._stub.WatchTrainingJob(request, metadata=self._metadata):
+            yield training_job(reply)
+
+    def cancel_training_job(self, job_id: str) -> dict[str, Any]:
+        request = pb.TrainingJobRequest(job_id=job_id)
+        reply = self._stub.CancelTrainingJob(request, timeout=self.timeout, metadata=self._metadata)
+        return training_job(reply)
 
     def close(self) -> None:
         self._channel.close()

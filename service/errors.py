@@ -47,6 +47,23 @@ class Unauthenticated(ServiceError):
         super().__init__("missing or wrong token: send 'authorization: Bearer <token>'")
 
 
+class PermissionDenied(ServiceError, PermissionError):
+    """The request names something the server will not touch (a path outside its data root)."""
+
+
+class NotFound(ServiceError, LookupError):
+    """A job, an upload or a catalog file that does not exist."""
+
+
+class TooMany(ServiceError):
+    """Refused for lack of room: too many jobs queued, an upload over the size limit."""
+
+
+class NoDataRoot(ServiceError):
+    def __init__(self) -> None:
+        super().__init__("this server has no --data-root; upload the catalog instead")
+
+
 class QueueFull(ServiceError):
     def __init__(self, queued: int, limit: int) -> None:
         super().__init__(
@@ -70,6 +87,10 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (UnknownVersion, grpc.StatusCode.NOT_FOUND),
     (NoModelRoot, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (TooMany, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (NoDataRoot, grpc.StatusCode.FAILED_PRECONDITION),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DeadlineExpired, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),

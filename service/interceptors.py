@@ -55,6 +55,18 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._unary_stream(rpc, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._stream_unary(rpc, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return handler
 
     def _count(self, rpc: str, request: Any) -> None:
@@ -99,6 +111,25 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
             async with self._observed(rpc, context):
                 async for response in behaviour(counted(requests), context):
                     yield response
+
+        return wrapper
+
+    def _unary_stream(
+        self, rpc: str, behaviour: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., Any]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with self._observed(rpc, context):
+                async for response in behaviour(request, context):
+                    yield response
+
+        return wrapper
+
+    def _stream_unary(
+        self, rpc: str, behaviour: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Any]:
+        async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            async with self._observed(rpc, context):
+                return await behaviour(requests, context)
 
         return wrapper
 

@@ -29,6 +29,7 @@ from .interceptors import ErrorAndMetricsInterceptor
 from .metrics import DeadTopicTracker, ServiceMetrics
 from .servicer import Projected, TopicProjectionServicer
 from .settings import Settings
+from .training_jobs import TrainingJobs
 from .validation import Bags
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class ProjectionServer:
         # reads the pair once and is projected wholly by that version.
         self._serving = (model, DeadTopicTracker(model.n_topics, settings.dead_topic_window))
         self._activating = asyncio.Lock()
+        self.jobs: TrainingJobs | None = None
         # grpc shares a port with any other process that binds it with SO_REUSEPORT, which is on
         # by default: a second server on a busy port would start and take half its traffic.
         # Only `--workers N` means to share it.
@@ -195,6 +197,16 @@ class ProjectionServer:
             )
             self.metrics_port = self._metrics_server.server_address[1]
         self._describe(self.model)
+        if self.registry is not None:
+            self.jobs = TrainingJobs(
+                model_root=self.registry.root,
+                data_root=s.data_root,
+                device=s.device,
+                max_queued=s.max_queued_jobs,
+                max_upload_bytes=s.max_upload_bytes,
+                activate=self.activate,
+            )
+            self.jobs.start()
         self._batcher.start()
         await server.start()
         # Warm up the model (first-call allocations, CUDA context) before SERVING, outside the
@@ -215,6 +227,8 @@ class ProjectionServer:
             await self._server.stop(grace)
         if self._batcher is not None:
             await self._batcher.stop()
+        if self.jobs is not None:
+            await self.jobs.stop()  # a running job's process is stopped; its model is not kept
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()

@@ -18,6 +18,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
 from .errors import ModelVersionNotFound, NoModelRoot
+from .training_jobs import Job, TrainingJobs, check_spec
 from .validation import Bags, validate
 
 if TYPE_CHECKING:
@@ -118,6 +119,53 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
         model = await self.state.activate(request.version)
         return model_info(model, 10)
 
+    # -- training ------------------------------------------------------------------------
+
+    def _jobs(self) -> TrainingJobs:
+        if self.state.jobs is None:
+            raise NoModelRoot()
+        return self.state.jobs
+
+    async def StartTraining(
+        self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainingJob:
+        jobs = self._jobs()
+        spec = check_spec(
+            catalog=jobs.catalog_path(request.catalog_path, request.upload_id),
+            format=request.format,
+            topics=request.topics,
+            activation=request.activation,
+            min_df=request.min_df,
+            max_epochs=request.max_epochs,
+            learning_rate=request.learning_rate,
+            l1=request.l1,
+            seed=request.seed,
+            activate_on_success=request.activate_on_success,
+        )
+        return job_message(await jobs.submit(spec))
+
+    async def UploadCatalog(
+        self, request_iterator: AsyncIterator[pb.CatalogChunk], context: grpc.aio.ServicerContext
+    ) -> pb.UploadedCatalog:
+        upload_id, size = await self._jobs().upload(request_iterator)
+        return pb.UploadedCatalog(upload_id=upload_id, bytes=size)
+
+    async def GetTrainingJob(
+        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainingJob:
+        return job_message(self._jobs().get(request.job_id))
+
+    async def WatchTrainingJob(
+        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TrainingJob]:
+        async for job in self._jobs().watch(request.job_id):
+            yield job_message(job)
+
+    async def CancelTrainingJob(
+        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainingJob:
+        return job_message(await self._jobs().cancel(request.job_id))
+
     # -- the projection path -------------------------------------------------------------------
 
     async def _project(
@@ -135,6 +183,21 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
         if isinstance(projected, Exception):  # the model was swapped while this one queued
             raise projected
         return build_response(request, projected)
+
+
+def job_message(job: Job) -> pb.TrainingJob:
+    return pb.TrainingJob(
+        id=job.id,
+        state=int(job.state),
+        epoch=job.epoch,
+        max_epochs=job.max_epochs,
+        train_loss=job.train_loss,
+        validation_loss=job.validation_loss,
+        error=job.error,
+        model_version=job.model_version,
+        activated=job.activated,
+        created_unix=job.created,
+    )
 
 
 def model_info(model: TopicModel, top_keywords: int) -> pb.ModelInfo:

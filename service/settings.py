@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     max_keyword_length: int = Field(256, ge=1, description="characters")
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
+    # Training through the service (needs model_root: new models join the registry)
+    data_root: Path | None = Field(
+        None, description="catalogs StartTraining may read by path; nothing outside it"
+    )
+    max_upload_bytes: int = Field(256 * 1024 * 1024, ge=1, description="per UploadCatalog")
+    max_queued_jobs: int = Field(4, ge=1, description="training jobs waiting before refusal")
+
     # Access control. The token is better given as TOPICPROJ_AUTH_TOKEN than as a flag, which
     # other users of the machine can read in the process list.
     auth_token: SecretStr | None = Field(

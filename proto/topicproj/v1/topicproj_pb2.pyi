@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -151,3 +152,89 @@ class ActivateModelRequest(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     version: str
     def __init__(self, version: _Optional[str] = ...) -> None: ...
+
+class TrainRequest(_message.Message):
+    __slots__ = ("catalog_path", "upload_id", "format", "topics", "activation", "min_df", "max_epochs", "learning_rate", "l1", "seed", "activate_on_success")
+    CATALOG_PATH_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    MIN_DF_FIELD_NUMBER: _ClassVar[int]
+    MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    L1_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATE_ON_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    catalog_path: str
+    upload_id: str
+    format: str
+    topics: int
+    activation: str
+    min_df: int
+    max_epochs: int
+    learning_rate: float
+    l1: float
+    seed: int
+    activate_on_success: bool
+    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., l1: _Optional[float] = ..., seed: _Optional[int] = ..., activate_on_success: _Optional[bool] = ...) -> None: ...
+
+class CatalogChunk(_message.Message):
+    __slots__ = ("filename", "data")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    data: bytes
+    def __init__(self, filename: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UploadedCatalog(_message.Message):
+    __slots__ = ("upload_id", "bytes")
+    UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    upload_id: str
+    bytes: int
+    def __init__(self, upload_id: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
+
+class TrainingJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class TrainingJob(_message.Message):
+    __slots__ = ("id", "state", "epoch", "max_epochs", "train_loss", "validation_loss", "error", "model_version", "activated", "created_unix")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[TrainingJob.State]
+        QUEUED: _ClassVar[TrainingJob.State]
+        RUNNING: _ClassVar[TrainingJob.State]
+        SUCCEEDED: _ClassVar[TrainingJob.State]
+        FAILED: _ClassVar[TrainingJob.State]
+        CANCELLED: _ClassVar[TrainingJob.State]
+    STATE_UNSPECIFIED: TrainingJob.State
+    QUEUED: TrainingJob.State
+    RUNNING: TrainingJob.State
+    SUCCEEDED: TrainingJob.State
+    FAILED: TrainingJob.State
+    CANCELLED: TrainingJob.State
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_LOSS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    state: TrainingJob.State
+    epoch: int
+    max_epochs: int
+    train_loss: float
+    validation_loss: float
+    error: str
+    model_version: str
+    activated: bool
+    created_unix: float
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., epoch: _Optional[int] = ..., max_epochs: _Optional[int] = ..., train_loss: _Optional[float] = ..., validation_loss: _Optional[float] = ..., error: _Optional[str] = ..., model_version: _Optional[str] = ..., activated: _Optional[bool] = ..., created_unix: _Optional[float] = ...) -> None: ...

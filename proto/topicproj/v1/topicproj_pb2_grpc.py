@@ -60,6 +60,31 @@ class TopicProjectionStub:
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
                 response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
                 _registered_method=True)
+        self.StartTraining = channel.unary_unary(
+                '/topicproj.v1.TopicProjection/StartTraining',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.UploadCatalog = channel.stream_unary(
+                '/topicproj.v1.TopicProjection/UploadCatalog',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.CatalogChunk.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.UploadedCatalog.FromString,
+                _registered_method=True)
+        self.GetTrainingJob = channel.unary_unary(
+                '/topicproj.v1.TopicProjection/GetTrainingJob',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.WatchTrainingJob = channel.unary_stream(
+                '/topicproj.v1.TopicProjection/WatchTrainingJob',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.CancelTrainingJob = channel.unary_unary(
+                '/topicproj.v1.TopicProjection/CancelTrainingJob',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                _registered_method=True)
 
 
 class TopicProjectionServicer:
@@ -106,6 +131,45 @@ class TopicProjectionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartTraining(self, request, context):
+        """Starts learning topics from a catalog: a file under the server's data root
+        (`--data-root`), or one sent with `UploadCatalog`. Returns at once with the queued job;
+        one job trains at a time, in a process of its own, and the new model joins the registry.
+        Changes state: needs the auth token when one is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadCatalog(self, request_iterator, context):
+        """Sends a catalog file to the server in chunks, for `StartTraining`. At most the server's
+        `--max-upload-bytes`. Changes state: needs the auth token when one is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrainingJob(self, request, context):
+        """The job's current state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTrainingJob(self, request, context):
+        """The job's state now, then again at every change (each epoch, the end), until it ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTrainingJob(self, request, context):
+        """Cancels a queued or running job. Changes state: needs the auth token when one is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopicProjectionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +197,31 @@ def add_TopicProjectionServicer_to_server(servicer, server):
                     servicer.ActivateModel,
                     request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.FromString,
                     response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.SerializeToString,
+            ),
+            'StartTraining': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTraining,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+            ),
+            'UploadCatalog': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadCatalog,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.CatalogChunk.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.UploadedCatalog.SerializeToString,
+            ),
+            'GetTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingJob,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+            ),
+            'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTrainingJob,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+            ),
+            'CancelTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTrainingJob,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +360,141 @@ class TopicProjection:
             '/topicproj.v1.TopicProjection/ActivateModel',
             topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
             topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartTraining(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjection/StartTraining',
+            topicproj_dot_v1_dot_topicproj__pb2.TrainRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadCatalog(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/topicproj.v1.TopicProjection/UploadCatalog',
+            topicproj_dot_v1_dot_topicproj__pb2.CatalogChunk.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.UploadedCatalog.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjection/GetTrainingJob',
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/topicproj.v1.TopicProjection/WatchTrainingJob',
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjection/CancelTrainingJob',
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,371 @@
+"""Training jobs: topics learned on request, in a process of their own, one job at a time.
+
+A job trains in a child process (spawned: no forked grpc or torch state), at a lower CPU
+priority and with one torch thread fewer than the machine has, so that serving keeps its
+latency while it trains. The child reports every epoch through a queue; the parent keeps the
+job's state and wakes whoever watches it. A successful job adds its model to the registry and,
+if asked, activates it. Jobs live in memory: a restart forgets them, never the models they
+made, which are in the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import enum
+import logging
+import multiprocessing
+import os
+import queue
+import re
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from models.activation import ALL_ACTIVATIONS
+from models.catalog import FORMATS
+
+from .errors import InvalidInput, NoDataRoot, NotFound, PermissionDenied, TooMany
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.2  # how often the parent looks at a running job's progress queue
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class JobState(enum.IntEnum):  # the values of TrainingJob.State
+    QUEUED = 1
+    RUNNING = 2
+    SUCCEEDED = 3
+    FAILED = 4
+    CANCELLED = 5
+
+
+ENDED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclasses.dataclass
+class TrainSpec:
+    """What to train, checked: everything the child process needs, picklable."""
+
+    catalog: Path
+    format: str | None
+    topics: int
+    activation: str
+    min_df: int | None
+    max_epochs: int | None
+    learning_rate: float | None
+    l1: float | None
+    seed: int
+    activate_on_success: bool
+
+
+@dataclasses.dataclass
+class Job:
+    id: str
+    spec: TrainSpec
+    state: JobState = JobState.QUEUED
+    epoch: int = 0
+    train_loss: float = 0.0
+    validation_loss: float = 0.0
+    error: str = ""
+    model_version: str = ""
+    activated: bool = False
+    created: float = dataclasses.field(default_factory=time.time)
+    revision: int = 0  # bumped at every change; watchers wait for it to move
+
+    @property
+    def max_epochs(self) -> int:
+        return self.spec.max_epochs or 200
+
+
+def inside(root: Path, relative: str) -> Path:
+    """`root / relative`, refused unless it stays inside `root` once symlinks are followed."""
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base):
+        raise PermissionDenied(f"{relative!r} is outside the data root")
+    return target
+
+
+def check_spec(
+    *,
+    catalog: Path,
+    format: str,
+    topics: int,
+    activation: str,
+    min_df: int,
+    max_epochs: int,
+    learning_rate: float,
+    l1: float,
+    seed: int,
+    activate_on_success: bool,
+) -> TrainSpec:
+    if not catalog.is_file():
+        raise NotFound(f"no catalog file {catalog.name!r}")
+    if format and format not in FORMATS:
+        raise InvalidInput(f"format {format!r}: expected one of {', '.join(FORMATS)}")
+    if topics < 2:
+        raise InvalidInput(f"topics must be at least 2, got {topics}")
+    activation = activation or "overlap"
+    if activation not in ALL_ACTIVATIONS:
+        raise InvalidInput(
+            f"activation {activation!r}: expected one of {', '.join(ALL_ACTIVATIONS)}"
+        )
+    if learning_rate < 0 or l1 < 0:
+        raise InvalidInput("learning_rate and l1 must not be negative")
+    return TrainSpec(
+        catalog=catalog,
+        format=format or None,
+        topics=topics,
+        activation=activation,
+        min_df=min_df or None,
+        max_epochs=max_epochs or None,
+        learning_rate=learning_rate or None,
+        l1=l1 or None,
+        seed=seed,
+        activate_on_success=activate_on_success,
+    )
+
+
+def _train_in_child(spec: TrainSpec, model_root: str, device: str, progress: Any) -> None:
+    """The child process: read, fit, add to the registry; every outcome goes to `progress`."""
+    import torch
+
+    from models.catalog import read_catalog
+    from models.registry import ModelRegistry
+    from models.topic_model import TopicModel
+
+    with contextlib.suppress(OSError):
+        os.nice(10)  # serving first
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    try:
+        catalog = read_catalog(spec.catalog, format=spec.format)
+        params: dict[str, Any] = {
+            "activation": spec.activation,
+            "random_state": spec.seed,
+            "device": device,
+        }
+        for name, value in [
+            ("min_df", spec.min_df),
+            ("max_epochs", spec.max_epochs),
+            ("learning_rate", spec.learning_rate),
+            ("l1", spec.l1),
+        ]:
+            if value is not None:
+                params[name] = value
+        model = TopicModel(spec.topics, **params)
+        model.fit(catalog.keywords, on_epoch=lambda entry: progress.put(("epoch", entry)))
+        version = ModelRegistry(model_root).add(model)
+        progress.put(("succeeded", version))
+    except Exception as e:  # reported to the client as the job's error
+        progress.put(("failed", f"{type(e).__name__}: {e}"))
+
+
+class TrainingJobs:
+    """The job queue of one server process."""
+
+    def __init__(
+        self,
+        *,
+        model_root: Path,
+        data_root: Path | None,
+        device: str,
+        max_queued: int,
+        max_upload_bytes: int,
+        activate: Callable[[str], Awaitable[Any]],
+    ) -> None:
+        self.model_root = model_root
+        self.uploads = model_root / "uploads"
+        self.data_root = data_root
+        self.device = device
+        self.max_queued = max_queued
+        self.max_upload_bytes = max_upload_bytes
+        self.activate = activate
+        self.jobs: dict[str, Job] = {}
+        self._queue: collections.deque[Job] = collections.deque()
+        self._changed = asyncio.Condition()
+        self._wakeup = asyncio.Event()
+        self._running: tuple[Job, multiprocessing.process.BaseProcess] | None = None
+        self._cancelled: set[str] = set()
+        self._runner: asyncio.Task[None] | None = None
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def catalog_path(self, catalog_path: str, upload_id: str) -> Path:
+        if bool(catalog_path) == bool(upload_id):
+            raise InvalidInput("set exactly one of catalog_path and upload_id")
+        if upload_id:
+            if not _UPLOAD_ID.fullmatch(upload_id):
+                raise NotFound(f"no upload {upload_id!r}")
+            files = list((self.uploads / upload_id).glob("*"))
+            if not files:
+                raise NotFound(f"no upload {upload_id!r}")
+            return files[0]
+        if self.data_root is None:
+            raise NoDataRoot()
+        return inside(self.data_root, catalog_path)
+
+    async def upload(self, chunks: AsyncIterator[Any]) -> tuple[str, int]:
+        """Write an uploaded catalog; (upload_id, bytes). Nothing is kept if it fails."""
+        upload_id = uuid.uuid4().hex
+        folder = self.uploads / upload_id
+        folder.mkdir(parents=True)
+        size = 0
+        name = ""
+        try:
+            handle = None
+            async for chunk in chunks:
+                if handle is None:
+                    name = Path(chunk.filename).name  # the last component only, never a path
+                    if not name or name in (".", ".."):
+                        raise InvalidInput("the first chunk must name the file (filename)")
+                    handle = open(folder / name, "wb")  # closed below, on every path
+                size += len(chunk.data)
+                if size > self.max_upload_bytes:
+                    raise TooMany(
+                        f"upload larger than the server's limit of {self.max_upload_bytes} bytes"
+                    )
+                handle.write(chunk.data)
+            if handle is None:
+                raise InvalidInput("an upload needs at least one chunk")
+            handle.close()
+        except BaseException:
+            if handle is not None:
+                handle.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        log.info("received upload %s (%s, %d bytes)", upload_id, name, size)
+        return upload_id, size
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="training")
+
+    async def stop(self) -> None:
+        if self._running is not None:
+            self._running[1].terminate()
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+
+    async def submit(self, spec: TrainSpec) -> Job:
+        waiting = sum(1 for j in self.jobs.values() if j.state == JobState.QUEUED)
+        if waiting >= self.max_queued:
+            raise TooMany(f"{waiting} training jobs are queued already; try again later")
+        job = Job(uuid.uuid4().hex[:16], spec)
+        self.jobs[job.id] = job
+        self._queue.append(job)
+        self._wakeup.set()
+        log.info("training job %s queued (%d topics, %s)", job.id, spec.topics, spec.catalog.name)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no training job {job_id!r}")
+        return job
+
+    async def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.state == JobState.QUEUED:
+            await self._update(job, state=JobState.CANCELLED)
+        elif job.state == JobState.RUNNING and self._running and self._running[0] is job:
+            self._cancelled.add(job.id)
+            self._running[1].terminate()
+        return job
+
+    async def watch(self, job_id: str) -> AsyncIterator[Job]:
+        """The job now, then at every change, until it ends."""
+        job = self.get(job_id)
+        seen = -1
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda seen=seen: job.revision != seen)
+                seen = job.revision
+                snapshot = dataclasses.replace(job)
+            yield snapshot
+            if snapshot.state in ENDED:
+                return
+
+    async def _update(self, job: Job, **changes: Any) -> None:
+        async with self._changed:
+            for k, v in changes.items():
+                setattr(job, k, v)
+            job.revision += 1
+            self._changed.notify_all()
+
+    async def _run(self) -> None:
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            job = self._queue.popleft()
+            if job.state != JobState.QUEUED:  # cancelled while it waited
+                continue
+            try:
+                await self._train(job)
+            except Exception as e:  # never let one job stop the queue
+                log.exception("training job %s failed in the server", job.id)
+                await self._update(job, state=JobState.FAILED, error=f"server error: {e}")
+
+    async def _train(self, job: Job) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        progress = ctx.Queue()
+        proc = ctx.Process(
+            target=_train_in_child,
+            args=(job.spec, str(self.model_root), self.device, progress),
+            name=f"topicproj-train-{job.id}",
+            daemon=True,
+        )
+        proc.start()
+        self._running = (job, proc)
+        await self._update(job, state=JobState.RUNNING)
+        loop = asyncio.get_running_loop()
+        outcome: tuple[str, Any] | None = None
+        try:
+            while outcome is None:
+                try:
+                    kind, value = await loop.run_in_executor(None, progress.get, True, POLL_S)
+                except queue.Empty:
+                    if proc.exitcode is not None:  # died without a word (killed, or crashed)
+                        break
+                    continue
+                if kind == "epoch":
+                    await self._update(
+                        job,
+                        epoch=int(value["epoch"]),
+                        train_loss=float(value["train_loss"]),
+                        validation_loss=float(value["validation_loss"]),
+                    )
+                else:
+                    outcome = (kind, value)
+        finally:
+            self._running = None
+            await loop.run_in_executor(None, proc.join, 10)
+            if proc.exitcode is None:
+                proc.kill()
+        if job.id in self._cancelled:
+            await self._update(job, state=JobState.CANCELLED)
+        elif outcome is None:
+            await self._update(
+                job, state=JobState.FAILED, error=f"training process exited with {proc.exitcode}"
+            )
+        elif outcome[0] == "failed":
+            await self._update(job, state=JobState.FAILED, error=str(outcome[1]))
+        else:
+            version = str(outcome[1])
+            activated = False
+            if job.spec.activate_on_success:
+                await self.activate(version)
+                activated = True
+            await self._update(
+                job, state=JobState.SUCCEEDED, model_version=version, activated=activated
+            )
+        log.info("training job %s: %s", job.id, job.state.name.lower())

@@ -1,0 +1,192 @@
+"""Training through the service, against a real server: jobs, uploads, cancellation, limits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from models.registry import ModelRegistry
+from models.synthetic import make_synthetic_catalog
+from service.client import TopicClient
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+from .conftest import SYNTHETIC
+
+TOKEN = "train-token"
+QUICK = {"min_df": 2, "max_epochs": 6, "learning_rate": 0.005}
+
+
+@pytest.fixture
+def roots(tmp_path: Path, model_dir: Path) -> tuple[Path, Path]:
+    """A registry root holding the served model, and a data root with two catalogs."""
+    model_root, data_root = tmp_path / "models", tmp_path / "data"
+    registry = ModelRegistry(model_root)
+    registry.activate(registry.add(model_dir))
+    data_root.mkdir()
+    catalog = make_synthetic_catalog(**SYNTHETIC, seed=3).catalog
+    with open(data_root / "catalog.jsonl", "w", encoding="utf-8") as f:
+        for i, kws in enumerate(catalog.keywords):
+            f.write(json.dumps({"id": f"m{i}", "keywords": kws}) + "\n")
+    (data_root / "broken.jsonl").write_text('{"id": "a", "keywords": ["x"]}\nnot json\n')
+    return model_root, data_root
+
+
+def stub(address: str) -> pb_grpc.TopicProjectionStub:
+    return pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+
+
+def watch_to_the_end(client: TopicClient, job_id: str) -> list[dict]:
+    return list(client.watch_training_job(job_id))
+
+
+def test_train_watch_and_activate_while_clients_keep_projecting(serve, roots, catalog_items):
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root, auth_token=TOKEN)
+    before = ModelRegistry(model_root).active()
+    failures: list[BaseException] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def project_forever() -> None:
+        with TopicClient(server.address) as client:
+            while not stop.is_set():
+                try:
+                    versions.add(client.project(catalog_items[:4]).model_version)
+                except BaseException as e:  # any failure at all counts
+                    failures.append(e)
+
+    threads = [threading.Thread(target=project_forever) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        with TopicClient(server.address, token=TOKEN) as client:
+            job = client.start_training(
+                5, catalog_path="catalog.jsonl", activate_on_success=True, seed=7, **QUICK
+            )
+            assert job["state"] in ("QUEUED", "RUNNING")
+            states = watch_to_the_end(client, job["id"])
+            time.sleep(0.3)  # some projections on the new version, too
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    final = states[-1]
+    assert final["state"] == "SUCCEEDED", final
+    assert final["activated"] and final["model_version"] != before
+    epochs = [s["epoch"] for s in states]
+    assert epochs == sorted(epochs) and 1 <= final["epoch"] <= 6
+    assert final["validation_loss"] > 0
+    assert failures == []
+    assert versions == {before, final["model_version"]}
+    assert ModelRegistry(model_root).active() == final["model_version"]
+    with TopicClient(server.address) as client:
+        assert client.project(catalog_items[:1]).model_version == final["model_version"]
+
+
+def test_uploaded_catalog_trains_and_a_bad_catalog_fails_with_its_message(serve, roots):
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root)
+    with TopicClient(server.address) as client:
+        upload = client.upload_catalog(data_root / "catalog.jsonl", chunk_bytes=4096)
+        job = client.start_training(4, upload_id=upload, **QUICK)
+        final = watch_to_the_end(client, job["id"])[-1]
+        assert final["state"] == "SUCCEEDED" and not final["activated"]
+        listed = {m["version"]: m for m in client.list_models()}
+        assert final["model_version"] in listed
+        assert not listed[final["model_version"]]["serving"]
+
+        bad = client.start_training(4, catalog_path="broken.jsonl", **QUICK)
+        final = watch_to_the_end(client, bad["id"])[-1]
+    assert final["state"] == "FAILED"
+    assert "CatalogError" in final["error"] and "row 2" in final["error"]
+
+
+def test_cancel_a_running_and_a_queued_job(serve, roots):
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root)
+    with TopicClient(server.address) as client:
+        # Many epochs at a tiny learning rate: it runs until cancelled.
+        slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+        running = client.start_training(5, catalog_path="catalog.jsonl", **slow)
+        queued = client.start_training(5, catalog_path="catalog.jsonl", **slow)
+        assert client.cancel_training_job(queued["id"])["state"] == "CANCELLED"
+        for state in client.watch_training_job(running["id"]):
+            if state["epoch"] >= 1:
+                break
+        client.cancel_training_job(running["id"])
+        final = watch_to_the_end(client, running["id"])[-1]
+    assert final["state"] == "CANCELLED"
+    assert len(ModelRegistry(model_root).versions()) == 1  # nothing was added
+
+
+@pytest.mark.parametrize("path", ["../models/active", "/etc/passwd", "link/outside.txt"])
+def test_paths_that_leave_the_data_root_are_refused(serve, roots, path):
+    model_root, data_root = roots
+    (data_root / "link").symlink_to(model_root)  # a symlink out of the root
+    server = serve(model_root=model_root, data_root=data_root)
+    with pytest.raises(grpc.RpcError) as e:
+        stub(server.address).StartTraining(pb.TrainRequest(catalog_path=path, topics=4), timeout=5)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "outside the data root" in e.value.details()
+
+
+def test_limits_and_tokens(serve, roots, tmp_path):
+    model_root, data_root = roots
+    server = serve(
+        model_root=model_root, data_root=data_root, max_upload_bytes=1000, auth_token=TOKEN
+    )
+    s = stub(server.address)
+    request = pb.TrainRequest(catalog_path="catalog.jsonl", topics=4)
+    with pytest.raises(grpc.RpcError) as e:
+        s.StartTraining(request, timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * 5000)
+    with TopicClient(server.address, token=TOKEN) as client:
+        with pytest.raises(grpc.RpcError) as e:
+            client.upload_catalog(big, chunk_bytes=512)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert not any((model_root / "uploads").iterdir())  # nothing half-kept
+        for bad, fragment in [
+            ({"topics": 1}, "topics must be at least 2"),
+            ({"topics": 4, "activation": "tanh"}, "activation 'tanh'"),
+            ({"topics": 4, "catalog_path": "missing.jsonl"}, "no catalog file"),
+            ({"topics": 4, "catalog_path": "", "upload_id": "f" * 32}, "no upload"),
+            ({"topics": 4, "upload_id": "f" * 32}, "set exactly one of"),
+        ]:
+            options = {"catalog_path": "catalog.jsonl"} | bad
+            with pytest.raises(grpc.RpcError) as e:
+                client.start_training(**options)
+            assert fragment in e.value.details()
+        with pytest.raises(grpc.RpcError) as e:
+            client.training_job("nope")
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_server_without_a_model_root_cannot_train(server):
+    with pytest.raises(grpc.RpcError) as e:
+        stub(server.address).StartTraining(pb.TrainRequest(topics=4), timeout=5)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_too_many_queued_jobs_are_refused(serve, roots):
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root, max_queued_jobs=1)
+    slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+    with TopicClient(server.address) as client:
+        first = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        for state in client.watch_training_job(first["id"]):
+            if state["state"] == "RUNNING":
+                break
+        second = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        with pytest.raises(grpc.RpcError) as e:
+            client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for job in (second, first):
+            client.cancel_training_job(job["id"])
