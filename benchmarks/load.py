@@ -93,6 +93,7 @@ class ServerConfig:
     kind: str = "batched"  # batched, unbatched, noop, workersN, before: what comparisons key on
     noop: bool = False  # the ceiling server of benchmarks.noop_server instead of topicproj
     tree: Path | None = None  # run the server from this source tree (an older commit)
+    train: bool = False  # a training job runs in the server while it is measured
 
 
 def parse_scenarios(text: str) -> list[Scenario]:
@@ -115,17 +116,17 @@ def parse_scenarios(text: str) -> list[Scenario]:
     return out
 
 
-SERVER_KINDS = ("batched", "unbatched", "noop", "before", "workersN")
+SERVER_KINDS = ("batched", "unbatched", "noop", "before", "training", "workersN")
 DEFAULT_SERVERS = "batched,unbatched,noop"
 
 
 def parse_servers(text: str) -> list[str]:
     kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
     for k in kinds:
-        if k not in SERVER_KINDS[:4] and not (k.startswith("workers") and k[7:].isdigit()):
+        if k not in SERVER_KINDS[:5] and not (k.startswith("workers") and k[7:].isdigit()):
             raise argparse.ArgumentTypeError(
-                f"server {k!r}: expected one of batched, unbatched, noop, before, workers2, "
-                "workers4, ..."
+                f"server {k!r}: expected one of batched, unbatched, noop, before, training, "
+                "workers2, workers4, ..."
             )
     if not kinds or kinds[0] != "batched":
         raise argparse.ArgumentTypeError(
@@ -155,6 +156,8 @@ def server_configs(
             out.append(ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"), kind))
         elif kind == "noop":
             out.append(ServerConfig("no-op grpc.aio (ceiling)", (), kind, noop=True))
+        elif kind == "training":
+            out.append(ServerConfig("batched, while a job trains", batching, kind, train=True))
         elif kind == "before":
             assert before is not None
             ref, tree = before
@@ -311,6 +314,11 @@ class ServerProcess:
                 str(self.port),
                 "--no-metrics",
                 *config.flags,
+                *(
+                    ("--model-root", str(log_dir / f"registry-{tag}"), "--data-root", str(log_dir))
+                    if config.train
+                    else ()
+                ),
                 *(("--device", device) if device else ()),
             ]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -727,6 +735,50 @@ class Profiler:
         return shares, total / (self.RATE * round(self.duration))
 
 
+# -- a training job beside the load ---------------------------------------------------------
+
+TRAINING_CATALOG = "training-catalog.jsonl"
+TRAINING_TOPICS = 50
+
+
+def write_training_catalog(pool: Pool, path: Path) -> None:
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for i, keywords in enumerate(pool.keywords):
+            f.write(json.dumps({"id": str(i), "keywords": keywords}) + "\n")
+
+
+async def start_training(address: str) -> str:
+    """Start a job on the pool's items (the server's data root holds them); its id."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        start = channel.unary_unary(
+            "/topicproj.v1.TopicProjection/StartTraining",
+            request_serializer=pb.TrainRequest.SerializeToString,
+            response_deserializer=pb.TrainingJob.FromString,
+        )
+        request = pb.TrainRequest(catalog_path=TRAINING_CATALOG, topics=TRAINING_TOPICS)
+        job = await start(request, timeout=10.0)
+    return str(job.id)
+
+
+async def end_training(address: str, job_id: str) -> str:
+    """Cancel the job; what it was doing at the end of the window, for the notes."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        cancel = channel.unary_unary(
+            "/topicproj.v1.TopicProjection/CancelTrainingJob",
+            request_serializer=pb.TrainingJobRequest.SerializeToString,
+            response_deserializer=pb.TrainingJob.FromString,
+        )
+        job = await cancel(pb.TrainingJobRequest(job_id=job_id), timeout=10.0)
+    state = pb.TrainingJob.State.Name(job.state)
+    return (
+        f"the training job ({TRAINING_TOPICS} topics on the keyword pool) was {state} at the "
+        f"end of the window, at epoch {job.epoch}"
+        + ("" if state == "RUNNING" else "; it did not train through the whole window")
+    )
+
+
 # -- the in-process ceiling --------------------------------------------------------------------
 
 IN_PROCESS_SECONDS = 2.0
@@ -815,6 +867,7 @@ def table(results: Sequence[Result], in_process: dict[Scenario, float]) -> list[
             ("unbatched", "batched / unbatched"),
             ("noop", "batched / no-op"),
             ("before", "batched / before"),
+            ("training", "batched / while a job trains"),
         ]:
             other = by_kind.get(kind)
             if _comparable(base, other):
@@ -1009,9 +1062,12 @@ async def _run(
     results: list[Result] = []
     problems: list[str] = []
     profiles: list[str] = []
+    notes: list[str] = []
     in_process: dict[Scenario, float] = {}
     model_info = ""
     with tempfile.TemporaryDirectory(prefix="topicproj-load-") as tmp:
+        if any(c.train for c in configs):
+            write_training_catalog(pool, Path(tmp) / TRAINING_CATALOG)
         for scenario in scenarios:
             requests = build_requests(
                 pool, scenario, args.top_k, args.omit_dense, args.seed, args.form == "columnar"
@@ -1029,7 +1085,13 @@ async def _run(
                         await server.wait_serving(args.startup_timeout)
                         if not model_info and not config.noop:
                             model_info = await model_description(server.address)
+                        job = await start_training(server.address) if config.train else None
                         result = await drive(server, requests, scenario, config, args, profiler)
+                        if job is not None:
+                            notes.append(
+                                f"{scenario.label}, {config.name}: "
+                                + await end_training(server.address, job)
+                            )
                     except ServerCrashed as e:
                         result.note = "server did not start"
                         problems.append(f"{scenario.label}, {config.name}: {e}")
@@ -1094,6 +1156,8 @@ async def _run(
         "",
         *table(results, in_process),
         "",
+        *(f"- {n}" for n in notes),
+        *([""] if notes else []),
         *profiles,
         "",  # a blank line after the table, so text appended next is not read as a row
     ]
