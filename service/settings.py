@@ -83,6 +83,13 @@ class Settings(BaseSettings):
             raise ValueError("auth_token is empty; leave it unset to turn authentication off")
         if self.auth_all and self.auth_token is None:
             raise ValueError("auth_all needs an auth_token")
+        if self.model_root is not None and self.workers > 1:
+            # Each worker would keep its own job queue and swap only its own model: a client
+            # would see jobs vanish and versions differ between its connections.
+            raise ValueError(
+                "model_root with more than one worker is not supported: training jobs and "
+                "ActivateModel act on one process; run one worker, or serve --model"
+            )
         return self
 
     @model_validator(mode="after")

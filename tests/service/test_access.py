@@ -156,3 +156,8 @@ def test_settings_refuse_half_configured_security(certificate, tmp_path):
         Settings(auth_all=True)
     with pytest.raises(ValidationError, match="auth_token is empty"):
         Settings(auth_token="")
+
+
+def test_settings_refuse_a_registry_with_several_workers(tmp_path):
+    with pytest.raises(ValidationError, match="more than one worker is not supported"):
+        Settings(model_root=tmp_path, workers=2)
