@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf.json_format import MessageToDict
 
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
@@ -143,48 +144,11 @@ def _ids(items: Sequence[ItemLike]) -> list[str]:
     return [str(it.get("id", "")) if isinstance(it, Mapping) else "" for it in items]
 
 
-def training_job(job: pb.TrainingJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "state": pb.TrainingJob.State.Name(job.state),
-        "epoch": job.epoch,
-        "max_epochs": job.max_epochs,
-        "train_loss": job.train_loss,
-        "validation_loss": job.validation_loss,
-        "error": job.error,
-        "model_version": job.model_version,
-        "activated": job.activated,
-    }
-
-
-def model_version(m: pb.ModelVersion) -> dict[str, Any]:
-    return {
-        "version": m.version,
-        "created_unix": m.created_unix,
-        "active": m.active,
-        "serving": m.serving,
-    }
-
-
-def model_info(info: pb.ModelInfo) -> dict[str, Any]:
-    return {
-        "version": info.version,
-        "topics": info.topics,
-        "vocabulary_size": info.vocabulary_size,
-        "activation": info.activation,
-        "device": info.device,
-        "topic_info": [
-            {
-                "topic": t.topic,
-                "top_keywords": list(t.top_keywords),
-                "slope": t.slope,
-                "threshold": t.threshold,
-                "sharpness": t.sharpness,
-                "bias": t.bias,
-            }
-            for t in info.topic_info
-        ],
-    }
+def as_dict(message: Any) -> dict[str, Any]:
+    """A response as plain Python: field names as in the proto, enums by name, defaults kept."""
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 class TopicClient:
@@ -229,19 +193,17 @@ class TopicClient:
 
     def get_model(self, top_keywords: int = 10) -> dict[str, Any]:
         request = pb.GetModelRequest(top_keywords=top_keywords)
-        return model_info(
-            self._stub.GetModel(request, timeout=self.timeout, metadata=self._metadata)
-        )
+        return as_dict(self._stub.GetModel(request, timeout=self.timeout, metadata=self._metadata))
 
     def list_models(self) -> list[dict[str, Any]]:
         response = self._stub.ListModels(
             pb.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
         )
-        return [model_version(m) for m in response.models]
+        return [as_dict(m) for m in response.models]
 
     def activate_model(self, version: str) -> dict[str, Any]:
         request = pb.ActivateModelRequest(version=version)
-        return model_info(
+        return as_dict(
             self._stub.ActivateModel(request, timeout=self.timeout, metadata=self._metadata)
         )
 
@@ -282,23 +244,23 @@ class TopicClient:
             **options,
         )
         reply = self._stub.StartTraining(request, timeout=self.timeout, metadata=self._metadata)
-        return training_job(reply)
+        return as_dict(reply)
 
     def training_job(self, job_id: str) -> dict[str, Any]:
         request = pb.TrainingJobRequest(job_id=job_id)
         reply = self._stub.GetTrainingJob(request, timeout=self.timeout, metadata=self._metadata)
-        return training_job(reply)
+        return as_dict(reply)
 
     def watch_training_job(self, job_id: str) -> Iterator[dict[str, Any]]:
         """The job's state now and at every change, until it ends."""
         request = pb.TrainingJobRequest(job_id=job_id)
         for reply in self._stub.WatchTrainingJob(request, metadata=self._metadata):
-            yield training_job(reply)
+            yield as_dict(reply)
 
     def cancel_training_job(self, job_id: str) -> dict[str, Any]:
         request = pb.TrainingJobRequest(job_id=job_id)
         reply = self._stub.CancelTrainingJob(request, timeout=self.timeout, metadata=self._metadata)
-        return training_job(reply)
+        return as_dict(reply)
 
     def close(self) -> None:
         self._channel.close()
@@ -343,7 +305,7 @@ class AsyncTopicClient:
 
     async def get_model(self, top_keywords: int = 10) -> dict[str, Any]:
         request = pb.GetModelRequest(top_keywords=top_keywords)
-        return model_info(
+        return as_dict(
             await self._stub.GetModel(request, timeout=self.timeout, metadata=self._metadata)
         )
 
@@ -351,14 +313,14 @@ class AsyncTopicClient:
         response = await self._stub.ListModels(
             pb.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
         )
-        return [model_version(m) for m in response.models]
+        return [as_dict(m) for m in response.models]
 
     async def activate_model(self, version: str) -> dict[str, Any]:
         request = pb.ActivateModelRequest(version=version)
         info = await self._stub.ActivateModel(
             request, timeout=self.timeout, metadata=self._metadata
         )
-        return model_info(info)
+        return as_dict(info)
 
     async def close(self) -> None:
         await self._channel.close()
