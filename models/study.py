@@ -199,7 +199,8 @@ def planted_topics(config: StudyConfig, log: Log) -> dict[str, Any]:
         for candidate in _candidates(config, config.planted_topics):
             for seed in config.planted_seeds:
                 t = time.perf_counter()
-                record, _ = _run(candidate, data, short, seed, throughput=False)
+                record, fitted = _run(candidate, data, short, seed, throughput=False)
+                record["pruned"] = _pruned_planted(fitted, data, config.zero_levels)
                 records.append(record | {"noise_rate": noise, "short_fraction": short_fraction})
                 log(
                     f"planted noise {noise:.2f} short {short_fraction:.2f}: {candidate.name} "
@@ -214,10 +215,63 @@ def planted_topics(config: StudyConfig, log: Log) -> dict[str, Any]:
             "models_short": _summary_rows(
                 records, "short", noise_rate=noise, short_fraction=short_fraction
             ),
+            "pruned": _pruned_summary(
+                [
+                    r
+                    for r in records
+                    if r["noise_rate"] == noise and r["short_fraction"] == short_fraction
+                ]
+            ),
         }
         for noise, short_fraction in planted_cells(config)
     ]
     return {"cells": cells, "runs": records}
+
+
+def prune(Y: np.ndarray, Y_train: np.ndarray, level: float) -> np.ndarray:
+    """Y with every activation at or below t set to zero, t the `level` quantile of the same
+    model's activations on the training items (so about that share of them is zero; no label
+    or test item plays a part in choosing t)."""
+    t = max(float(np.quantile(Y_train, level)), 0.0)  # negative outputs are pruned too
+    return np.where(Y > t, Y, 0.0)
+
+
+def _pruned_planted(
+    fitted: Fitted, data: EvaluationData, levels: Sequence[float]
+) -> list[dict[str, float]]:
+    """Active-topic F1 when activations are pruned to each share of zeros: every model
+    compared with the others at equal sparsity, not at the sparsity its training chose."""
+    from . import scoring
+
+    Y_train = np.asarray(fitted.project(data.X_train))
+    Y_test = np.asarray(fitted.project(data.X_test))
+    natural = float((Y_test == 0).mean())
+    out = []
+    for level in levels:
+        if level <= natural:
+            continue  # already this sparse as trained
+        Y = prune(Y_test, Y_train, level)
+        f1 = scoring.planted_topic_scores(Y, fitted.components, data.planted, data.test_topics)
+        out.append(
+            {"level": level, "zero_fraction": float((Y == 0).mean()), "topic_f1": f1["topic_f1"]}
+        )
+    return out
+
+
+def _pruned_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for name in dict.fromkeys(r["model"] for r in records):
+        runs = [r for r in records if r["model"] == name]
+        levels = sorted({p["level"] for r in runs for p in r["pruned"]})
+        by_level = {}
+        for level in levels:
+            points = [p for r in runs for p in r["pruned"] if p["level"] == level]
+            by_level[f"{level:.2f}"] = summarise_values(
+                zero_fraction=[p["zero_fraction"] for p in points],
+                topic_f1=[p["topic_f1"] for p in points],
+            )
+        rows.append({"name": name, "activation": runs[0]["activation"], "levels": by_level})
+    return rows
 
 
 # -- 2. real catalog (and the runs that 3, 4 and 5 reuse) ---------------------------------------
@@ -330,14 +384,14 @@ def threshold_curve(
         Y_visible = np.asarray(f.project(data.visible))
         natural = float((Y_test == 0).mean())
         for level in (None, *levels):
-            if level is None:
-                t = None
-            elif level <= natural:
+            if level is not None and level <= natural:
                 continue  # already this sparse as trained
-            else:
-                t = float(np.quantile(Y_train, level))
-            prune = (lambda Y: Y) if t is None else (lambda Y, t=t: np.where(Y > t, Y, 0.0))
-            y = torch.from_numpy(prune(Y_visible).astype(np.float32))
+            visible, test = (
+                (Y_visible, Y_test)
+                if level is None
+                else (prune(Y_visible, Y_train, level), prune(Y_test, Y_train, level))
+            )
+            y = torch.from_numpy(visible.astype(np.float32))
             scores = model.decoder_(y).numpy()[:, remap]
             recall, _ = scoring.ranking_metrics(scores, data.visible, data.hidden)
             records.append(
@@ -345,7 +399,7 @@ def threshold_curve(
                     "activation": activation,
                     "level": level,
                     "seed": seed,
-                    "zero_fraction": float((prune(Y_test) == 0).mean()),
+                    "zero_fraction": float((test == 0).mean()),
                     "recall_at_10": recall,
                 }
             )

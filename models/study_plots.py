@@ -46,6 +46,7 @@ def write_plots(study: dict[str, Any], directory: Path) -> list[Path]:
             "planted_short.png",
             lambda: _planted(plt, study, "short_fraction", "share of short items"),
         ),
+        ("planted_pruned.png", lambda: _planted_pruned(plt, study)),
         ("real.png", lambda: _real(plt, study)),
         ("tradeoff.png", lambda: _tradeoff(plt, study)),
         ("tradeoff_threshold.png", lambda: _threshold(plt, study)),
@@ -97,6 +98,40 @@ def _planted(plt: Any, study: dict[str, Any], axis: str, label: str) -> Any:
     axes[-1].legend(fontsize=8)
     fixed_label = "short share" if axis == "noise_rate" else "noise rate"
     fig.suptitle(f"Planted topics ({fixed_label} {fixed_value:.2f})")
+    return fig
+
+
+def _planted_pruned(plt: Any, study: dict[str, Any]) -> Any:
+    """F1 against zeros for the base planted catalog: as trained (circles) and pruned."""
+    config = study["config"]
+    base = [
+        c
+        for c in study["planted"]["cells"]
+        if np.isclose(c["noise_rate"], config["base_noise_rate"])
+        and np.isclose(c["short_fraction"], config["base_short_fraction"])
+    ]
+    if not base or not base[0].get("pruned"):
+        return None
+    cell = base[0]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for model, pruned in zip(cell["models"], cell["pruned"], strict=True):
+        xs = [model["zero_fraction"]["mean"]]
+        ys = [model["topic_f1"]["mean"]]
+        for level in sorted(pruned["levels"]):
+            xs.append(pruned["levels"][level]["zero_fraction"]["mean"])
+            ys.append(pruned["levels"][level]["topic_f1"]["mean"])
+        ax.plot(xs, ys, marker="o", color=_colour(model), label=_label(model))
+        ax.scatter(xs[:1], ys[:1], s=90, facecolors="none", edgecolors=_colour(model))
+    ax.set_xlabel("fraction of zeros (test items)")
+    ax.set_ylabel("active-topic F1")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(
+        f"Planted topics at equal sparsity (noise rate {cell['noise_rate']:.2f}, short share "
+        f"{cell['short_fraction']:.2f})\ncircles: as trained; then pruned below a threshold",
+        fontsize=9,
+    )
     return fig
 
 

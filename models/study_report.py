@@ -49,6 +49,8 @@ def cell(value: Any, digits: int) -> str:
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str, int], ...]) -> list[str]:
+    if not rows:
+        return ["(no such items)"]
     present = [c for c in columns if any(c[0] in r for r in rows)]
     lines = ["| model | " + " | ".join(c[1] for c in present) + " |"]
     lines.append("|---|" + "---|" * len(present))
@@ -56,6 +58,25 @@ def table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str, int], ...])
         name = r.get("activation") or r["name"]
         lines.append(f"| {name} | " + " | ".join(cell(r.get(k), d) for k, _, d in present) + " |")
     return lines
+
+
+def pruned_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Active-topic F1 at equal sparsity: each model pruned to each share of zeros."""
+    levels = sorted({q for r in rows for q in r["levels"]})
+    if not levels:
+        return []
+    out = [
+        "Every model pruned to the same share of zeros (activations at or below a threshold "
+        "set to zero; the threshold from the model's training items). Active-topic F1 "
+        "('-': sparser than that as trained):",
+        "",
+        "| model | " + " | ".join(f"F1 at {q} zeros" for q in levels) + " |",
+        "|---|" + "---|" * len(levels),
+    ]
+    for r in rows:
+        cells = [cell(r["levels"][q]["topic_f1"], 3) if q in r["levels"] else "-" for q in levels]
+        out.append(f"| {r.get('activation') or r['name']} | " + " | ".join(cells) + " |")
+    return [*out, ""]
 
 
 def study_markdown(study: dict[str, Any], command: str | None = None) -> str:
@@ -96,6 +117,7 @@ def study_markdown(study: dict[str, Any], command: str | None = None) -> str:
             "",
             *table(cl["models_short"], SHORT_COLUMNS),
             "",
+            *pruned_table(cl.get("pruned") or []),
         ]
 
     real = study["real"]
@@ -241,6 +263,7 @@ def write_study(
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the study is for reading
     try:
         (tmp / "study.json").write_text(json.dumps(study, indent=1) + "\n", encoding="utf-8")
         (tmp / "study.md").write_text(study_markdown(study, command), encoding="utf-8")

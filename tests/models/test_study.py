@@ -16,6 +16,7 @@ from .factories import small_synthetic
 FIGURES = (
     "planted_noise.png",
     "planted_short.png",
+    "planted_pruned.png",
     "real.png",
     "tradeoff.png",
     "tradeoff_threshold.png",
@@ -54,6 +55,10 @@ def test_tables_cover_every_activation_and_numbers_are_in_range(study_dir):
     for cell in study["planted"]["cells"]:
         by = {m["activation"]: m for m in cell["models"] if m["activation"]}
         assert set(by) == set(ACTIVATIONS)
+        assert {r["name"] for r in cell["pruned"]} == {m["name"] for m in cell["models"]}
+        for r in cell["pruned"]:
+            for point in r["levels"].values():
+                assert 0.0 <= point["topic_f1"]["mean"] <= 1.0
         for m in cell["models"] + cell["models_short"]:
             for key in ("topic_precision", "topic_recall", "topic_f1", "zero_fraction"):
                 assert 0.0 <= m[key]["mean"] <= 1.0, key
