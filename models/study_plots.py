@@ -97,7 +97,7 @@ def _planted(plt: Any, study: dict[str, Any], axis: str, label: str) -> Any:
     axes[0].set_ylim(0, 1.02)
     axes[-1].legend(fontsize=8)
     fixed_label = "short share" if axis == "noise_rate" else "noise rate"
-    fig.suptitle(f"Planted topics ({fixed_label} {fixed_value:.2f})")
+    fig.suptitle(f"Planted topics ({fixed_label} {fixed_value:.2f})", y=1.02)
     return fig
 
 
@@ -163,8 +163,16 @@ def _real(plt: Any, study: dict[str, Any]) -> Any:
         ax.set_xticks(np.arange(len(blocks)), [f"{b['topics']} topics" for b in blocks])
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"Real catalog: {study['data']['source'].rsplit('/', 1)[-1]}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(labels),
+        fontsize=8,
+        bbox_to_anchor=(0.5, -0.06),
+    )
+    fig.suptitle(f"Real catalog: {study['data']['source'].rsplit('/', 1)[-1]}", y=1.02)
     return fig
 
 
@@ -275,29 +283,40 @@ def _surfaces(plt: Any, study: dict[str, Any]) -> Any:
     surfaces = (study.get("learned") or {}).get("surfaces")
     if not surfaces:
         return None
-    fig, axes = plt.subplots(1, len(surfaces), figsize=(4.2 * len(surfaces), 3.6))
+    fig, axes = plt.subplots(1, len(surfaces), figsize=(4.4 * len(surfaces), 4.0))
     axes = np.atleast_1d(axes)
     for ax, s in zip(axes, surfaces, strict=True):
         h, J = np.array(s["h"]), np.array(s["overlap"])
+        full_at = s["threshold"] + 1 / s["sharpness"]
+        # Zoom on the gate and the bulk of the items; a few items lie far beyond both.
         h_lo = min(float(np.quantile(h, 0.01)), -0.1)
-        h_hi = max(float(np.quantile(h, 0.99)), 0.1)
-        j_hi = min(1.0, max(2 * (s["threshold"] + 1 / s["sharpness"]), float(J.max()) * 1.05, 0.05))
+        h_hi = max(float(np.quantile(h, 0.98)), 0.1)
+        j_hi = min(1.0, max(3 * full_at, float(np.quantile(J, 0.95)), 0.01))
         hh, jj = np.meshgrid(np.linspace(h_lo, h_hi, 200), np.linspace(0, j_hi, 200))
         gate = np.clip(s["sharpness"] * (jj - s["threshold"]), 0, 1)
         y = np.where(hh >= 0, hh, s["slope"] * hh) * gate
         mesh = ax.pcolormesh(hh, jj, y, shading="auto", cmap="viridis")
-        fig.colorbar(mesh, ax=ax, label="y")
-        ax.contour(hh, jj, gate, levels=[1e-9, 0.999], colors="white", linewidths=0.8)
+        fig.colorbar(mesh, ax=ax, pad=0.02)
+        for level in (s["threshold"], full_at):
+            ax.axhline(level, color="white", linewidth=0.8)
         ax.scatter(h, J, s=4, c="#ff7f0e", alpha=0.6, label="test items")
+        ax.set_xlim(h_lo, h_hi)
+        ax.set_ylim(0, j_hi)
         ax.set_xlabel("h = x·w + b")
-        ax.set_ylabel("overlap J")
         ax.set_title(
             f"topic {s['topic']}: τ={s['threshold']:.3f}, β={s['sharpness']:.0f}\n"
             + ", ".join(s["keywords"][:3]),
             fontsize=8,
         )
+    axes[0].set_ylabel("overlap J")
     axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("y(h, J) = relu(h) · clamp(β (J − τ), 0, 1); white lines: gate opens, fully open")
+    fig.suptitle(
+        "y(h, J) = relu(h) · clamp(β (J − τ), 0, 1), colour = y; white lines: J = τ (gate "
+        "opens) and J = τ + 1/β (fully open)",
+        fontsize=9,
+        y=1.02,
+    )
+    fig.tight_layout()
     return fig
 
 
@@ -319,12 +338,14 @@ def _dead(plt: Any, study: dict[str, Any]) -> Any:
                 label=None if a in seen else a,
             )
             seen.add(a)
+        most = max(max(r["dead_history"]) for r in runs if r["topics"] == k)
+        ax.set_ylim(-0.5, max(most, 1) + 0.5)  # a flat line at zero should read as zero
         ax.set_title(f"{k} topics")
         ax.set_xlabel("epoch")
         ax.set_ylabel("dead topics (validation items)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Topics active on no validation item, per epoch (one line per seed)")
+    fig.suptitle("Topics active on no validation item, per epoch (one line per seed)", y=1.02)
     return fig
 
 
