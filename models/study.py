@@ -601,7 +601,9 @@ def cost(
             t = time.perf_counter()
             fn()
             seconds[name].append(time.perf_counter() - t)
-    reference = float(np.median(seconds["relu"])) if "relu" in seconds else None
+    # The fastest pass is the cost of the code; slower passes also measure whatever else the
+    # machine was doing (the median is kept beside it, as a sign of how busy it was).
+    reference = min(seconds["relu"]) if "relu" in seconds else None
     rows = []
     for name, s in seconds.items():
         median = float(np.median(s))
@@ -610,7 +612,7 @@ def cost(
                 "name": name,
                 "items_per_second_median": X.shape[0] / median,
                 "items_per_second_best": X.shape[0] / min(s),
-                "relative_to_relu": median / reference if reference else None,
+                "relative_to_relu": min(s) / reference if reference else None,
             }
         )
     return {
@@ -731,12 +733,12 @@ def targets(study: dict[str, Any], config: StudyConfig) -> list[dict[str, Any]]:
             if ref not in cost_rows:
                 continue
             ratio = (
-                cost_rows[ref]["items_per_second_median"]
-                / cost_rows["overlap"]["items_per_second_median"]
+                cost_rows[ref]["items_per_second_best"]
+                / cost_rows["overlap"]["items_per_second_best"]
             )
             rows.append(
                 {
-                    "target": f"cost: overlap time ≤ 1.10 × {ref}",
+                    "target": f"cost: overlap kernel time ≤ 1.10 × {ref} (fastest pass)",
                     "measured": f"{ratio:.2f} ×",
                     "met": bool(ratio <= 1.10),
                 }
