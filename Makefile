@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_MODEL ?= runs/demo-model
 TMDB ?= ../shared/data/tmdb_5000_movies.csv.zip
 
-.PHONY: install run demo-model test lint evaluate clean proto
+.PHONY: install run demo-model test lint evaluate study clean proto
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ test: lint
 # The reference evaluation on the TMDB data (under 10 minutes on 2 cores).
 evaluate: $(STAMP)
 	$(BIN)/topicproj evaluate --data $(TMDB) --topics 50 --activations relu,leaky_relu,prelu,overlap --seeds 0,1,2 --report reports/tmdb
+
+# The activation study of docs/activation.md: every table and figure (about 20 minutes on 2 cores).
+study: $(STAMP)
+	$(BIN)/topicproj study --data $(TMDB) --out reports/study
 
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache

@@ -113,6 +113,28 @@ class EvaluationData:
             test_topics=[list(item_topics[r]) for r in test_rows] if item_topics else None,
         )
 
+    def restrict_test(self, rows: np.ndarray, seed: int) -> EvaluationData:
+        """The same split with only the test items `rows`, for scoring a subset (short items).
+
+        Training data is unchanged, so models fitted on `self` score on the result as they are.
+        The hidden keywords are drawn afresh for the subset with `seed`.
+        """
+        X_test = self.X_test[rows]
+        visible, _, hidden = scoring.hide_one_keyword(X_test, seed)
+        return EvaluationData(
+            vocabulary=self.vocabulary,
+            X_train=self.X_train,
+            X_test=X_test,
+            X_all=self.X_all,
+            test_keywords=[self.test_keywords[r] for r in rows],
+            genres_train=self.genres_train,
+            genres_test=[self.genres_test[r] for r in rows] if self.genres_test else None,
+            visible=visible,
+            hidden=hidden,
+            planted=self.planted,
+            test_topics=[self.test_topics[r] for r in rows] if self.test_topics else None,
+        )
+
 
 @dataclass
 class Fitted:
@@ -123,6 +145,7 @@ class Fitted:
     components: np.ndarray  # (topics, n_keywords)
     train_seconds: float
     project_keywords: Callable[[list[list[str]]], np.ndarray]  # the whole path, for speed
+    model: Any = None  # the trained estimator, for studies that look inside it
 
 
 @dataclass
@@ -156,6 +179,7 @@ def projector_candidate(activation: str, n_topics: int, min_df: int, **params: A
             components=model.components_[:, remap],
             train_seconds=model.train_seconds_,
             project_keywords=model.transform,
+            model=model,
         )
 
     return Candidate(f"projector ({activation})", fit, activation=activation)
@@ -175,6 +199,7 @@ def nmf_candidate(n_topics: int) -> Candidate:
             components=nmf.components_,
             train_seconds=seconds,
             project_keywords=lambda items: nmf.transform(_vectorise(data.vocabulary, items)),
+            model=nmf,
         )
 
     return Candidate("scikit-learn NMF (Frobenius)", fit)
@@ -197,6 +222,7 @@ def lda_candidate(n_topics: int) -> Candidate:
             components=lda.components_,
             train_seconds=seconds,
             project_keywords=lambda items: lda.transform(_vectorise(data.vocabulary, items)),
+            model=lda,
         )
 
     return Candidate("scikit-learn LDA (batch)", fit)
@@ -206,8 +232,10 @@ def _vectorise(vocab: Vocabulary, items: list[list[str]]) -> sp.csr_matrix:
     return vocab.map_batch(items).to_csr(len(vocab))
 
 
-def score(fitted: Fitted, data: EvaluationData, seed: int) -> dict[str, float]:
-    """Every metric that applies, for one trained model."""
+def score(
+    fitted: Fitted, data: EvaluationData, seed: int, *, throughput: bool = True
+) -> dict[str, float]:
+    """Every metric that applies, for one trained model (`throughput=False`: no timing)."""
     out: dict[str, float] = {}
     recall, mrr = scoring.ranking_metrics(fitted.scores(data.visible), data.visible, data.hidden)
     out["recall_at_10"], out["mrr"] = recall, mrr
@@ -229,7 +257,8 @@ def score(fitted: Fitted, data: EvaluationData, seed: int) -> dict[str, float]:
             Y_test, fitted.components, data.planted, data.test_topics
         )
     out["train_seconds"] = fitted.train_seconds
-    out["items_per_second"] = _throughput(fitted.project_keywords, data.test_keywords)
+    if throughput:
+        out["items_per_second"] = _throughput(fitted.project_keywords, data.test_keywords)
     return out
 
 

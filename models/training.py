@@ -170,8 +170,11 @@ def train(
     params = [p for p in (*projector.parameters(), *decoder.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
 
+    val_inputs = _batch_tensors(X_val, device)
+
     @torch.no_grad()
-    def validate() -> float:
+    def validate() -> tuple[float, int]:
+        """Validation loss, and the topics active on no validation item (whole bags in)."""
         projector.eval()
         decoder.eval()
         # The same hidden keywords at every epoch, so validation losses compare.
@@ -184,9 +187,12 @@ def train(
             0.0,
             device,
         )
+        # A dead topic is one that no item can switch on; its weights get no gradient from the
+        # likelihood again, so counting them per epoch shows whether an activation kills topics.
+        dead = int((~(projector(*val_inputs) > 0).any(dim=0)).sum())
         projector.train()
         decoder.train()
-        return float(nll)
+        return float(nll), dead
 
     best = math.inf
     best_epoch = 0
@@ -209,8 +215,15 @@ def train(
             optimizer.step()
             projector.constrain_()
             total += float(loss.detach())
-        val = validate()
-        history.append({"epoch": epoch, "train_loss": total / steps, "validation_loss": val})
+        val, dead = validate()
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": total / steps,
+                "validation_loss": val,
+                "dead_topics": dead,
+            }
+        )
         if hasattr(epochs, "set_postfix"):
             epochs.set_postfix(loss=f"{total / steps:.4f}", val=f"{val:.4f}")
         if on_epoch is not None:

@@ -134,6 +134,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from models.study import StudyConfig, run_study, with_overrides
+    from models.study_report import write_study
+
+    def ints(text: str | None) -> tuple[int, ...] | None:
+        if text is None:
+            return None
+        try:
+            return tuple(int(s) for s in text.split(",") if s.strip())
+        except ValueError:
+            raise TopicprojError(f"expected integers separated by commas, got {text!r}") from None
+
+    base = StudyConfig.smoke() if args.smoke else StudyConfig()
+    config = with_overrides(
+        base,
+        topics=ints(args.topics),
+        seeds=ints(args.seeds),
+        planted_seeds=ints(args.planted_seeds),
+        tradeoff_seeds=ints(args.tradeoff_seeds),
+    )
+    catalog = None
+    if args.data is not None:
+        catalog = read_catalog(args.data, format=args.format, skip_bad_rows=args.skip_bad_rows)
+    study = run_study(config, catalog, progress=not args.quiet)
+    command = "topicproj " + " ".join(shlex.quote(a) for a in args.argv)
+    out = write_study(study, args.out, command)
+    if not args.quiet:
+        print(f"wrote {out}: study.md, study.json and the figures", file=sys.stderr)
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from models.topic_model import TopicModel
 
@@ -283,6 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
     p.add_argument("--report", required=True, help="directory for report.json and report.md")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "study", help="the activation study: every table and figure of docs/activation.md"
+    )
+    p.add_argument("--data", help="real catalog; without it, parts 2-6 run on synthetic data")
+    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    p.add_argument("--topics", help="topic counts on the real catalog (default 50,100)")
+    p.add_argument("--seeds", help="seeds on the real catalog (default 0,1,2,3,4)")
+    p.add_argument("--planted-seeds", help="seeds on the planted catalogs (default 0,1,2)")
+    p.add_argument("--tradeoff-seeds", help="seeds of the L1 sweep (default 0,1)")
+    p.add_argument("--smoke", action="store_true", help="a tiny setting that runs in seconds")
+    p.add_argument("--out", required=True, help="folder for study.md, study.json and the PNGs")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("project", help="project a whole catalog offline into Parquet or .npy")
     p.add_argument("--model", required=True, help="model directory")

@@ -108,3 +108,12 @@ def test_bad_parameters_raise_before_training(param, value, fragment):
     with pytest.raises(ValueError) as e:
         TopicModel(3, **{param: value}).fit([["a", "b"]] * 5)
     assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize("activation", ["relu", "overlap"])
+def test_history_counts_dead_topics_every_epoch(activation):
+    model = fit(activation, max_epochs=6, patience=100)
+    history = model.train_result_.history
+    assert len(history) == model.n_epochs_ == 6
+    dead = [h["dead_topics"] for h in history]
+    assert all(isinstance(d, int) and 0 <= d <= 5 for d in dead)
