@@ -10,7 +10,10 @@ Run it on a machine with CUDA (CI never has one):
 3. Training on CUDA end to end (synthetic catalog), and the same model projected on the CPU.
 4. The gRPC server in process on CUDA: concurrent clients through the batcher, checked against
    the CPU projection.
-Prints a Markdown section; with --out, also appends it to that file.
+5. What batching gains on the device: 256 concurrent single-item requests through the batcher
+   (256 items, 2 ms) against the same with batching off, in requests/s.
+Prints a Markdown section; with --out, also appends it to that file. `--device cpu` runs the
+parts that do not need CUDA (4 and 5), to try the script on a machine without a GPU.
 """
 
 from __future__ import annotations
@@ -199,20 +202,87 @@ def check_serving(device: torch.device) -> list[str]:
     ]
 
 
+def check_batching_gain(device: torch.device, seconds: float = 3.0) -> list[str]:
+    """Requests/s of 256 concurrent single-item requests, batcher on and off, in process."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from service.batching import Batcher
+    from service.metrics import ServiceMetrics
+    from service.server import ProjectionServer
+    from service.settings import Settings
+    from service.validation import Bags
+
+    catalog = make_synthetic_catalog().catalog
+    model = TopicModel(12, min_df=2, max_epochs=5, device=str(device)).fit(catalog.keywords)
+    model.version_ = "check"
+    items = [k for k in catalog.keywords if k][:1024]
+    bags = [Bags(list(k), np.array([len(k)]), None) for k in items]
+
+    async def rate(max_batch_items: int) -> tuple[float, float]:
+        server = ProjectionServer(
+            model,
+            Settings(port=0, metrics_port=None, device=str(device)),
+            ServiceMetrics(CollectorRegistry()),
+        )
+        batcher = Batcher(
+            server.compute,
+            max_batch_items=max_batch_items,
+            max_wait_ms=2.0,
+            max_queue_items=1 << 20,
+            metrics=server.metrics,
+        )
+        batcher.start()
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def client(i: int) -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                await batcher.submit(bags[i % len(bags)], 1)
+                done += 1
+                i += 256
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(256)))
+        elapsed = time.perf_counter() - start
+        await batcher.stop()
+        batches = server.metrics.registry.get_sample_value("topicproj_batch_items_count") or 1
+        return done / elapsed, done / batches
+
+    (on, per_batch), (off, _) = asyncio.run(rate(256)), asyncio.run(rate(1))
+    return [
+        f"- batching on {device}, in process: 256 concurrent single-item requests, "
+        f"{on:,.0f} requests/s batched ({per_batch:.0f} items per batch) against {off:,.0f} "
+        f"unbatched: **{on / off:.1f}×**"
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="append the Markdown section to this file")
+    parser.add_argument(
+        "--device", default="cuda", help="cuda (default), or cpu for a dry run of parts 4 and 5"
+    )
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        raise SystemExit("no CUDA device here; this check needs one")
-    device = torch.device("cuda")
-    lines = [f"### GPU check ({torch.cuda.get_device_name(device)}, torch {torch.__version__})", ""]
-    lines.append(check_correctness(device))
-    lines.append(check_no_hidden_sync(device))
-    lines += time_kernel(device)
-    lines.append("")
-    lines += check_training(device)
-    lines += check_serving(device)
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        lines = [f"### GPU check, dry run on the CPU (torch {torch.__version__})", ""]
+        lines += check_serving(device)
+        lines += check_batching_gain(device)
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("no CUDA device here; this check needs one (or --device cpu)")
+        name = torch.cuda.get_device_name(device)
+        lines = [f"### GPU check ({name}, torch {torch.__version__})", ""]
+        lines.append(check_correctness(device))
+        lines.append(check_no_hidden_sync(device))
+        lines += time_kernel(device)
+        lines.append("")
+        lines += check_training(device)
+        lines += check_serving(device)
+        lines += check_batching_gain(device)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
