@@ -13,6 +13,7 @@ import sys
 BENCHMARKS = {
     "load": ("benchmarks.load", "the gRPC service under load, against its ceilings"),
     "batcher": ("benchmarks.batcher", "what the batcher adds to a lone request"),
+    "kernel": ("benchmarks.kernel", "the projection kernel: inference path, general path, ReLU"),
     "offline": ("benchmarks.offline", "offline projection against scikit-learn and the kernel"),
     "gpu": ("benchmarks.gpu_check", "CUDA correctness, kernel timing and serving (needs a GPU)"),
 }

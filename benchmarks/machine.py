@@ -21,6 +21,7 @@ ENTRY_NAMES = {
     "benchmarks.load": "load",
     "benchmarks.offline": "offline",
     "benchmarks.batcher": "batcher",
+    "benchmarks.kernel": "kernel",
 }
 
 

@@ -96,6 +96,8 @@ class OverlapActivation(nn.Module):
             else:
                 self.register_buffer(attr, t)
         self.register_buffer("min_threshold", torch.tensor(float(spec.min_threshold)))
+        # Known without reading the tensor (which on a GPU would mean a synchronisation).
+        self.zero_slope = "slope" not in spec.learn and spec.slope == 0.0
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -106,10 +108,13 @@ class OverlapActivation(nn.Module):
         """
         self.threshold.clamp_(min=float(self.min_threshold))
 
+    def tau_beta(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The effective threshold and sharpness, each (topics,)."""
+        return torch.maximum(self.threshold, self.min_threshold), self.log_sharpness.exp()
+
     def gate(self, overlap: torch.Tensor) -> torch.Tensor:
         """clamp(beta (J - tau), 0, 1) for overlaps J of shape (batch, topics)."""
-        tau = torch.maximum(self.threshold, self.min_threshold)  # (topics,)
-        beta = self.log_sharpness.exp()  # (topics,)
+        tau, beta = self.tau_beta()
         return (beta * (overlap - tau)).clamp(0.0, 1.0)
 
     def forward(self, h: torch.Tensor, overlap: torch.Tensor) -> torch.Tensor:

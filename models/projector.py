@@ -64,10 +64,10 @@ class Projector(nn.Module):
             self._stats_cache = (key, scale, norm2)
         return scale, norm2
 
-    def pre_activation(
+    def _dot_and_norm(
         self, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(h, J), each of shape (batch, topics)."""
+        """x . w_k for every item and topic (batch, topics), and |x|^2 per item (batch,)."""
         W = self.keyword_topics
         xw = F.embedding_bag(indices, W, offsets, mode="sum", per_sample_weights=weights)
         n_items = offsets.shape[0]
@@ -81,6 +81,13 @@ class Projector(nn.Module):
         xx = torch.zeros(n_items, dtype=W.dtype, device=W.device).index_add_(
             0, rows, weights * weights
         )  # (batch,)
+        return xw, xx
+
+    def pre_activation(
+        self, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h, J), each of shape (batch, topics)."""
+        xw, xx = self._dot_and_norm(indices, offsets, weights)
         scale, norm2 = self.topic_stats()
         xm = xw / scale  # (batch, topics)
         denom = xx[:, None] + norm2[None, :] - xm
@@ -88,8 +95,35 @@ class Projector(nn.Module):
         h = xw + self.bias
         return h, overlap
 
+    @torch.no_grad()
+    def _gate_in_place(
+        self, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """The gate form's forward pass for inference, reusing its buffers.
+
+        The same operations in the same order as `pre_activation` followed by the activation,
+        so the same numbers, with three full-size (batch, topics) tensors allocated instead of
+        eleven: on the CPU each of those is a pass over memory.
+        """
+        act = self.activation
+        xw, xx = self._dot_and_norm(indices, offsets, weights)
+        scale, norm2 = self.topic_stats()
+        xm = xw / scale
+        denom = torch.add(xx[:, None], norm2[None, :]).sub_(xm).clamp_min_(_EPS)
+        gate = xm.div_(denom)  # the overlap J, then the gate, in xm's memory
+        tau, beta = act.tau_beta()
+        gate.sub_(tau).mul_(beta).clamp_(0.0, 1.0)
+        h = xw.add_(self.bias)
+        # torch.where needed a mask, a product and a select (5 ms of 22 for 32,768 items x 50
+        # topics); with a fixed slope of 0 (relu, and the default gate) a clamp in place does
+        # it, and otherwise prelu's own kernel (h >= 0 ? h : a h).
+        rectified = h.clamp_(min=0.0) if act.zero_slope else F.prelu(h, act.slope)
+        return rectified.mul_(gate)
+
     def forward(
         self, indices: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
+        if not torch.is_grad_enabled() and self.activation.form == "gate":
+            return self._gate_in_place(indices, offsets, weights)
         h, overlap = self.pre_activation(indices, offsets, weights)
         return self.activation(h, overlap)  # (batch, topics)

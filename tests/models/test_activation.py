@@ -227,3 +227,26 @@ def test_overlap_stays_in_unit_interval_with_repeated_keywords():
     _, J_weighted = p.pre_activation(*weighted.torch_inputs())
     assert (J <= 1).all()
     torch.testing.assert_close(J, J_weighted)  # a keyword three times is weight 3
+
+
+@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_inference_path_equals_the_general_path(name, seed):
+    """Without gradients the gate form runs in place; it must give the same numbers."""
+    g = torch.Generator().manual_seed(seed)
+    p = Projector(ProjectorConfig(60, 7, name))
+    with torch.no_grad():
+        p.keyword_topics.copy_(torch.rand(60, 7, generator=g) ** 3)
+        p.bias.copy_(torch.randn(7, generator=g) * 0.3)
+        p.activation.threshold.copy_(torch.rand(7, generator=g) * 0.2)
+        if isinstance(p.activation.slope, torch.nn.Parameter):  # fixed slopes stay as set
+            p.activation.slope.copy_(torch.rand(7, generator=g) * 0.5)
+    lengths = torch.randint(0, 6, (40,), generator=g)
+    indices = torch.randint(0, 60, (int(lengths.sum()),), generator=g)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    weights = torch.rand(len(indices), generator=g) * 2
+    general = p.activation(*p.pre_activation(indices, offsets, weights))
+    with torch.no_grad():
+        inference = p(indices, offsets, weights)
+    assert torch.equal(inference, general.detach())  # -0.0 == 0.0; every other bit the same
+    assert (inference == 0).sum() == (general == 0).sum()

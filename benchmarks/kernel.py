@@ -1,0 +1,122 @@
+"""The projection kernel on the CPU: the inference path against the general one and plain ReLU.
+
+For each activation and topic count, in one process and one run, on one torch thread (as a
+serving worker has), it times a forward pass over the same random batch three ways:
+
+- inference: `Projector.forward` without gradients (for the gate form, the in-place path);
+- general: `pre_activation` then the activation module, the path training differentiates;
+- plain ReLU: `relu(embedding_bag(x, W) + b)`, what a projector without the overlap would cost.
+
+    python -m benchmarks kernel --out benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.machine import command_line, cpu_name
+from models.projector import Projector, ProjectorConfig
+
+KEYWORDS, PER_ITEM = 20_000, 8
+REPEATS = 9
+
+
+def projector(topics: int, activation: str) -> Projector:
+    g = torch.Generator().manual_seed(0)
+    p = Projector(ProjectorConfig(KEYWORDS, topics, activation))
+    with torch.no_grad():
+        p.keyword_topics.copy_(torch.rand(KEYWORDS, topics, generator=g) ** 4)
+        p.bias.copy_(torch.randn(topics, generator=g) * 0.01)
+        p.activation.threshold.copy_(torch.rand(topics, generator=g) * 0.02)
+    return p.eval()
+
+
+def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(1, 2 * PER_ITEM, (n,), generator=g)
+    indices = torch.randint(0, KEYWORDS, (int(lengths.sum()),), generator=g)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    return indices, offsets, torch.ones(len(indices))
+
+
+def fastest_ms(ways: Sequence[Callable[[], object]]) -> list[float]:
+    """The fastest of REPEATS passes of each way, the ways interleaved so that a slow moment
+    of the machine hits them alike (the minimum, as timeit advises: noise only adds time)."""
+    for f in ways:
+        f()
+    best = [float("inf")] * len(ways)
+    for _ in range(REPEATS):
+        for i, f in enumerate(ways):
+            start = time.perf_counter()
+            f()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [b * 1e3 for b in best]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks kernel", description=__doc__)
+    p.add_argument("--items", type=int, default=32_768, help="items per batch (default 32768)")
+    p.add_argument("--topics", default="50,256", help="topic counts (default 50,256)")
+    p.add_argument("--out", type=Path, help="append the results (Markdown) to this file")
+    args = p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(1)
+    idx, off, w = batch(args.items)
+    lines = [
+        "```sh",
+        command_line("benchmarks.kernel", argv),
+        "```",
+        "",
+        f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, one torch thread; "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. {args.items:,} items of "
+        f"1 to {2 * PER_ITEM - 1} keywords over {KEYWORDS:,}; fastest of {REPEATS} "
+        "interleaved passes, ms.",
+        "",
+        "| topics | activation | inference | general | plain ReLU | inference / general "
+        "| inference / plain ReLU |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    with torch.no_grad():
+        for topics in (int(t) for t in args.topics.split(",")):
+            for activation in ("relu", "prelu", "overlap"):
+                m = projector(topics, activation)
+                fast, general, plain = fastest_ms(
+                    [
+                        lambda m=m: m(idx, off, w),
+                        lambda m=m: m.activation(*m.pre_activation(idx, off, w)),
+                        lambda m=m: torch.relu(
+                            F.embedding_bag(
+                                idx, m.keyword_topics, off, mode="sum", per_sample_weights=w
+                            )
+                            + m.bias
+                        ),
+                    ]
+                )
+                same = torch.equal(m(idx, off, w), m.activation(*m.pre_activation(idx, off, w)))
+                if not same:
+                    raise SystemExit(f"{activation}, {topics} topics: the two paths disagree")
+                lines.append(
+                    f"| {topics} | {activation} | {fast:.1f} | {general:.1f} | {plain:.1f} "
+                    f"| {fast / general:.2f}× | {fast / plain:.2f}× |"
+                )
+    text = "\n".join([*lines, "", ""])
+    print(text)
+    if args.out is not None:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
