@@ -7,7 +7,7 @@ projections come back as numpy arrays.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,15 @@ def as_dict(message: Any) -> dict[str, Any]:
     )
 
 
+def catalog_chunks(path: Path, chunk_bytes: int) -> Iterator[pb.CatalogChunk]:
+    """A file as `UploadCatalog` chunks, the name in the first (an empty file is one chunk)."""
+    with open(path, "rb") as f:
+        first = True
+        while (data := f.read(chunk_bytes)) or first:
+            yield pb.CatalogChunk(filename=path.name if first else "", data=data)
+            first = False
+
+
 class TopicClient:
     """Blocking client. Use as a context manager, or call `close()`.
 
@@ -211,16 +220,8 @@ class TopicClient:
 
     def upload_catalog(self, path: str | Path, chunk_bytes: int = 1 << 20) -> str:
         """Send a catalog file; returns the upload id for `start_training`."""
-        path = Path(path)
-
-        def chunks() -> Iterator[pb.CatalogChunk]:
-            with open(path, "rb") as f:
-                first = True
-                while (data := f.read(chunk_bytes)) or first:
-                    yield pb.CatalogChunk(filename=path.name if first else "", data=data)
-                    first = False
-
-        reply = self._stub.UploadCatalog(chunks(), timeout=None, metadata=self._metadata)
+        chunks = catalog_chunks(Path(path), chunk_bytes)
+        reply = self._stub.UploadCatalog(chunks, timeout=None, metadata=self._metadata)
         return str(reply.upload_id)
 
     def start_training(
@@ -321,6 +322,45 @@ class AsyncTopicClient:
             request, timeout=self.timeout, metadata=self._metadata
         )
         return as_dict(info)
+
+    async def upload_catalog(self, path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+        chunks = catalog_chunks(Path(path), chunk_bytes)
+        reply = await self._stub.UploadCatalog(chunks, timeout=None, metadata=self._metadata)
+        return str(reply.upload_id)
+
+    async def start_training(
+        self,
+        topics: int,
+        *,
+        catalog_path: str = "",
+        upload_id: str = "",
+        activate_on_success: bool = False,
+        **options: Any,
+    ) -> dict[str, Any]:
+        request = pb.TrainRequest(
+            topics=topics,
+            catalog_path=catalog_path,
+            upload_id=upload_id,
+            activate_on_success=activate_on_success,
+            **options,
+        )
+        call = self._stub.StartTraining
+        return as_dict(await call(request, timeout=self.timeout, metadata=self._metadata))
+
+    async def training_job(self, job_id: str) -> dict[str, Any]:
+        request = pb.TrainingJobRequest(job_id=job_id)
+        call = self._stub.GetTrainingJob
+        return as_dict(await call(request, timeout=self.timeout, metadata=self._metadata))
+
+    async def watch_training_job(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        request = pb.TrainingJobRequest(job_id=job_id)
+        async for reply in self._stub.WatchTrainingJob(request, metadata=self._metadata):
+            yield as_dict(reply)
+
+    async def cancel_training_job(self, job_id: str) -> dict[str, Any]:
+        request = pb.TrainingJobRequest(job_id=job_id)
+        call = self._stub.CancelTrainingJob
+        return as_dict(await call(request, timeout=self.timeout, metadata=self._metadata))
 
     async def close(self) -> None:
         await self._channel.close()

@@ -190,3 +190,23 @@ def test_too_many_queued_jobs_are_refused(serve, roots):
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         for job in (second, first):
             client.cancel_training_job(job["id"])
+
+
+def test_the_async_client_trains_too(serve, roots):
+    import asyncio
+
+    from service.client import AsyncTopicClient
+
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root)
+
+    async def train() -> list[dict]:
+        async with AsyncTopicClient(server.address) as client:
+            upload = await client.upload_catalog(data_root / "catalog.jsonl")
+            job = await client.start_training(4, upload_id=upload, **QUICK)
+            states = [s async for s in client.watch_training_job(job["id"])]
+            assert (await client.training_job(job["id"]))["state"] == "SUCCEEDED"
+            return states
+
+    states = asyncio.run(train())
+    assert states[-1]["state"] == "SUCCEEDED" and states[-1]["model_version"]
