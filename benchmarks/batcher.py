@@ -30,7 +30,7 @@ import torch
 from prometheus_client import CollectorRegistry
 
 from benchmarks.load import Scenario, build_requests, ensure_model, keyword_pool
-from benchmarks.machine import command_line, cpu_name
+from benchmarks.machine import command_line, cpu_name, emit
 from models.topic_model import TopicModel
 from service.metrics import ServiceMetrics
 from service.server import ProjectionServer, tune_interpreter
@@ -127,10 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {size} | {direct:,.0f} | {zero:,.0f} | {default:,.0f} | {zero / direct:.2f}× |"
         )
     text = "\n".join([*lines, "", ""])
-    print(text)
-    if args.out is not None:
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(text)
+    emit(text, args.out)
     return 0
 
 

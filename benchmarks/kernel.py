@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from benchmarks.machine import command_line, cpu_name
+from benchmarks.machine import command_line, cpu_name, emit
 from models.projector import Projector, ProjectorConfig
 
 KEYWORDS, PER_ITEM = 20_000, 8
@@ -111,10 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"| {fast / general:.2f}× | {fast / plain:.2f}× |"
                 )
     text = "\n".join([*lines, "", ""])
-    print(text)
-    if args.out is not None:
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(text)
+    emit(text, args.out)
     return 0
 
 

@@ -30,3 +30,11 @@ def command_line(module: str, argv: Sequence[str]) -> str:
     name = ENTRY_NAMES.get(module)
     head = f"python -m benchmarks {name}" if name else f"python -m {module}"
     return " ".join([head, *(shlex.quote(a) for a in argv)])
+
+
+def emit(text: str, out: Path | None) -> None:
+    """Print a benchmark's Markdown section, and append it to `out` when given."""
+    print(text)
+    if out is not None:
+        with open(out, "a", encoding="utf-8") as f:
+            f.write(text)

@@ -382,7 +382,8 @@ def _bar(total: int, enabled: bool) -> Any:
 
 # -- the report on disk -----------------------------------------------------------------------
 
-_COLUMNS = (
+# (key, column label, digits) of the per-model tables; a column shows when any row has it.
+COLUMNS = (
     ("recall_at_10", "recall@10", 3),
     ("mrr", "MRR", 3),
     ("genre_map", "genre mAP", 3),
@@ -392,9 +393,9 @@ _COLUMNS = (
     ("active_topics", "active", 1),
     ("active_topics_short", "active (1-2 kw)", 1),
     ("dead_topics", "dead", 1),
-    ("topic_precision", "topic P", 2),
-    ("topic_recall", "topic R", 2),
-    ("topic_f1", "topic F1", 2),
+    ("topic_precision", "topic P", 3),
+    ("topic_recall", "topic R", 3),
+    ("topic_f1", "topic F1", 3),
     ("train_seconds", "train s", 1),
     ("items_per_second", "items/s", 0),
 )
@@ -402,7 +403,7 @@ _COLUMNS = (
 
 def report_markdown(report: dict[str, Any], command: str | None = None) -> str:
     d = report["data"]
-    present = [c for c in _COLUMNS if any(c[0] in m for m in report["models"])]
+    present = [c for c in COLUMNS if any(c[0] in m for m in report["models"])]
     lines = [
         f"Data: `{d['source']}`: {d['items']} items, {d['usable_items']} with a keyword on "
         f">= {d['min_df']} items, {d['train_items']} train / {d['test_items']} "

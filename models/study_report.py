@@ -12,23 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# (key, column label, digits) of the per-model tables; a column shows when any row has it.
-MODEL_COLUMNS = (
-    ("recall_at_10", "recall@10", 3),
-    ("mrr", "MRR", 3),
-    ("genre_map", "genre mAP", 3),
-    ("npmi", "NPMI", 3),
-    ("diversity", "diversity", 2),
-    ("zero_fraction", "zeros", 2),
-    ("active_topics", "active", 1),
-    ("active_topics_short", "active (1-2 kw)", 1),
-    ("dead_topics", "dead", 1),
-    ("topic_precision", "topic P", 3),
-    ("topic_recall", "topic R", 3),
-    ("topic_f1", "topic F1", 3),
-    ("train_seconds", "train s", 1),
-    ("items_per_second", "items/s", 0),
-)
+from .evaluation import COLUMNS
+
+MODEL_COLUMNS = COLUMNS  # the evaluation report's columns
 # On the short items, the model-level columns (NPMI, diversity, timings) would only repeat.
 SHORT_COLUMNS = tuple(
     c for c in MODEL_COLUMNS if c[0] not in ("npmi", "diversity", "train_seconds", "dead_topics")
