@@ -135,8 +135,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from models.study import StudyConfig, run_study, with_overrides
     from models.study_report import write_study
+
+    # The figures are drawn last: without matplotlib, say so now, not after the whole study.
+    if importlib.util.find_spec("matplotlib") is None:
+        raise TopicprojError(
+            "the study draws its figures with matplotlib: pip install 'topicproj[study]'"
+        )
 
     def ints(text: str | None) -> tuple[int, ...] | None:
         if text is None:
