@@ -3,9 +3,9 @@
 A job trains in a child process (spawned: no forked grpc or torch state), at a lower CPU
 priority and with one torch thread fewer than the machine has, so that serving keeps its
 latency while it trains. The child reports every epoch through a queue; the parent keeps the
-job's state and wakes whoever watches it. A successful job adds its model to the registry and,
-if asked, activates it. Jobs live in memory: a restart forgets them, never the models they
-made, which are in the registry.
+job's state, records it under `<model root>/jobs/` and wakes whoever watches it. A successful
+job adds its model to the registry and, if asked, activates it. After a restart, queued jobs
+wait again and a job that was running is marked failed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import collections
 import contextlib
 import dataclasses
 import enum
+import json
 import logging
 import multiprocessing
 import os
@@ -246,7 +247,48 @@ class TrainingJobs:
     # -- jobs -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._restore()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="training")
+
+    # Every job is also a JSON file under <model root>/jobs, rewritten atomically at each
+    # change, so that a restart (or a crash) keeps the record of every job.
+
+    def _path(self, job_id: str) -> Path:
+        return self.model_root / "jobs" / f"{job_id}.json"
+
+    def _save(self, job: Job) -> None:
+        record = dataclasses.asdict(job)
+        record["state"] = job.state.name
+        record["spec"]["catalog"] = str(job.spec.catalog)
+        path = self._path(job.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _restore(self) -> None:
+        """Jobs of earlier runs: queued ones wait again, ones that were running failed."""
+        folder = self.model_root / "jobs"
+        records = []
+        for path in folder.glob("*.json") if folder.is_dir() else ():
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                spec = record.pop("spec")
+                spec["catalog"] = Path(spec["catalog"])
+                record["state"] = JobState[record["state"]]
+                records.append(Job(spec=TrainSpec(**spec), **record))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.error("skipping the unreadable job record %s: %s", path, e)
+        for job in sorted(records, key=lambda j: j.created):
+            self.jobs[job.id] = job
+            if job.state == JobState.QUEUED:
+                self._queue.append(job)
+            elif job.state == JobState.RUNNING:
+                job.state = JobState.FAILED
+                job.error = "the server stopped while the job was running; start it again"
+                self._save(job)
+        if self._queue:
+            self._wakeup.set()
 
     async def stop(self) -> None:
         if self._running is not None:
@@ -260,6 +302,7 @@ class TrainingJobs:
         if waiting >= self.max_queued:
             raise TooMany(f"{waiting} training jobs are queued already; try again later")
         job = Job(uuid.uuid4().hex[:16], spec)
+        self._save(job)
         self.jobs[job.id] = job
         self._queue.append(job)
         self._wakeup.set()
@@ -299,6 +342,7 @@ class TrainingJobs:
             for k, v in changes.items():
                 setattr(job, k, v)
             job.revision += 1
+            self._save(job)
             self._changed.notify_all()
 
     async def _run(self) -> None:

@@ -210,3 +210,32 @@ def test_the_async_client_trains_too(serve, roots):
 
     states = asyncio.run(train())
     assert states[-1]["state"] == "SUCCEEDED" and states[-1]["model_version"]
+
+
+def test_jobs_outlive_a_restart(serve, roots, model):
+    from .conftest import RunningServer
+
+    model_root, data_root = roots
+    slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+    first = serve(model_root=model_root, data_root=data_root)
+    with TopicClient(first.address) as client:
+        done = client.start_training(4, catalog_path="catalog.jsonl", **QUICK)
+        assert watch_to_the_end(client, done["id"])[-1]["state"] == "SUCCEEDED"
+        running = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        for state in client.watch_training_job(running["id"]):
+            if state["state"] == "RUNNING":
+                break
+        queued = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+    first.stop()  # as a crash would, the running job does not get to finish
+
+    second = RunningServer(model, model_root=model_root, data_root=data_root)
+    try:
+        with TopicClient(second.address) as client:
+            assert client.training_job(done["id"])["state"] == "SUCCEEDED"
+            interrupted = client.training_job(running["id"])
+            assert interrupted["state"] == "FAILED" and "server stopped" in interrupted["error"]
+            waiting = client.training_job(queued["id"])
+            assert waiting["state"] in ("QUEUED", "RUNNING")  # queued again, not lost
+            assert client.cancel_training_job(queued["id"])["id"] == queued["id"]
+    finally:
+        second.stop(0)
