@@ -205,6 +205,7 @@ class ProjectionServer:
                 max_queued=s.max_queued_jobs,
                 max_upload_bytes=s.max_upload_bytes,
                 activate=self.activate,
+                upload_ttl_s=s.upload_ttl_hours * 3600.0,
             )
             self.jobs.start()
         self._batcher.start()

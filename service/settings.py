@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(256 * 1024 * 1024, ge=1, description="per UploadCatalog")
     max_queued_jobs: int = Field(4, ge=1, description="training jobs waiting before refusal")
+    upload_ttl_hours: float = Field(
+        24.0, gt=0, description="uploaded catalogs are deleted this long after upload"
+    )
 
     # Access control. The token is better given as TOPICPROJ_AUTH_TOKEN than as a flag, which
     # other users of the machine can read in the process list.

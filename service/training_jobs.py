@@ -180,6 +180,7 @@ class TrainingJobs:
         max_queued: int,
         max_upload_bytes: int,
         activate: Callable[[str], Awaitable[Any]],
+        upload_ttl_s: float = 24 * 3600.0,
     ) -> None:
         self.model_root = model_root
         self.uploads = model_root / "uploads"
@@ -187,6 +188,7 @@ class TrainingJobs:
         self.device = device
         self.max_queued = max_queued
         self.max_upload_bytes = max_upload_bytes
+        self.upload_ttl_s = upload_ttl_s  # an upload is kept this long, for more jobs on it
         self.activate = activate
         self.jobs: dict[str, Job] = {}
         self._queue: collections.deque[Job] = collections.deque()
@@ -212,8 +214,32 @@ class TrainingJobs:
             raise NoDataRoot()
         return inside(self.data_root, catalog_path)
 
+    def sweep_uploads(self, now: float | None = None) -> list[str]:
+        """Delete uploads older than the time to live that no waiting or running job needs."""
+        if not self.uploads.is_dir():
+            return []
+        now = time.time() if now is None else now
+        needed = {
+            str(j.spec.catalog.parent.name)
+            for j in self.jobs.values()
+            if j.state in (JobState.QUEUED, JobState.RUNNING)
+        }
+        removed = []
+        for folder in self.uploads.iterdir():
+            try:
+                old = now - folder.stat().st_mtime > self.upload_ttl_s
+            except OSError:
+                continue
+            if old and folder.name not in needed:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        if removed:
+            log.info("removed %d uploads older than %.0f s", len(removed), self.upload_ttl_s)
+        return removed
+
     async def upload(self, chunks: AsyncIterator[Any]) -> tuple[str, int]:
         """Write an uploaded catalog; (upload_id, bytes). Nothing is kept if it fails."""
+        self.sweep_uploads()
         upload_id = uuid.uuid4().hex
         folder = self.uploads / upload_id
         folder.mkdir(parents=True)
@@ -248,6 +274,7 @@ class TrainingJobs:
 
     def start(self) -> None:
         self._restore()
+        self.sweep_uploads()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="training")
 
     # Every job is also a JSON file under <model root>/jobs, rewritten atomically at each

@@ -239,3 +239,19 @@ def test_jobs_outlive_a_restart(serve, roots, model):
             assert client.cancel_training_job(queued["id"])["id"] == queued["id"]
     finally:
         second.stop(0)
+
+
+def test_old_uploads_are_swept_unless_a_job_needs_them(serve, roots):
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root)
+    slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+    with TopicClient(server.address) as client:
+        kept = client.upload_catalog(data_root / "catalog.jsonl")
+        gone = client.upload_catalog(data_root / "catalog.jsonl")
+        job = client.start_training(4, upload_id=kept, **slow)
+        jobs = server.server.jobs
+        assert jobs is not None
+        removed = jobs.sweep_uploads(now=time.time() + 25 * 3600)  # a day and an hour later
+        assert removed == [gone]
+        assert (model_root / "uploads" / kept).is_dir()
+        client.cancel_training_job(job["id"])
