@@ -414,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_health)
 
+    from .remote_cli import add_parsers
+
+    add_parsers(sub)
+
     p = sub.add_parser("inspect", help="show a model's topics and activation parameters")
     p.add_argument("model", help="model directory")
     p.add_argument("--top", type=int, default=10, help="keywords per topic")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -255,3 +256,43 @@ def test_old_uploads_are_swept_unless_a_job_needs_them(serve, roots):
         assert removed == [gone]
         assert (model_root / "uploads" / kept).is_dir()
         client.cancel_training_job(job["id"])
+
+
+def test_operators_train_and_swap_from_the_command_line(serve, roots):
+    import subprocess
+    import sys
+
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root, auth_token=TOKEN)
+    before = ModelRegistry(model_root).active()
+    repo = Path(__file__).resolve().parents[2]
+
+    def topicproj(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "service.cli", *args, "--address", server.address],
+            cwd=repo,
+            env={**os.environ, "TOPICPROJ_AUTH_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    trained = topicproj(
+        *("jobs", "start", "--topics", "4", "--catalog-path", "catalog.jsonl"),
+        *("--min-df", "2", "--max-epochs", "4", "--learning-rate", "0.005"),
+        *("--activate", "--watch"),
+    )
+    assert trained.returncode == 0, trained.stderr
+    last = trained.stdout.strip().splitlines()[-1]
+    assert " SUCCEEDED " in last and "(activated)" in last
+    new = last.split(" model ")[1].split()[0]
+    listed = topicproj("models", "list").stdout.splitlines()
+    assert len(listed) == 2 and any(
+        line.startswith(new) and "active serving" in line for line in listed
+    )
+    swapped = topicproj("models", "activate", before)
+    assert swapped.returncode == 0 and f"serving {before}" in swapped.stdout
+    refused = topicproj("models", "activate", new, token="wrong")
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
+    missing = topicproj("jobs", "show", "nope")
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
