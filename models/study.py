@@ -39,6 +39,8 @@ from .evaluation import (
     score,
     summarise,
 )
+from .study_cost import cost
+from .study_learned import learned_parameters
 from .synthetic import make_synthetic_catalog
 
 BASELINES = ("relu", "leaky_relu", "prelu")
@@ -437,83 +439,6 @@ def pareto_frontier(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(front, key=lambda f: f["zeros"])
 
 
-# -- 4. what the overlap activation learned ------------------------------------------------------
-
-
-@torch.no_grad()
-def learned_parameters(
-    fitted: dict[tuple[int, str, int], Fitted],
-    data: EvaluationData,
-    n_topics: int,
-    n_surfaces: int = 3,
-    n_points: int = 400,
-) -> dict[str, Any]:
-    """Per-topic parameters of every overlap model at `n_topics`, and for the first seed's model
-    the topics that demand the most and the least overlap, with (h, J) of the test items."""
-    from .sparse import SparseBatch
-
-    overlap = sorted((k for k in fitted if k[0] == n_topics and k[1] == "overlap"), key=str)
-    prelu = sorted((k for k in fitted if k[0] == n_topics and k[1] == "prelu"), key=str)
-    if not overlap:
-        return {}
-    params = [fitted[k].model.projector_.activation.parameters_table() for k in overlap]
-    out: dict[str, Any] = {
-        "topics": n_topics,
-        "seeds": [k[2] for k in overlap],
-        "threshold": [v for p in params for v in p["threshold"]],
-        "sharpness": [v for p in params for v in p["sharpness"]],
-        "bias": [v for k in overlap for v in fitted[k].model.projector_.bias.tolist()],
-        "prelu_slope": [
-            v for k in prelu for v in fitted[k].model.projector_.activation.slope.tolist()
-        ],
-    }
-    model = fitted[overlap[0]].model
-    remap = np.array([model.vocabulary_.id(k) for k in data.vocabulary.keywords])
-    X = data.X_test.copy()
-    X.indices = remap[X.indices]
-    h, J = model.projector_.pre_activation(*SparseBatch.from_csr(X).torch_inputs("cpu"))
-    y = model.projector_.activation(h, J)
-    h, J, y = h.numpy(), J.numpy(), y.numpy()
-    tau, beta = np.array(params[0]["threshold"]), np.array(params[0]["sharpness"])
-    full_at = tau + 1.0 / beta  # the overlap at which the gate is fully open
-    positive = h > 0
-    # Share of the items a ReLU would switch on that the gate holds at zero.
-    vetoed = ((positive & (y <= 0)).sum(axis=0) / np.maximum(positive.sum(axis=0), 1)).tolist()
-    words = model.top_keywords(6)
-    table = [
-        {
-            "topic": int(k),
-            "threshold": float(tau[k]),
-            "sharpness": float(beta[k]),
-            "full_at": float(full_at[k]),
-            "median_overlap": float(np.median(J[positive[:, k], k])) if positive[:, k].any() else 0,
-            "vetoed": vetoed[k],
-            "active": float((y[:, k] > 0).mean()),
-            "keywords": words[k],
-        }
-        for k in np.argsort(-tau, kind="stable")
-    ]
-    order = np.argsort(-tau, kind="stable")
-    picks = list(dict.fromkeys([*order[: n_surfaces - 1].tolist(), int(order[-1])]))
-    rng = np.random.default_rng(0)
-    surfaces = []
-    for k in picks:
-        rows = rng.choice(len(h), size=min(n_points, len(h)), replace=False)
-        surfaces.append(
-            {
-                "topic": k,
-                "slope": float(params[0]["slope"][k]),
-                "threshold": float(tau[k]),
-                "sharpness": float(beta[k]),
-                "keywords": words[k][:4],
-                "h": h[rows, k].round(5).tolist(),
-                "overlap": J[rows, k].round(5).tolist(),
-            }
-        )
-    out |= {"seed": overlap[0][2], "table": table, "surfaces": surfaces}
-    return out
-
-
 # -- 5. dead topics -------------------------------------------------------------------------------
 
 
@@ -550,78 +475,6 @@ def summarise_values(**columns: Sequence[float]) -> dict[str, dict[str, float]]:
         }
         for k, v in columns.items()
         if len(v)
-    }
-
-
-# -- 6. cost --------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def cost(
-    config: StudyConfig, fitted: dict[tuple[int, str, int], Fitted], data: EvaluationData
-) -> dict[str, Any]:
-    """Kernel items/s of each activation on the same trained weights and the same batch.
-
-    Each projector takes the weights of the first overlap model (the activations differ only in
-    their per-topic parameters, which do not change the work). "plain relu" is
-    relu(x W + b) without the overlap: what a projector that never computes J would cost.
-    Rounds interleave the variants, so a busy machine slows all of them alike.
-    """
-    import scipy.sparse as sp
-    import torch.nn.functional as F
-
-    from .projector import Projector, ProjectorConfig
-    from .sparse import SparseBatch
-
-    n_topics = config.topics[0]
-    keys = sorted(k for k in fitted if k[0] == n_topics)
-    source = fitted[min(keys, key=lambda k: (k[1] != "overlap", k[2]))].model
-    reps = -(-config.cost_items // data.X_all.shape[0])
-    X = sp.vstack([data.X_all] * reps).tocsr()[: config.cost_items]
-    inputs = SparseBatch.from_csr(X).torch_inputs("cpu")
-    state = source.projector_.state_dict()
-    variants: dict[str, Callable[[], torch.Tensor]] = {}
-    for activation in config.activations:
-        projector = Projector(ProjectorConfig(X.shape[1], n_topics, activation)).eval()
-        projector.keyword_topics.copy_(state["keyword_topics"])
-        projector.bias.copy_(state["bias"])
-        variants[activation] = lambda p=projector: p(*inputs)
-    W, b = state["keyword_topics"], state["bias"]
-
-    def plain_relu() -> torch.Tensor:
-        xw = F.embedding_bag(inputs[0], W, inputs[1], mode="sum", per_sample_weights=inputs[2])
-        return torch.relu(xw + b)
-
-    variants["plain relu"] = plain_relu
-    seconds: dict[str, list[float]] = {name: [] for name in variants}
-    for fn in variants.values():
-        fn()  # warm up
-    for _ in range(config.cost_rounds):
-        for name, fn in variants.items():
-            t = time.perf_counter()
-            fn()
-            seconds[name].append(time.perf_counter() - t)
-    # The fastest pass is the cost of the code; slower passes also measure whatever else the
-    # machine was doing (the median is kept beside it, as a sign of how busy it was).
-    reference = min(seconds["relu"]) if "relu" in seconds else None
-    rows = []
-    for name, s in seconds.items():
-        median = float(np.median(s))
-        rows.append(
-            {
-                "name": name,
-                "items_per_second_median": X.shape[0] / median,
-                "items_per_second_best": X.shape[0] / min(s),
-                "relative_to_relu": min(s) / reference if reference else None,
-            }
-        )
-    return {
-        "items": X.shape[0],
-        "topics": n_topics,
-        "keywords": X.shape[1],
-        "rounds": config.cost_rounds,
-        "threads": torch.get_num_threads(),
-        "rows": rows,
     }
 
 
