@@ -7,9 +7,11 @@ Six questions, one function each, every one returning plain JSON-ready data:
 2. `real_catalog`: recall@10, MRR, genre mAP, NPMI, diversity and sparsity on a real catalog at
    several topic counts, for every test item and for the items with one or two keywords.
 3. `tradeoff`: sparsity against recall@10 as the L1 weight is swept, per activation.
-4. `learned_parameters`: the per-topic gate parameters the overlap activation learned.
+4. `learned_parameters` (in `study_learned`): the per-topic gate parameters the overlap
+   activation learned.
 5. dead topics: read from the runs of 2 (`dead_topics_table`), per epoch and at the end.
-6. `cost`: projection items/s of each activation on the CPU, the kernel alone.
+6. `cost` (in `study_cost`): projection items/s of each activation on the CPU, the kernel
+   alone.
 
 `run_study` runs all six; `models.study_report` writes the tables, plots and raw numbers.
 Models are trained and scored with `models.evaluation`, so every figure here means what it means
