@@ -224,26 +224,14 @@ class TopicClient:
         reply = self._stub.UploadCatalog(chunks, timeout=None, metadata=self._metadata)
         return str(reply.upload_id)
 
-    def start_training(
-        self,
-        topics: int,
-        *,
-        catalog_path: str = "",
-        upload_id: str = "",
-        activate_on_success: bool = False,
-        **options: Any,
-    ) -> dict[str, Any]:
+    def start_training(self, topics: int, **fields: Any) -> dict[str, Any]:
         """Queue a training job on a catalog under the server's data root, or an upload.
 
-        `options`: format, activation, min_df, max_epochs, learning_rate, l1, seed.
+        `fields` are those of `TrainRequest`: catalog_path or upload_id, activate_on_success,
+        and the training options format, activation, min_df, max_epochs, learning_rate, l1,
+        seed. A misspelt one raises ValueError before anything is sent.
         """
-        request = pb.TrainRequest(
-            topics=topics,
-            catalog_path=catalog_path,
-            upload_id=upload_id,
-            activate_on_success=activate_on_success,
-            **options,
-        )
+        request = pb.TrainRequest(topics=topics, **fields)
         reply = self._stub.StartTraining(request, timeout=self.timeout, metadata=self._metadata)
         return as_dict(reply)
 
@@ -328,22 +316,8 @@ class AsyncTopicClient:
         reply = await self._stub.UploadCatalog(chunks, timeout=None, metadata=self._metadata)
         return str(reply.upload_id)
 
-    async def start_training(
-        self,
-        topics: int,
-        *,
-        catalog_path: str = "",
-        upload_id: str = "",
-        activate_on_success: bool = False,
-        **options: Any,
-    ) -> dict[str, Any]:
-        request = pb.TrainRequest(
-            topics=topics,
-            catalog_path=catalog_path,
-            upload_id=upload_id,
-            activate_on_success=activate_on_success,
-            **options,
-        )
+    async def start_training(self, topics: int, **fields: Any) -> dict[str, Any]:
+        request = pb.TrainRequest(topics=topics, **fields)
         call = self._stub.StartTraining
         return as_dict(await call(request, timeout=self.timeout, metadata=self._metadata))
 
