@@ -62,7 +62,7 @@ COPY proto ./proto
 COPY models ./models
 COPY service ./service
 RUN pip install --no-deps . \
-    && python -c "import models.topic_model, service.server, topicproj.v1.topicproj_pb2_grpc" \
+    && python -c "import models.core.topic_model, service.serving.server, topicproj.v1.topicproj_pb2_grpc" \
     && topicproj serve --help > /dev/null
 
 # ---------------------------------------------------------------------------------------------

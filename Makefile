@@ -16,16 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
-# The main job: serve the demo model (trained on the built-in synthetic catalog on first use)
+# The main job: serve the demo model (movie themes from the synthetic catalog, trained on first use)
 # over gRPC on 127.0.0.1:50051, with Prometheus metrics on :9095/metrics. Ctrl-C stops it.
 run: $(STAMP)
 	$(BIN)/topicproj serve
 
 # Train the demo model afresh and show its topics.
 demo-model: $(STAMP)
-	$(BIN)/topicproj train --topics 12 --min-df 2 --learning-rate 0.005 --epochs 60 \
-		--out $(DEMO_MODEL) --overwrite
-	$(BIN)/topicproj inspect $(DEMO_MODEL) --top 6
+	$(BIN)/topicproj train --demo --output $(DEMO_MODEL) --overwrite
+	$(BIN)/topicproj inspect --model $(DEMO_MODEL) --top 6
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,11 +34,11 @@ test: lint
 
 # The reference evaluation on the TMDB data (under 10 minutes on 2 cores).
 evaluate: $(STAMP)
-	$(BIN)/topicproj evaluate --data $(TMDB) --topics 50 --activations relu,leaky_relu,prelu,overlap --seeds 0,1,2 --report reports/tmdb
+	$(BIN)/topicproj evaluate --input $(TMDB) --topics 50 --activations relu,leaky_relu,prelu,overlap --seeds 0,1,2 --output reports/tmdb
 
 # The activation study of docs/activation.md: every table and figure (about 20 minutes on 2 cores).
 study: $(STAMP)
-	$(BIN)/topicproj study --data $(TMDB) --out reports/study
+	$(BIN)/topicproj study --input $(TMDB) --output reports/study
 
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache

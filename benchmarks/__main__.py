@@ -11,7 +11,7 @@ import importlib
 import sys
 
 BENCHMARKS = {
-    "load": ("benchmarks.load", "the gRPC service under load, against its ceilings"),
+    "load": ("benchmarks.load.cli", "the gRPC service under load, against its ceilings"),
     "batcher": ("benchmarks.batcher", "what the batcher adds to a lone request"),
     "kernel": ("benchmarks.kernel", "the projection kernel: inference path, general path, ReLU"),
     "offline": ("benchmarks.offline", "offline projection against scikit-learn and the kernel"),

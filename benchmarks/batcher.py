@@ -4,7 +4,7 @@ A lone request (nobody else is sending) is the batcher's worst case: it can only
 latency of a direct call. This times, in one process and one run, the same requests
 (validation, mapping, projection and response included) three ways:
 
-- direct: `ProjectionServer.compute` called inline, no event loop, no thread;
+- direct: `ModelHolder.compute` called inline, no event loop, no thread;
 - batcher, window 0: through `Batcher.submit` with `max_wait_ms=0`, so only the hand-off to
   the compute thread and back is added;
 - batcher, default window: the server's default `max_wait_ms`, which a lone request waits out
@@ -29,14 +29,16 @@ from pathlib import Path
 import torch
 from prometheus_client import CollectorRegistry
 
-from benchmarks.load import Scenario, build_requests, ensure_model, keyword_pool
+from benchmarks.load.scenarios import Scenario
+from benchmarks.load.workload import build_requests, ensure_model, keyword_pool
 from benchmarks.machine import command_line, cpu_name, emit
-from models.topic_model import TopicModel
+from models.core.topic_model import TopicModel
 from service.metrics import ServiceMetrics
-from service.server import ProjectionServer, tune_interpreter
-from service.servicer import build_response
+from service.serving.process import tune_interpreter
+from service.serving.responses import build_response
+from service.serving.server import ProjectionServer
+from service.serving.validation import validate
 from service.settings import Settings
-from service.validation import validate
 from topicproj.v1 import topicproj_pb2 as pb
 
 ROUNDS = 3  # each way is timed this many times, interleaved, and the median is reported
@@ -46,7 +48,7 @@ def time_direct(server: ProjectionServer, requests: list[pb.ProjectRequest], n: 
     start = time.perf_counter()
     for i in range(n):
         r = requests[i % len(requests)]
-        projected = server.compute([validate(r, server.settings)])[0]
+        projected = server.holder.compute([validate(r, server.settings)])[0]
         build_response(r, projected)
     return (time.perf_counter() - start) / n
 
@@ -54,10 +56,10 @@ def time_direct(server: ProjectionServer, requests: list[pb.ProjectRequest], n: 
 async def time_batcher(
     server: ProjectionServer, requests: list[pb.ProjectRequest], n: int, wait_ms: float
 ) -> float:
-    from service.batching import Batcher
+    from service.serving.batching import Batcher
 
     batcher = Batcher(
-        server.compute,
+        server.holder.compute,
         max_batch_items=256,
         max_wait_ms=wait_ms,
         max_queue_items=65536,

@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from models.projector import Projector, ProjectorConfig
-from models.synthetic import make_synthetic_catalog
-from models.topic_model import TopicModel
+from models.core.projector import Projector, ProjectorConfig
+from models.core.topic_model import TopicModel
+from models.data.synthetic import make_synthetic_catalog
 
 KEYWORDS, TOPICS, PER_ITEM = 20_000, 256, 8
 
@@ -164,7 +164,7 @@ def check_serving(device: torch.device) -> list[str]:
 
     from service.client import AsyncTopicClient
     from service.metrics import ServiceMetrics
-    from service.server import ProjectionServer
+    from service.serving.server import ProjectionServer
     from service.settings import Settings
 
     catalog = make_synthetic_catalog().catalog
@@ -208,11 +208,11 @@ def check_batching_gain(device: torch.device, seconds: float = 3.0) -> list[str]
 
     from prometheus_client import CollectorRegistry
 
-    from service.batching import Batcher
     from service.metrics import ServiceMetrics
-    from service.server import ProjectionServer
+    from service.serving.batching import Batcher
+    from service.serving.server import ProjectionServer
+    from service.serving.validation import Bags
     from service.settings import Settings
-    from service.validation import Bags
 
     catalog = make_synthetic_catalog().catalog
     model = TopicModel(12, min_df=2, max_epochs=5, device=str(device)).fit(catalog.keywords)
@@ -227,7 +227,7 @@ def check_batching_gain(device: torch.device, seconds: float = 3.0) -> list[str]
             ServiceMetrics(CollectorRegistry()),
         )
         batcher = Batcher(
-            server.compute,
+            server.holder.compute,
             max_batch_items=max_batch_items,
             max_wait_ms=2.0,
             max_queue_items=1 << 20,

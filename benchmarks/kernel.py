@@ -3,8 +3,8 @@
 For each activation and topic count, in one process and one run, on one torch thread (as a
 serving worker has), it times a forward pass over the same random batch three ways:
 
-- inference: `Projector.forward` without gradients (for the gate form, the in-place path);
-- general: `pre_activation` then the activation module, the path training differentiates;
+- inference: `Projector.forward` without gradients, as serving and offline projection run it;
+- autograd: the same forward pass while autograd records it, as training runs it;
 - plain ReLU: `relu(embedding_bag(x, W) + b)`, what a projector without the overlap would cost.
 
     python -m benchmarks kernel --out benchmarks/RESULTS.md
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.machine import command_line, cpu_name, emit
-from models.projector import Projector, ProjectorConfig
+from models.core.projector import Projector, ProjectorConfig
 
 KEYWORDS, PER_ITEM = 20_000, 8
 REPEATS = 9
@@ -47,6 +47,12 @@ def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     indices = torch.randint(0, KEYWORDS, (int(lengths.sum()),), generator=g)
     offsets = torch.cumsum(lengths, 0) - lengths
     return indices, offsets, torch.ones(len(indices))
+
+
+def recorded(m: Projector, *inputs: torch.Tensor) -> torch.Tensor:
+    """The forward pass with autograd recording it, as in training."""
+    with torch.enable_grad():
+        return m(*inputs)
 
 
 def fastest_ms(ways: Sequence[Callable[[], object]]) -> list[float]:
@@ -83,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"1 to {2 * PER_ITEM - 1} keywords over {KEYWORDS:,}; fastest of {REPEATS} "
         "interleaved passes, ms.",
         "",
-        "| topics | activation | inference | general | plain ReLU | inference / general "
+        "| topics | activation | inference | autograd | plain ReLU | inference / autograd "
         "| inference / plain ReLU |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
@@ -94,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fast, general, plain = fastest_ms(
                     [
                         lambda m=m: m(idx, off, w),
-                        lambda m=m: m.activation(*m.pre_activation(idx, off, w)),
+                        lambda m=m: recorded(m, idx, off, w),
                         lambda m=m: torch.relu(
                             F.embedding_bag(
                                 idx, m.keyword_topics, off, mode="sum", per_sample_weights=w
@@ -103,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ),
                     ]
                 )
-                same = torch.equal(m(idx, off, w), m.activation(*m.pre_activation(idx, off, w)))
+                same = torch.equal(m(idx, off, w), recorded(m, idx, off, w).detach())
                 if not same:
                     raise SystemExit(f"{activation}, {topics} topics: the two paths disagree")
                 lines.append(

@@ -54,13 +54,13 @@ from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MultiLabelBinarizer
 
-import models.topic_model as topic_model_module
+import models.core.topic_model as topic_model_module
 from benchmarks.machine import command_line, cpu_name
-from models.catalog import ArrowBatch, iter_catalog_arrow, read_catalog
+from models.core.sparse import SparseBatch
+from models.core.topic_model import TopicModel
+from models.data.catalog import ArrowBatch, iter_catalog_arrow, read_catalog
 from models.errors import ModelDirectoryError
-from models.projection import parquet_writer, project_catalog
-from models.sparse import SparseBatch
-from models.topic_model import TopicModel
+from models.offline.projection import parquet_writer, project_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 TMDB = ROOT.parent / "shared" / "data" / "tmdb_5000_movies.csv.zip"
@@ -480,8 +480,8 @@ def peak_mib():
     unit = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
 
-from models.projection import project_catalog
-from models.topic_model import TopicModel
+from models.offline.projection import project_catalog
+from models.core.topic_model import TopicModel
 model = TopicModel.load(sys.argv[1], device="cpu")
 loaded = peak_mib()
 start = time.perf_counter()

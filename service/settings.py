@@ -13,14 +13,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TOPICPROJ_", extra="forbid")
 
-    model: Path | None = Field(None, description="model directory; None trains the demo model")
+    model: Path | None = Field(None, description="model directory; none: the demo model")
     model_root: Path | None = Field(
         None, description="registry of model versions (ListModels, ActivateModel); see README"
     )
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    metrics_port: int | None = Field(9095, ge=0, le=65535, description="None: no metrics server")
-    device: str = "auto"
+    metrics_port: int | None = Field(
+        9095, ge=0, le=65535, description="Prometheus metrics port; none: no metrics endpoint"
+    )
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
 
     # Processes and threads. Each worker is a whole server (model, batcher, metrics endpoint)
     # on the same port; the kernel spreads connections over them (SO_REUSEPORT).
@@ -32,19 +34,25 @@ class Settings(BaseSettings):
 
     # Dynamic batching: a batch closes at max_batch_items, or when its oldest item has waited
     # max_wait_ms. 256 items keep a CPU batch near 1 ms; the wait bounds the latency added.
-    max_batch_items: int = Field(256, ge=1)
-    max_wait_ms: float = Field(2.0, ge=0.0)
+    max_batch_items: int = Field(256, ge=1, description="items per batch at most")
+    max_wait_ms: float = Field(
+        2.0, ge=0.0, description="longest wait of a request for company in its batch"
+    )
     # By default a request is held for company only while requests arrive together (the last
     # batch merged several): a lone client would otherwise pay the whole window every time.
     # True: hold every request up to max_wait_ms, like a classic dynamic batcher.
-    wait_when_idle: bool = False
+    wait_when_idle: bool = Field(
+        False, description="hold even a lone request for max_wait_ms, like a classic batcher"
+    )
     max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
 
     # Input limits
-    max_items_per_request: int = Field(4096, ge=1)
-    max_keywords_per_item: int = Field(4096, ge=1)
-    max_keyword_length: int = Field(256, ge=1, description="characters")
-    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_items_per_request: int = Field(4096, ge=1, description="larger requests are refused")
+    max_keywords_per_item: int = Field(4096, ge=1, description="larger items are refused")
+    max_keyword_length: int = Field(256, ge=1, description="characters per keyword at most")
+    max_message_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="largest gRPC message, in or out"
+    )
 
     # Training through the service (needs model_root: new models join the registry)
     data_root: Path | None = Field(
@@ -72,7 +80,9 @@ class Settings(BaseSettings):
     grace_seconds: float = Field(
         10.0, ge=0.0, description="time in-flight requests get on shutdown"
     )
-    demo_model_dir: Path = Path("runs/demo-model")
+    demo_model_dir: Path = Field(
+        Path("runs/demo-model"), description="where the demo model is kept (trained on first use)"
+    )
 
     @model_validator(mode="after")
     def _tls_and_auth_are_whole(self) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.synthetic import SyntheticCatalog, make_synthetic_catalog
+from models.data.synthetic import SyntheticCatalog, make_synthetic_catalog
 
 TMDB = Path(__file__).resolve().parents[3] / "shared" / "data" / "tmdb_5000_movies.csv.zip"
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from models.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
-from models.projector import Projector, ProjectorConfig
+from models.core.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
+from models.core.projector import Projector, ProjectorConfig
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
@@ -217,7 +217,7 @@ def test_topic_stats_cache_follows_moves_between_dtypes():
 
 
 def test_overlap_stays_in_unit_interval_with_repeated_keywords():
-    from models.vocabulary import Vocabulary
+    from models.core.vocabulary import Vocabulary
 
     vocab = Vocabulary.from_keywords(["a", "b", "c"])
     p = projector_with(torch.tensor([[1.0, 0.0], [0.5, 1.0], [0.0, 1.0]]))
@@ -229,10 +229,29 @@ def test_overlap_stays_in_unit_interval_with_repeated_keywords():
     torch.testing.assert_close(J, J_weighted)  # a keyword three times is weight 3
 
 
-@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
+def reference_forward(p: Projector, indices, offsets, weights) -> torch.Tensor:
+    """The gate form written out of place, straight from the formulas of models/core/activation."""
+    W = p.keyword_topics
+    xw = torch.nn.functional.embedding_bag(
+        indices, W, offsets, mode="sum", per_sample_weights=weights
+    )
+    rows = torch.repeat_interleave(
+        torch.arange(len(offsets)), torch.diff(offsets, append=torch.tensor([len(indices)]))
+    )
+    xx = torch.zeros(len(offsets)).index_add(0, rows, weights * weights)
+    scale = W.amax(dim=0).clamp_min(1e-12)
+    norm2 = (W * W).sum(dim=0) / (scale * scale)
+    xm = xw / scale
+    J = xm / (xx[:, None] + norm2[None, :] - xm).clamp_min(1e-12)
+    h = xw + p.bias
+    tau, beta = p.activation.tau_beta()
+    return torch.where(h >= 0, h, p.activation.slope * h) * (beta * (J - tau)).clamp(0.0, 1.0)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_inference_path_equals_the_general_path(name, seed):
-    """Without gradients the gate form runs in place; it must give the same numbers."""
+def test_in_place_forward_equals_the_formula_in_values_and_gradients(name, seed):
+    """The forward pass works in place, with or without autograd; it must match the formula."""
     g = torch.Generator().manual_seed(seed)
     p = Projector(ProjectorConfig(60, 7, name))
     with torch.no_grad():
@@ -245,8 +264,20 @@ def test_inference_path_equals_the_general_path(name, seed):
     indices = torch.randint(0, 60, (int(lengths.sum()),), generator=g)
     offsets = torch.cumsum(lengths, 0) - lengths
     weights = torch.rand(len(indices), generator=g) * 2
-    general = p.activation(*p.pre_activation(indices, offsets, weights))
+    probe = torch.rand(40, 7, generator=g)
+
+    grads = []
+    for forward in (p, lambda *a: reference_forward(p, *a)):
+        p.zero_grad()
+        y = forward(indices, offsets, weights)
+        (y * probe).sum().backward()
+        grads.append({n: q.grad.clone() for n, q in p.named_parameters() if q.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name_, grad in grads[0].items():
+        assert torch.allclose(grad, grads[1][name_], atol=1e-6), name_
+
     with torch.no_grad():
         inference = p(indices, offsets, weights)
-    assert torch.equal(inference, general.detach())  # -0.0 == 0.0; every other bit the same
-    assert (inference == 0).sum() == (general == 0).sum()
+        expected = reference_forward(p, indices, offsets, weights)
+    assert torch.equal(inference, expected)  # -0.0 == 0.0; every other value the same
+    assert (inference == 0).sum() == (expected == 0).sum() > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -9,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from models.core.topic_model import TopicModel
 from models.errors import CatalogError
-from models.projection import expand_inputs, project_catalog, read_model_version
-from models.topic_model import TopicModel
+from models.offline.projection import expand_inputs, project_catalog, read_model_version
 
 from .factories import small_synthetic
 
@@ -97,9 +98,13 @@ def test_npy_output_and_directory_and_glob_inputs(tmp_path, model, items):
     project_catalog(
         model, expand_inputs(tmp_path / "in"), tmp_path / "dense.npy", batch_size=7, progress=False
     )
-    dense = np.load(tmp_path / "dense.npy")
+    dense = np.load(tmp_path / "dense.npy", mmap_mode="r")
     assert dense.dtype == np.float32 and dense.shape == (len(items), model.n_topics)
     np.testing.assert_array_equal(dense, model.transform(items))
+    # byte for byte what numpy writes for the whole matrix: its own header, not a look-alike
+    whole = io.BytesIO()
+    np.save(whole, model.transform(items))
+    assert (tmp_path / "dense.npy").read_bytes() == whole.getvalue()
     with pytest.raises(CatalogError, match="matches no catalog files"):
         expand_inputs(str(tmp_path / "nothing-*.jsonl"))
 

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from models.artifacts import WEIGHTS
+from models.core.artifacts import WEIGHTS
+from models.core.topic_model import TopicModel
 from models.errors import ModelDirectoryError, UnknownVersion
-from models.registry import ModelRegistry
-from models.topic_model import TopicModel
+from models.store.registry import ModelRegistry
 
 from .factories import small_synthetic
 

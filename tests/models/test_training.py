@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from models.core.device import resolve_device
+from models.core.options import DEFAULTS, TrainOptions
+from models.core.topic_model import TopicModel
 from models.errors import NotFittedError
-from models.topic_model import TopicModel
-from models.training import resolve_device
 
 from .factories import small_synthetic
 
@@ -39,8 +40,36 @@ def test_training_learns_and_keeps_constraints(activation):
     assert (model.components_ >= 0).all()
     if activation == "overlap":
         assert (model.projector_.activation.threshold >= 0).all()
-    # the weights kept are those of the best epoch, not the last
-    assert model.train_result_.best_epoch <= model.n_epochs_
+
+
+def test_the_weights_kept_are_the_best_epochs_not_the_last():
+    """Early stopping restores the weights of the epoch with the lowest validation loss."""
+    from models.core.decoder import KeywordDecoder
+    from models.core.projector import Projector, ProjectorConfig
+    from models.core.vocabulary import Vocabulary
+    from models.training.loop import initial_topics, train
+
+    items = small_synthetic().catalog.keywords
+    vocab = Vocabulary.fit(items, min_df=2)
+    X = vocab.map_batch(items).to_csr(len(vocab))
+    projector = Projector(ProjectorConfig(len(vocab), 5, "overlap"))
+    decoder = KeywordDecoder(5, len(vocab))
+    with torch.no_grad():
+        projector.keyword_topics.copy_(torch.from_numpy(initial_topics(X, 5, "nndsvda", 0).T))
+    # A high learning rate makes the validation loss turn back up, so the run stops after
+    # `patience` epochs that were worse than the best one.
+    options = TrainOptions(n_topics=5, max_epochs=60, patience=3, learning_rate=0.2)
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def snapshot(_: dict[str, float]) -> None:
+        snapshots.append({k: v.detach().clone() for k, v in projector.state_dict().items()})
+
+    result = train(projector, decoder, X, options, torch.device("cpu"), False, snapshot)
+    assert result.best_epoch < result.epochs == len(snapshots)
+    best, last = snapshots[result.best_epoch - 1], snapshots[-1]
+    kept = projector.state_dict()
+    assert all(torch.equal(kept[k], best[k]) for k in best)
+    assert not torch.equal(kept["keyword_topics"], last["keyword_topics"])
 
 
 def test_early_stopping_stops_before_max_epochs():
@@ -53,7 +82,7 @@ def test_transform_shape_zero_rows_and_fitted_check():
     with pytest.raises(NotFittedError):
         TopicModel(3).transform([["a"]])
     model = fit()
-    Y = model.transform([["topic00 kw00", "topic00 kw01"], [], ["never seen"]])
+    Y = model.transform([["alien", "space"], [], ["never seen"]])
     assert Y.shape == (3, 5) and Y.dtype == np.float32
     assert (Y[1] == 0).all() and (Y[2] == 0).all()
     assert (Y[0] > 0).any()
@@ -76,22 +105,15 @@ def test_device_resolution():
             resolve_device("cuda")
 
 
-def test_estimator_defaults_agree_with_train_config():
-    from models.training import TrainConfig
-
-    params = TopicModel().get_params()
-    config = TrainConfig()
-    for field in (
-        "max_epochs",
-        "patience",
-        "batch_size",
-        "learning_rate",
-        "mask_rate",
-        "l1",
-        "validation_fraction",
-        "init",
-    ):
-        assert params[field] == getattr(config, field), field
+def test_estimator_parameters_are_the_training_options():
+    assert TopicModel().options == DEFAULTS
+    options = DEFAULTS.replace(n_topics=7, l1=0.0, random_state=3)
+    model = TopicModel.from_options(options, device="cpu")
+    assert model.options == options and model.device == "cpu"
+    assert set(TopicModel().get_params()) == {f.name for f in TrainOptions.fields()} | {
+        "device",
+        "verbose",
+    }
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from models.synthetic import make_synthetic_catalog
-from models.topic_model import TopicModel
+from models.core.topic_model import TopicModel
+from models.data.synthetic import make_synthetic_catalog
 from service.metrics import ServiceMetrics
-from service.server import ProjectionServer, open_registry
+from service.serving.loading import open_registry
+from service.serving.server import ProjectionServer
 from service.settings import Settings
 
 SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_keywords": 40}

@@ -9,9 +9,9 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.batching import Batcher
 from service.errors import DeadlineExpired, QueueFull, ShuttingDown
 from service.metrics import ServiceMetrics
+from service.serving.batching import Batcher
 
 
 class Recorder:

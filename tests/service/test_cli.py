@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import models.synthetic
-from models.synthetic import make_synthetic_catalog
-from models.topic_model import TopicModel
+import models.data.synthetic
+from models.core.topic_model import TopicModel
+from models.data.synthetic import make_synthetic_catalog
 from service.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def write_csv_with_broken_row(path: Path, broken_row: int) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("cli") / "model"
-    argv = ["--topics", "4", "--min-df", "2", "--epochs", "3", "--quiet", "--out", str(out)]
+    argv = ["--topics", "4", "--min-df", "2", "--max-epochs", "3", "--quiet", "--output", str(out)]
     proc = subprocess.run(
         [sys.executable, "-m", "service.cli", "train", *argv],
         cwd=REPO,
@@ -95,7 +95,7 @@ def test_train_on_the_synthetic_catalog_writes_a_loadable_model(trained):
     assert model.data_summary_["source"] == "synthetic"
     assert model.data_summary_["items"] == 3000
     assert model.vocabulary_.min_df == 2
-    assert model.transform([["topic00 kw00", "topic00 kw01"]]).shape == (1, 4)
+    assert model.transform([["alien", "space"]]).shape == (1, 4)
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def model_dir(trained) -> Path:
 
 
 def test_inspect_json(model_dir, capsys):
-    rc, out, err = run(capsys, "inspect", model_dir, "--json")
+    rc, out, err = run(capsys, "inspect", "--model", model_dir, "--json")
     assert rc == 0
     assert err == ""
     info = json.loads(out)
@@ -130,13 +130,13 @@ def test_inspect_json(model_dir, capsys):
 
 
 def test_inspect_top(model_dir, capsys):
-    rc, out, _ = run(capsys, "inspect", model_dir, "--json", "--top", "3")
+    rc, out, _ = run(capsys, "inspect", "--model", model_dir, "--json", "--top", "3")
     assert rc == 0
     assert all(len(t["top_keywords"]) == 3 for t in json.loads(out)["topic_table"])
 
 
 def test_inspect_prints_a_table(model_dir, capsys):
-    rc, out, err = run(capsys, "inspect", model_dir)
+    rc, out, err = run(capsys, "inspect", "--model", model_dir)
     assert rc == 0
     assert err == ""
     lines = out.splitlines()
@@ -158,7 +158,7 @@ def test_inspect_emits_no_torch_warning(model_dir, capsys):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            rc, _, _ = run(capsys, "inspect", model_dir, "--json")
+            rc, _, _ = run(capsys, "inspect", "--model", model_dir, "--json")
     finally:
         torch.set_warn_always(was)
     assert rc == 0
@@ -171,14 +171,14 @@ def test_inspect_a_damaged_model_exits_2(model_dir, tmp_path, capsys):
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    rc, out, err = run(capsys, "inspect", damaged)
+    rc, out, err = run(capsys, "inspect", "--model", damaged)
     assert rc == 2
     assert out == ""
     assert_one_line_error(err, "inspect", str(damaged), "checksum")
 
 
 def test_inspect_a_missing_model_exits_2(tmp_path, capsys):
-    rc, _, err = run(capsys, "inspect", tmp_path / "nowhere")
+    rc, _, err = run(capsys, "inspect", "--model", tmp_path / "nowhere")
     assert rc == 2
     assert_one_line_error(err, "inspect", "nowhere", "not found")
 
@@ -189,8 +189,8 @@ def test_inspect_a_missing_model_exits_2(tmp_path, capsys):
 def test_train_on_a_jsonl_file(tmp_path, capsys):
     data = write_jsonl(tmp_path / "items.jsonl")
     out = tmp_path / "model"
-    argv = ["--topics", "4", "--min-df", "2", "--epochs", "3", "--quiet", "--out", out]
-    rc, stdout, stderr = run(capsys, "train", "--data", data, *argv)
+    argv = ["--topics", "4", "--min-df", "2", "--max-epochs", "3", "--quiet", "--output", out]
+    rc, stdout, stderr = run(capsys, "train", "--input", data, *argv)
     assert rc == 0, stderr
     assert stdout == ""
     model = TopicModel.load(out, device="cpu")
@@ -203,7 +203,7 @@ def test_train_on_a_jsonl_file(tmp_path, capsys):
 def test_train_on_an_empty_file_exits_2(tmp_path, capsys):
     data = tmp_path / "empty.csv"
     data.write_bytes(b"")
-    rc, out, err = run(capsys, "train", "--data", data, "--out", tmp_path / "model")
+    rc, out, err = run(capsys, "train", "--input", data, "--output", tmp_path / "model")
     assert rc == 2
     assert out == ""
     assert_one_line_error(err, "train", str(data), "empty")
@@ -212,7 +212,7 @@ def test_train_on_an_empty_file_exits_2(tmp_path, capsys):
 
 def test_train_on_a_broken_row_exits_2_naming_the_row(tmp_path, capsys):
     data = write_csv_with_broken_row(tmp_path / "broken.csv", broken_row=57)
-    rc, out, err = run(capsys, "train", "--data", data, "--out", tmp_path / "model")
+    rc, out, err = run(capsys, "train", "--input", data, "--output", tmp_path / "model")
     assert rc == 2
     assert out == ""
     assert_one_line_error(err, "train", str(data), "row 57", "invalid JSON")
@@ -222,8 +222,8 @@ def test_train_on_a_broken_row_exits_2_naming_the_row(tmp_path, capsys):
 def test_skip_bad_rows_trains_past_the_broken_row(tmp_path, capsys):
     data = write_csv_with_broken_row(tmp_path / "broken.csv", broken_row=57)
     out = tmp_path / "model"
-    argv = ["--topics", "4", "--min-df", "2", "--epochs", "2", "--out", out]
-    rc, _, err = run(capsys, "train", "--data", data, "--skip-bad-rows", *argv)
+    argv = ["--topics", "4", "--min-df", "2", "--max-epochs", "2", "--output", out]
+    rc, _, err = run(capsys, "train", "--input", data, "--skip-bad-rows", *argv)
     assert rc == 0, err
     assert "read 199 items" in err
     assert "1 bad rows skipped" in err
@@ -235,13 +235,13 @@ def test_skip_bad_rows_trains_past_the_broken_row(tmp_path, capsys):
 
 def test_an_unknown_format_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["train", "--format", "nonsense", "--out", str(tmp_path / "model")])
+        main(["train", "--format", "nonsense", "--output", str(tmp_path / "model")])
     assert info.value.code == 2
     assert "invalid choice: 'nonsense'" in capsys.readouterr().err
 
 
 def test_an_unknown_activation_in_evaluate_exits_2(tmp_path, capsys):
-    rc, _, err = run(capsys, "evaluate", "--activations", "relu,sigmoid", "--report", tmp_path)
+    rc, _, err = run(capsys, "evaluate", "--activations", "relu,sigmoid", "--output", tmp_path)
     assert rc == 2
     assert_one_line_error(err, "evaluate", "sigmoid")
 
@@ -253,16 +253,18 @@ def test_evaluate_writes_a_report(tmp_path, capsys, monkeypatch):
     # The full default synthetic catalog takes minutes to evaluate on 2 cores; the CLI runs
     # unchanged on a smaller catalog from the same generator (it has the planted ground truth).
     monkeypatch.setattr(
-        models.synthetic,
+        models.data.synthetic,
         "make_synthetic_catalog",
-        functools.partial(models.synthetic.make_synthetic_catalog, **{**SMALL, "n_items": 400}),
+        functools.partial(
+            models.data.synthetic.make_synthetic_catalog, **{**SMALL, "n_items": 400}
+        ),
     )
     report_dir = tmp_path / "report"
     rc, out, err = run(
         capsys,
         "evaluate",
         *("--topics", "4", "--min-df", "2", "--activations", "relu,overlap", "--seeds", "0"),
-        *("--no-sklearn", "--quiet", "--report", report_dir),
+        *("--no-sklearn", "--quiet", "--output", report_dir),
     )
     assert rc == 0, err
     assert out == ""

@@ -96,3 +96,51 @@ def test_serve_rejects_bad_settings_with_a_clear_error():
     result = topicproj("serve", "--max-batch-items", "0", "--no-metrics")
     assert result.returncode == 2
     assert "max_batch_items" in result.stderr and "greater than or equal to 1" in result.stderr
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_slow_stream_reader_keeps_server_memory_bounded(model_dir, catalog_items):
+    """A client that stops reading a ProjectStream must stop the server too, not let finished
+    responses pile up: at most a window of them is held, whatever the stream's length."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "service.cli", "serve", "--model", str(model_dir)),
+            *("--port", str(port), "--no-metrics", "--grace-seconds", "1"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_serving(address)
+        # 4,000 items per request, answered as per-item messages with their top topics: each
+        # response takes about a megabyte in the server, so 150 that piled up would show.
+        items = [pb.Item(id=f"i{i}", keywords=k) for i, k in enumerate(catalog_items * 10)][:4000]
+        request = pb.ProjectRequest(items=items, top_k=5)
+        n = 150
+        stub = pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+        # A short stream first, so that the allocators have grown to their working size.
+        assert sum(1 for _ in stub.ProjectStream(iter([request] * 10), timeout=60)) == 10
+        baseline = rss_bytes(proc.pid)
+        responses = stub.ProjectStream(iter([request] * n), timeout=120)
+        assert len(next(responses).projections) == 4000  # the stream works
+        peak = baseline
+        for _ in range(25):  # the reader stalls for 5 s while the server could run ahead
+            time.sleep(0.2)
+            peak = max(peak, rss_bytes(proc.pid))
+        rest = sum(len(r.projections) == 4000 for r in responses)  # then reads everything
+        assert rest == n - 1
+        growth_mb = (peak - baseline) / 2**20
+        print(f"server RSS grew {growth_mb:.1f} MB while the reader stalled")
+        assert growth_mb < 35, f"server memory grew {growth_mb:.1f} MB for a stalled reader"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -223,7 +223,7 @@ def test_metrics_page_parses_and_moves(server, catalog_items):
 
 
 def test_not_serving_until_warmed_up(model_dir):
-    from models.topic_model import TopicModel
+    from models.core.topic_model import TopicModel
     from tests.service.conftest import RunningServer
 
     release = threading.Event()

@@ -11,8 +11,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from models.registry import ModelRegistry
-from models.synthetic import make_synthetic_catalog
+from models.data.synthetic import make_synthetic_catalog
+from models.store.registry import ModelRegistry
 from service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
@@ -156,7 +156,7 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         assert not any((model_root / "uploads").iterdir())  # nothing half-kept
         for bad, fragment in [
             ({"topics": 1}, "topics must be at least 2"),
-            ({"topics": 4, "activation": "tanh"}, "activation 'tanh'"),
+            ({"topics": 4, "activation": "tanh"}, "activation must be one of"),
             ({"topics": 4, "catalog_path": "missing.jsonl"}, "no catalog file"),
             ({"topics": 4, "catalog_path": "", "upload_id": "f" * 32}, "no upload"),
             ({"topics": 4, "upload_id": "f" * 32}, "set exactly one of"),

@@ -1,0 +1,126 @@
+"""Scenarios (clients x items per request) and the server configurations compared."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TMDB = ROOT.parent / "shared" / "data" / "tmdb_5000_movies.csv.zip"
+RUNS = ROOT / "runs"
+HOST = "127.0.0.1"  # the only address this tool ever sends to
+PROJECT = "/topicproj.v1.TopicProjection/Project"
+DEFAULT_SCENARIOS = "64x1,16x256"
+
+# One grpc.aio channel (one HTTP/2 connection) per 16 clients: a single connection funnels
+# every call's frames through one transport, which can saturate before the server does, while a
+# channel per client costs the client process more connections to poll than it gains. 16
+# concurrent streams per connection is far under HTTP/2's default limit of 100.
+CLIENTS_PER_CHANNEL = 16
+CHANNEL_OPTIONS = [
+    # Without a local subchannel pool, channels to the same target share one TCP connection
+    # process-wide, which would defeat the point of having several.
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+]
+# Requests kept pre-serialised per scenario; enough distinct ones that the server's vocabulary
+# lookups see the whole pool, few enough to stay in memory at any request size.
+MAX_POOL_ITEMS = 1 << 17
+ERROR_BACKOFF_S = 0.01
+
+
+@dataclass(frozen=True)
+class Scenario:
+    clients: int
+    items: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.clients} × {self.items}"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    name: str
+    flags: tuple[str, ...] = ()  # extra `topicproj serve` flags
+    kind: str = "batched"  # batched, unbatched, noop, workersN, before: what comparisons key on
+    noop: bool = False  # the ceiling server of benchmarks.noop_server instead of topicproj
+    tree: Path | None = None  # run the server from this source tree (an older commit)
+    train: bool = False  # a training job runs in the server while it is measured
+
+
+def parse_scenarios(text: str) -> list[Scenario]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        try:
+            clients, items = (int(x) for x in part.split("x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"scenario {part!r}: expected CLIENTSxITEMS, e.g. 64x1"
+            ) from None
+        if clients < 1 or items < 1:
+            raise argparse.ArgumentTypeError(f"scenario {part!r}: both numbers must be >= 1")
+        out.append(Scenario(clients, items))
+    if not out:
+        raise argparse.ArgumentTypeError("no scenario given")
+    return out
+
+
+SERVER_KINDS = ("batched", "unbatched", "noop", "before", "training", "workersN")
+DEFAULT_SERVERS = "batched,unbatched,noop"
+
+
+def parse_servers(text: str) -> list[str]:
+    kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
+    for k in kinds:
+        if k not in SERVER_KINDS[:5] and not (k.startswith("workers") and k[7:].isdigit()):
+            raise argparse.ArgumentTypeError(
+                f"server {k!r}: expected one of batched, unbatched, noop, before, training, "
+                "workers2, workers4, ..."
+            )
+    if not kinds or kinds[0] != "batched":
+        raise argparse.ArgumentTypeError(
+            "the first server must be 'batched': the others are compared with it"
+        )
+    return kinds
+
+
+def server_configs(
+    kinds: Sequence[str],
+    max_batch_items: int | None,
+    max_wait_ms: float | None,
+    before: tuple[str, Path] | None = None,
+) -> list[ServerConfig]:
+    from service.settings import Settings
+
+    fields = Settings.model_fields
+    items = max_batch_items if max_batch_items is not None else fields["max_batch_items"].default
+    wait = max_wait_ms if max_wait_ms is not None else fields["max_wait_ms"].default
+    # Passed explicitly (not left to the server's defaults) so the label is what actually ran.
+    batching = ("--max-batch-items", str(items), "--max-wait-ms", str(wait))
+    out = []
+    for kind in kinds:
+        if kind == "batched":
+            out.append(ServerConfig(f"batched ({items} items, {wait:g} ms)", batching, kind))
+        elif kind == "unbatched":
+            out.append(ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"), kind))
+        elif kind == "noop":
+            out.append(ServerConfig("no-op grpc.aio (ceiling)", (), kind, noop=True))
+        elif kind == "training":
+            out.append(ServerConfig("batched, while a job trains", batching, kind, train=True))
+        elif kind == "before":
+            assert before is not None
+            ref, tree = before
+            out.append(ServerConfig(f"batched, before (`{ref}`)", batching, kind, tree=tree))
+        else:
+            n = int(kind[7:])
+            out.append(
+                ServerConfig(f"batched, {n} workers", (*batching, "--workers", str(n)), kind)
+            )
+    return out

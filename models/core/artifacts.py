@@ -1,0 +1,139 @@
+"""Model directories: written atomically, verified on load.
+
+A model directory holds `weights.safetensors` (no pickle), `vocabulary.json`, `model.json` and
+`manifest.json`, which records the sha256 and size of each of the other files. It is written to a
+temporary sibling directory and renamed into place, so a crash never leaves a half-written model
+under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from models.errors import ModelDirectoryError
+
+FORMAT_VERSION = 1
+WEIGHTS = "weights.safetensors"
+VOCABULARY = "vocabulary.json"
+MODEL = "model.json"
+MANIFEST = "manifest.json"
+FILES = (WEIGHTS, VOCABULARY, MODEL)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_model_dir(
+    path: str | Path,
+    tensors: dict[str, torch.Tensor],
+    vocabulary: dict[str, Any],
+    model: dict[str, Any],
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a model directory at `path`, atomically."""
+    path = Path(path)
+    if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
+        raise ModelDirectoryError(path, "already exists; choose another path or overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / WEIGHTS)
+        _write_json(tmp / VOCABULARY, vocabulary)
+        _write_json(tmp / MODEL, {"format_version": FORMAT_VERSION, **model})
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "files": {
+                name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
+                for name in FILES
+            },
+        }
+        _write_json(tmp / MANIFEST, manifest)
+        if path.exists():
+            # Move the old model aside first: a rename cannot replace a non-empty directory.
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.rename(path, old)
+            try:
+                os.rename(tmp, path)
+            except BaseException:
+                os.rename(old, path)  # put the old model back rather than lose it
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def model_version(path: str | Path) -> str:
+    """A model directory's content digest: the first 12 hex digits of its manifest's sha256.
+
+    The manifest holds every other file's sha256, so the digest changes with any of them.
+    """
+    return _sha256(Path(path) / MANIFEST)[:12]
+
+
+def read_model_dir(
+    path: str | Path,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Read and verify a model directory: (tensors, vocabulary, model)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelDirectoryError(path, "not found or not a directory")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+            raise TypeError("'files' must map each file name to an object")
+    except FileNotFoundError:
+        raise ModelDirectoryError(path, f"{MANIFEST} is missing; not a topicproj model") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise ModelDirectoryError(path, f"{MANIFEST} is damaged ({e})") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelDirectoryError(
+            path, f"format version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
+    for name in FILES:
+        entry = files.get(name)
+        if entry is None:
+            raise ModelDirectoryError(path, f"{MANIFEST} does not list {name}")
+        if not (path / name).is_file():
+            raise ModelDirectoryError(path, f"{name} is missing")
+        if _sha256(path / name) != entry.get("sha256"):
+            raise ModelDirectoryError(path, f"{name} does not match its checksum; it is damaged")
+    try:
+        tensors = load_file(path / WEIGHTS)
+        vocabulary = json.loads((path / VOCABULARY).read_text(encoding="utf-8"))
+        model = json.loads((path / MODEL).read_text(encoding="utf-8"))
+    except (SafetensorError, json.JSONDecodeError, OSError) as e:
+        raise ModelDirectoryError(path, f"unreadable ({e})") from None
+    return tensors, vocabulary, model

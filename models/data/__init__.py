@@ -1,0 +1,1 @@
+"""Catalogs: readers for the file formats, and the seeded synthetic catalog of movie themes."""

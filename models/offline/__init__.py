@@ -1,0 +1,1 @@
+"""Whole catalogs projected offline: the streaming local engine and the Ray Data engine."""

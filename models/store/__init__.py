@@ -1,0 +1,1 @@
+"""Model versions on disk: the registry with its atomic active pointer."""

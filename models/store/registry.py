@@ -1,0 +1,164 @@
+"""The model registry: the versions of a model kept under one root, and which one is active.
+
+Layout under the root:
+
+    versions/<version>/   a model directory (see `models.artifacts`), named by its version,
+                          the digest of its manifest, so one content is stored once
+    active                the active version's name on one line, replaced atomically
+
+Adding a version writes it beside the others under a temporary name and renames it into place;
+activating one verifies every checksum first and then replaces the pointer with a rename. A
+crash at any point leaves either the old state or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.core.artifacts import MANIFEST, model_version, read_model_dir
+from models.core.topic_model import TopicModel
+from models.errors import ModelDirectoryError, UnknownVersion
+
+log = logging.getLogger(__name__)
+
+VERSIONS = "versions"
+ACTIVE = "active"
+_VERSION = re.compile(r"[0-9a-f]{12}")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    path: Path
+    created: float  # seconds since the epoch, when the version was added
+    active: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A version that could not be loaded, and why."""
+
+    version: str
+    reason: str
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ModelRegistry:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def _versions(self) -> Path:
+        return self.root / VERSIONS
+
+    def path(self, version: str) -> Path:
+        """The directory of `version`. Only well-formed names exist, so no name can escape."""
+        if not _VERSION.fullmatch(version) or not (self._versions / version).is_dir():
+            raise UnknownVersion(version, self.root)
+        return self._versions / version
+
+    def versions(self) -> list[VersionInfo]:
+        """Every version, oldest first."""
+        if not self._versions.is_dir():
+            return []
+        active = self.active()
+        out = []
+        for d in self._versions.iterdir():
+            if _VERSION.fullmatch(d.name) and d.is_dir():
+                try:
+                    created = (d / MANIFEST).stat().st_mtime
+                except OSError:
+                    created = d.stat().st_mtime
+                out.append(VersionInfo(d.name, d, created, d.name == active))
+        return sorted(out, key=lambda v: (v.created, v.version))
+
+    def active(self) -> str | None:
+        """The active version's name, or None when none was ever activated."""
+        try:
+            name = (self.root / ACTIVE).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name if _VERSION.fullmatch(name) else None
+
+    def add(self, source: str | Path | TopicModel) -> str:
+        """Store a model (a fitted `TopicModel` or a model directory) and return its version.
+
+        A directory is verified before it is stored; adding the same content twice stores it
+        once.
+        """
+        self._versions.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self._versions))
+        try:
+            staged = tmp / "model"
+            if isinstance(source, TopicModel):
+                source.save(staged)
+            else:
+                read_model_dir(source)  # every checksum, before anything is stored
+                shutil.copytree(source, staged)
+                read_model_dir(staged)  # and again: the copy must be as good
+            version = model_version(staged)
+            target = self._versions / version
+            if not target.exists():
+                os.rename(staged, target)
+                _fsync_dir(self._versions)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log.info("added model version %s to %s", version, self.root)
+        return version
+
+    def activate(self, version: str) -> None:
+        """Make `version` the active one, after verifying every file of it."""
+        read_model_dir(self.path(version))  # raises ModelDirectoryError if damaged
+        pointer = self.root / ACTIVE
+        fd, tmp = tempfile.mkstemp(prefix=".active-", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(version + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, pointer)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.root)
+        log.info("activated model version %s", version)
+
+    def load(self, version: str, device: str = "auto") -> TopicModel:
+        return TopicModel.load(self.path(version), device=device)
+
+    def load_active(self, device: str = "auto") -> tuple[TopicModel, list[Refused]]:
+        """The active version, or, if it fails to load, the newest version that loads.
+
+        Returns the model and the versions refused on the way (with the reason), so that the
+        caller can log and count them. The pointer is left as it is: which version should be
+        active is the operator's decision, not a side effect of a damaged file.
+        """
+        refused: list[Refused] = []
+        active = self.active()
+        candidates = [active] if active else []
+        candidates += [v.version for v in reversed(self.versions()) if v.version != active]
+        for version in candidates:
+            try:
+                return self.load(version, device), refused
+            except (ModelDirectoryError, UnknownVersion) as e:
+                log.error("model version %s refused: %s", version, e)
+                refused.append(Refused(version, str(e)))
+        if not candidates:
+            raise ModelDirectoryError(self.root, "holds no model version")
+        raise ModelDirectoryError(
+            self.root,
+            "no model version loads: " + "; ".join(f"{r.version}: {r.reason}" for r in refused),
+        )

@@ -1,0 +1,1 @@
+"""Learning topics: the options (one typed definition) and the torch training loop."""

@@ -1,0 +1,298 @@
+"""Commands that run here, on files: train, evaluate, study, inspect, project.
+
+Every catalog is read with `--input` and everything written goes to `--output`; a model is
+named with `--model`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS, DEMO
+from models.data.catalog import FORMATS, Catalog, read_catalog
+from models.errors import TopicprojError
+
+from .options import add_option_args, given_options
+
+
+def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
+    """The catalog named by --input, or the synthetic catalog (with its ground truth)."""
+    if args.input is None:
+        from models.data.synthetic import make_synthetic_catalog
+
+        synthetic = make_synthetic_catalog(seed=args.synthetic_seed)
+        return synthetic.catalog, synthetic
+    catalog = read_catalog(args.input, format=args.format, skip_bad_rows=args.skip_bad_rows)
+    s = catalog.stats
+    if not args.quiet:
+        print(
+            f"read {s.rows} items from {args.input} ({s.skipped} bad rows skipped, "
+            f"{s.empty} with no keyword)",
+            file=sys.stderr,
+        )
+        for line in s.errors[:3]:
+            print(f"  skipped: {line}", file=sys.stderr)
+    if len(catalog) == 0:
+        raise TopicprojError(f"{args.input}: no items to learn from")
+    return catalog, None
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", help="catalog file; without it, the built-in synthetic catalog")
+    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    p.add_argument(
+        "--synthetic-seed", type=int, default=0, help="seed of the synthetic catalog (default 0)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    return "topicproj " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.core.topic_model import TopicModel
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
+        # Fail before training, not after minutes of it.
+        raise TopicprojError(f"{out} already exists; pass --overwrite to replace it")
+    given = given_options(args, args.option_names)
+    if args.demo:
+        if given or args.input is not None:
+            raise TopicprojError("--demo is a whole recipe: give it no catalog or options")
+        from models.training.demo import train_demo_model
+
+        path = train_demo_model(out, device=args.device, verbose=not args.quiet)
+        if not args.quiet:
+            print(f"trained the demo model; saved to {path}", file=sys.stderr)
+        return 0
+    options = DEFAULTS.replace(**given)
+    catalog, _ = _catalog(args)
+    model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
+    model.fit(catalog.keywords)
+    model.data_summary_ = {
+        "source": catalog.source,
+        "items": len(catalog),
+        "skipped_rows": catalog.stats.skipped,
+        "items_without_keywords": catalog.stats.empty,
+        "vocabulary": model.vocabulary_.stats,
+    }
+    path = model.save(out, overwrite=args.overwrite)
+    if not args.quiet:
+        r = model.train_result_
+        print(
+            f"trained {options.n_topics} topics ({options.activation}) over "
+            f"{len(model.vocabulary_)} keywords in {r.seconds:.1f} s, {r.epochs} epochs, best "
+            f"validation loss {r.best_validation_loss:.4f} at epoch {r.best_epoch}; saved to "
+            f"{path}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from models.research.evaluation import evaluate, write_report
+
+    activations = [a.strip() for a in args.activations.split(",") if a.strip()]
+    unknown = [a for a in activations if a not in ALL_ACTIVATIONS]
+    if unknown:
+        raise TopicprojError(
+            f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ALL_ACTIVATIONS)}"
+        )
+    seeds = _ints(args.seeds, "--seeds")
+    options = DEFAULTS.replace(**given_options(args, ("n_topics", "min_df")))
+    catalog, synthetic = _catalog(args)
+    report = evaluate(
+        catalog,
+        n_topics=options.n_topics,
+        activations=activations,
+        seeds=list(seeds),
+        split_seed=args.split_seed,
+        min_df=options.min_df,
+        sklearn_baselines=not args.no_sklearn,
+        planted_keywords=synthetic.topic_keywords if synthetic else None,
+        item_topics=synthetic.item_topics if synthetic else None,
+        progress=not args.quiet,
+    )
+    out = write_report(report, args.output, _command_line(args))
+    if not args.quiet:
+        print((out / "report.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise TopicprojError(
+            f"{what}: expected integers separated by commas, got {text!r}"
+        ) from None
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from models.research.study.report import write_study
+    from models.research.study.run import StudyConfig, run_study, with_overrides
+
+    # The figures are drawn last: without matplotlib, say so now, not after the whole study.
+    if importlib.util.find_spec("matplotlib") is None:
+        raise TopicprojError(
+            "the study draws its figures with matplotlib: pip install 'topicproj[study]'"
+        )
+    base = StudyConfig.smoke() if args.smoke else StudyConfig()
+    overrides = {
+        name: _ints(getattr(args, name), "--" + name.replace("_", "-"))
+        for name in ("topics", "seeds", "planted_seeds", "tradeoff_seeds")
+        if getattr(args, name) is not None
+    }
+    config = with_overrides(base, **overrides)
+    catalog = None
+    if args.input is not None:
+        catalog = read_catalog(args.input, format=args.format, skip_bad_rows=args.skip_bad_rows)
+    study = run_study(config, catalog, progress=not args.quiet)
+    out = write_study(study, args.output, _command_line(args))
+    if not args.quiet:
+        print(f"wrote {out}: study.md, study.json and the figures", file=sys.stderr)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from models.core.topic_model import TopicModel
+
+    model = TopicModel.load(args.model, device="cpu")
+    topics = model.topic_table(args.top)
+    if args.json:
+        info = {
+            "activation": model.activation,
+            "topics": model.n_topics,
+            "keywords": len(model.vocabulary_),
+            "training": model.train_result_.to_dict() if hasattr(model, "train_result_") else None,
+            "data": model.data_summary_,
+            "topic_table": topics,
+        }
+        if info["training"]:
+            info["training"].pop("history", None)
+        json.dump(info, sys.stdout, indent=1, ensure_ascii=False)
+        print()
+        return 0
+    print(
+        f"{args.model}: {model.n_topics} topics, activation {model.activation}, "
+        f"{len(model.vocabulary_)} keywords"
+    )
+    print(f"{'topic':>5}  {'slope':>6}  {'tau':>6}  {'beta':>7}  {'bias':>6}  top keywords")
+    for t in topics:
+        print(
+            f"{t['topic']:>5}  {t['slope']:>6.3f}  {t['threshold']:>6.3f}  {t['sharpness']:>7.2f}  "
+            f"{t['bias']:>6.3f}  {', '.join(t['top_keywords'])}"
+        )
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from models.offline.projection import expand_inputs, project_catalog
+
+    output = Path(args.output)
+    inputs = expand_inputs(args.input)
+    if args.engine == "ray":
+        from models.offline.ray_engine import project_with_ray
+
+        summary = project_with_ray(
+            args.model,
+            inputs,
+            output,
+            format=args.format,
+            batch_size=args.batch_size,
+            top_k=args.top_k,
+            skip_bad_rows=args.skip_bad_rows,
+            device=args.device,
+            address=args.ray_address,
+            actors=args.actors,
+            gpus_per_actor=args.gpus_per_actor,
+        )
+    else:
+        from models.core.topic_model import TopicModel
+
+        model = TopicModel.load(args.model, device=args.device)
+        summary = project_catalog(
+            model,
+            inputs,
+            output,
+            format=args.format,
+            batch_size=args.batch_size,
+            top_k=args.top_k,
+            skip_bad_rows=args.skip_bad_rows,
+            progress=not args.quiet,
+        )
+    if not args.quiet:
+        print(summary.line(), file=sys.stderr)
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("train", help="learn topics from a catalog and save a model directory")
+    _add_input_args(p)
+    p.set_defaults(option_names=add_option_args(p))
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"the demo model's recipe: the synthetic movie catalog, {DEMO.n_topics} topics",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--output", required=True, help="model directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="compare activations and scikit-learn baselines")
+    _add_input_args(p)
+    add_option_args(p, ("n_topics", "min_df"))
+    p.add_argument("--activations", default=",".join(ACTIVATIONS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
+    p.add_argument("--output", required=True, help="directory for report.json and report.md")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "study", help="the activation study: every table and figure of docs/activation.md"
+    )
+    p.add_argument("--input", help="real catalog; without it, parts 2-6 run on synthetic data")
+    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    p.add_argument("--topics", help="topic counts on the real catalog (default 50,100)")
+    p.add_argument("--seeds", help="seeds on the real catalog (default 0,1,2,3,4)")
+    p.add_argument("--planted-seeds", help="seeds on the planted catalogs (default 0,1,2)")
+    p.add_argument("--tradeoff-seeds", help="seeds of the L1 sweep (default 0,1)")
+    p.add_argument("--smoke", action="store_true", help="a tiny setting that runs in seconds")
+    p.add_argument("--output", required=True, help="folder for study.md, study.json and PNGs")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("project", help="project a whole catalog offline into Parquet or .npy")
+    p.add_argument("--model", required=True, help="model directory")
+    p.add_argument("--input", required=True, help="catalog file, directory, or glob pattern")
+    p.add_argument("--output", required=True, help=".parquet (or .npy for the dense matrix)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
+    p.add_argument("--batch-size", type=int, default=8192, help="items per batch")
+    p.add_argument("--top-k", type=int, default=0, help="also write each item's top-k topics")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, or local)")
+    p.add_argument("--actors", type=int, default=None, help="Ray actors (default: CPUs or GPUs)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor")
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("inspect", help="show a model's topics and activation parameters")
+    p.add_argument("--model", required=True, help="model directory")
+    p.add_argument("--top", type=int, default=10, help="keywords per topic")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)

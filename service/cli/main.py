@@ -1,0 +1,51 @@
+"""The `topicproj` command line: train, project, evaluate and study models here; serve them;
+operate a running server.
+
+Errors that the user can fix (bad input, a damaged model) print one line naming the problem and
+exit with status 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from models.errors import TopicprojError
+
+from . import local, remote, serve
+
+EXIT_USAGE = 2
+
+
+def _version() -> str:
+    try:
+        return version("topicproj")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="topicproj", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"topicproj {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    local.add_parsers(sub)
+    serve.add_parsers(sub)
+    remote.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args))
+    except (TopicprojError, ValueError, OSError) as e:
+        print(f"topicproj {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

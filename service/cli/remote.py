@@ -1,0 +1,142 @@
+"""`topicproj models ...` and `topicproj jobs ...`: operate a running server from the shell.
+
+Thin wrappers over `TopicClient`: list and activate model versions, start, watch and cancel
+training jobs. The token comes from `--token` or `TOPICPROJ_AUTH_TOKEN`; `--ca-file` connects
+over TLS. A gRPC error prints its status and message and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from models.core.options import TrainOptions
+from models.data.catalog import FORMATS
+from service.client import TopicClient
+
+from .options import add_option_args, given_options
+
+
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT")
+    p.add_argument("--token", help="bearer token (default TOPICPROJ_AUTH_TOKEN)")
+    p.add_argument("--ca-file", help="connect over TLS, trusting this PEM certificate")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
+
+
+def _client(args: argparse.Namespace) -> TopicClient:
+    token = args.token or os.environ.get("TOPICPROJ_AUTH_TOKEN") or None
+    return TopicClient(args.address, timeout=args.timeout, token=token, ca_file=args.ca_file)
+
+
+def _reports_rpc_errors(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except grpc.RpcError as e:
+            print(f"topicproj: {e.code().name}: {e.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+            return 1
+
+    return run
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    line = f"{job['id']} {job['state']} epoch {job['epoch']}/{job['max_epochs']}"
+    if job["epoch"]:
+        line += f" loss {job['train_loss']:.4f} validation {job['validation_loss']:.4f}"
+    if job["model_version"]:
+        line += f" model {job['model_version']}" + (" (activated)" if job["activated"] else "")
+    if job["error"]:
+        line += f" error: {job['error']}"
+    return line
+
+
+@_reports_rpc_errors
+def cmd_models(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "activate":
+            info = client.activate_model(args.version)
+            print(f"serving {info['version']} ({info['topics']} topics, {info['activation']})")
+            return 0
+        for m in client.list_models():
+            when = datetime.datetime.fromtimestamp(m["created_unix"], datetime.UTC)
+            flags = [f for f in ("active", "serving") if m[f]]
+            print(f"{m['version']}  {when:%Y-%m-%d %H:%M} UTC  {' '.join(flags)}".rstrip())
+    return 0
+
+
+@_reports_rpc_errors
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.action == "start":
+            # The request's fields are named as in the proto; TrainOptions says which is which.
+            proto_name = {option: field for field, option in TrainOptions.proto_fields().items()}
+            fields = {proto_name[k]: v for k, v in given_options(args, args.option_names).items()}
+            if args.format is not None:
+                fields["format"] = args.format
+            upload_id = client.upload_catalog(args.upload) if args.upload else ""
+            job = client.start_training(
+                catalog_path=args.catalog_path or "",
+                upload_id=upload_id,
+                activate_on_success=args.activate,
+                **fields,
+            )
+            if not args.watch:
+                print(_job_line(job))
+                return 0
+            job_id = job["id"]
+        elif args.action == "cancel":
+            print(_job_line(client.cancel_training_job(args.job_id)))
+            return 0
+        elif args.action == "show":
+            print(_job_line(client.training_job(args.job_id)))
+            return 0
+        else:
+            job_id = args.job_id
+        last: dict[str, Any] = {}
+        for last in client.watch_training_job(job_id):
+            print(_job_line(last), flush=True)
+        return 0 if last.get("state") == "SUCCEEDED" else 1
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("models", help="list or activate the model versions of a running server")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("list", help="every version, oldest first")
+    _connection_args(a)
+    a = actions.add_parser("activate", help="serve this version from now on")
+    a.add_argument("version")
+    _connection_args(a)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("jobs", help="train on a running server: start, watch, show, cancel")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("start", help="queue a training job")
+    where = a.add_mutually_exclusive_group(required=True)
+    where.add_argument("--catalog-path", help="a catalog under the server's --data-root")
+    where.add_argument("--upload", help="a local catalog file, sent to the server first")
+    a.add_argument("--activate", action="store_true", help="serve the model once it succeeds")
+    a.add_argument("--watch", action="store_true", help="print every epoch until it ends")
+    a.add_argument("--format", choices=FORMATS, help="default: told by the file's extension")
+    names = add_option_args(a, TrainOptions.proto_fields().values(), required=("n_topics",))
+    a.set_defaults(option_names=names)
+    _connection_args(a)
+    for name, text in (
+        ("watch", "print the job's state at every change until it ends"),
+        ("show", "the job's state now"),
+        ("cancel", "cancel a queued or running job"),
+    ):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("job_id")
+        _connection_args(a)
+    p.set_defaults(func=cmd_jobs)

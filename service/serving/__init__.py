@@ -1,0 +1,2 @@
+"""Online serving: the gRPC server and servicer, the model holder, batching, validation,
+interceptors and worker processes."""

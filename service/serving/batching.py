@@ -1,0 +1,172 @@
+"""Dynamic batching: requests from every client share one projection per batch.
+
+Each request's items wait in one queue. The worker takes the oldest request, then keeps adding
+queued requests until the batch holds `max_batch_items` items or the oldest has waited
+`max_wait_ms`. The batch is computed in a worker thread, so the event loop keeps accepting
+requests and gathering the next batch meanwhile. A request is never split: one larger than
+`max_batch_items` runs as a batch of its own.
+
+The batcher does not know what a request holds: `compute` takes the queued requests of one
+batch and returns one result per request. That lets the server map the keywords of the whole
+batch in one vectorised call instead of one call per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from service.errors import DeadlineExpired, QueueFull, ShuttingDown
+from service.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+Work = TypeVar("Work")  # what one request asks for
+Result = TypeVar("Result")  # what it gets back
+
+
+@dataclass
+class _Pending(Generic[Work, Result]):
+    work: Work
+    items: int
+    future: asyncio.Future[Result]
+    deadline: float | None  # time.monotonic() seconds
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+class Batcher(Generic[Work, Result]):
+    def __init__(
+        self,
+        compute: Callable[[list[Work]], list[Result]],
+        *,
+        max_batch_items: int,
+        max_wait_ms: float,
+        max_queue_items: int,
+        metrics: ServiceMetrics,
+        wait_when_idle: bool = False,
+    ) -> None:
+        self.compute = compute  # one result per request, in order; runs in the worker thread
+        self.max_batch_items = max_batch_items
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue_items = max_queue_items
+        self.wait_when_idle = wait_when_idle
+        self.metrics = metrics
+        self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
+        self._queued_items = 0
+        self._wakeup = asyncio.Event()
+        # One thread: batches run one after another on the device, in order.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="project")
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._last_batch_requests = 1
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+
+    async def stop(self) -> None:
+        """Finish everything queued, then stop the worker."""
+        self._closing = True
+        self._wakeup.set()
+        if self._worker is not None:
+            await self._worker
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, work: Work, items: int, deadline: float | None = None) -> Result:
+        """Compute `work` (of `items` items, at least 1) in a batch with whichever requests
+        share it."""
+        if self._closing:
+            raise ShuttingDown()
+        n = items
+        if self._queued_items + n > self.max_queue_items:
+            raise QueueFull(self._queued_items, self.max_queue_items)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(work, n, future, deadline))
+        self._queued_items += n
+        self.metrics.queue_items.set(self._queued_items)
+        self._wakeup.set()
+        return await future
+
+    def _take_batch(self) -> list[_Pending[Work, Result]]:
+        """Pop requests until the batch is full; drop those cancelled or past their deadline."""
+        taken: list[_Pending[Work, Result]] = []
+        items = 0
+        now = time.monotonic()
+        while self._queue:
+            head = self._queue[0]
+            if taken and items + head.items > self.max_batch_items:
+                break
+            self._queue.popleft()
+            self._queued_items -= head.items
+            if head.future.done():  # cancelled by the client
+                continue
+            if head.deadline is not None and now > head.deadline:
+                head.future.set_exception(DeadlineExpired())
+                continue
+            taken.append(head)
+            items += head.items
+        self.metrics.queue_items.set(self._queued_items)
+        return taken
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            # Gather: wait until enough items are queued or the oldest has waited long enough,
+            # but only while requests are arriving together (the last batch merged several).
+            # A client on its own would otherwise wait out the whole window on every request
+            # for company that never comes; the first batch of a burst goes at once, and the
+            # burst piles up behind it.
+            oldest = self._queue[0].enqueued
+            while (
+                (self._last_batch_requests > 1 or self.wait_when_idle)
+                and self._queued_items < self.max_batch_items
+                and not self._closing
+                and (remaining := oldest + self.max_wait - time.monotonic()) > 0
+            ):
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                except TimeoutError:
+                    break
+            taken = self._take_batch()
+            if not taken:
+                continue
+            self._last_batch_requests = len(taken)
+            await self._project(loop, taken)
+
+    async def _project(
+        self, loop: asyncio.AbstractEventLoop, taken: list[_Pending[Work, Result]]
+    ) -> None:
+        start = time.monotonic()
+        n_items = sum(p.items for p in taken)
+        try:
+            for p in taken:
+                self.metrics.queue_wait.observe(start - p.enqueued)
+            results = await loop.run_in_executor(
+                self._executor, self.compute, [p.work for p in taken]
+            )
+            if len(results) != len(taken):
+                raise RuntimeError(f"compute gave {len(results)} results for {len(taken)} requests")
+            self.metrics.batch_compute.observe(time.monotonic() - start)
+            self.metrics.batch_items.observe(n_items)
+        except Exception as e:  # never let one batch stop the worker for everyone: each of its
+            # requests fails with the error, and the worker goes on with the next batch
+            log.exception("projection of a batch of %d items failed", n_items)
+            for p in taken:
+                if not p.future.done():
+                    p.future.set_exception(e)
+            return
+        for p, result in zip(taken, results, strict=True):
+            if not p.future.done():
+                p.future.set_result(result)

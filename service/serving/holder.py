@@ -1,0 +1,134 @@
+"""`ModelHolder`: the served model, how a batch is computed on it, and how it is swapped.
+
+It knows nothing of gRPC: the servicer and the batcher call it, the server builds it. The model
+and its dead-topic tracker are one tuple, replaced in one assignment, so a batch reads the pair
+once and is projected wholly by one version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.core.topic_model import TopicModel
+from models.store.registry import ModelRegistry
+from service.errors import NoModelRoot
+from service.metrics import DeadTopicTracker, ServiceMetrics
+
+from .validation import Bags
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Projected:
+    """One request's share of a projected batch: rows in request order."""
+
+    Y: np.ndarray  # (items, topics) float32
+    known: np.ndarray  # (items,) distinct keywords found in the vocabulary
+    unknown: np.ndarray  # (items,) keywords not found
+    version: str  # of the model that projected them
+
+    @classmethod
+    def empty(cls, topics: int, version: str) -> Projected:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(np.zeros((0, topics), dtype=np.float32), none, none, version)
+
+
+def warm_up(model: TopicModel) -> None:
+    """First-call allocations (and the CUDA context) happen here, not in a client's request."""
+    model.project_batch(model.vocabulary_.map_batch([model.vocabulary_.keywords[:2]]))
+
+
+class ModelHolder:
+    def __init__(
+        self,
+        model: TopicModel,
+        metrics: ServiceMetrics,
+        *,
+        device: str = "auto",
+        dead_topic_window: int = 10000,
+        registry: ModelRegistry | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.device = device
+        self.dead_topic_window = dead_topic_window
+        self.registry = registry
+        self._serving = (model, DeadTopicTracker(model.n_topics, dead_topic_window))
+        self._activating = asyncio.Lock()
+        self.describe()
+
+    @property
+    def model(self) -> TopicModel:
+        return self._serving[0]
+
+    @property
+    def dead_topics(self) -> DeadTopicTracker:
+        return self._serving[1]
+
+    def compute(self, requests: list[Bags]) -> list[Projected]:
+        """Map and project the requests of one batch together, and record their sparsity.
+
+        Runs in the batcher's worker thread: one vectorised keyword mapping and one projection
+        for the whole batch, then each request gets its rows back, named by the version that
+        projected them (the caller checks it against the version the request asked for).
+        """
+        keywords: list[str] = []
+        for r in requests:
+            keywords += r.keywords
+        counts = np.concatenate([r.counts for r in requests])
+        weights = None
+        if any(r.weights is not None for r in requests):
+            weights = np.concatenate(
+                [
+                    r.weights if r.weights is not None else np.ones(len(r.keywords), np.float32)
+                    for r in requests
+                ]
+            )
+        model, dead_topics = self._serving  # one version for the whole batch
+        version = model.version_
+        batch = model.vocabulary_.map_flat(keywords, counts, weights)
+        Y = model.project_batch(batch).cpu().numpy()  # (items, topics)
+        known, unknown = batch.known, batch.unknown
+        self.metrics.observe_projections(Y, known, unknown)
+        self.metrics.dead_topics.set(dead_topics.update(Y))
+        out: list[Projected] = []
+        row = 0
+        for r in requests:
+            end = row + len(r)
+            out.append(Projected(Y[row:end], known[row:end], unknown[row:end], version))
+            row = end
+        return out
+
+    async def activate(self, version: str) -> TopicModel:
+        """Serve `version` of the registry from now on: load, verify, warm up, then swap.
+
+        Batches already computing finish on the old model; the swap is one assignment.
+        """
+        if self.registry is None:
+            raise NoModelRoot()
+        loop = asyncio.get_running_loop()
+        async with self._activating:  # one activation at a time, in the order asked
+            model = await loop.run_in_executor(None, self.registry.load, version, self.device)
+            await loop.run_in_executor(None, warm_up, model)
+            await loop.run_in_executor(None, self.registry.activate, version)
+            self._serving = (model, DeadTopicTracker(model.n_topics, self.dead_topic_window))
+            self.describe()
+            self.metrics.model_swaps.inc()
+        log.info("now serving model version %s", version)
+        return model
+
+    def describe(self) -> None:
+        model = self.model
+        self.metrics.model.info(
+            {
+                "version": model.version_,
+                "topics": str(model.n_topics),
+                "vocabulary_size": str(len(model.vocabulary_)),
+                "activation": model.activation,
+                "device": str(model.device_),
+            }
+        )

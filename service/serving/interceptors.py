@@ -1,0 +1,146 @@
+"""The one place where errors become gRPC statuses, and where every RPC is counted and timed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from service.errors import status_for
+from service.metrics import ServiceMetrics
+from topicproj.v1 import topicproj_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+SERVICE_PREFIX = "/topicproj.v1.TopicProjection/"
+
+
+class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Maps exceptions to status codes (via `errors.status_for`) and records RPC metrics.
+
+    Only the projection service's methods are wrapped; health and reflection pass through.
+    """
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self.metrics = metrics
+        # Labelled children, looked up once: `labels()` takes a lock and builds a key on every
+        # call, a cost paid twice per RPC otherwise.
+        self._done: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method  # type: ignore[attr-defined]
+        if handler is None or not method.startswith(SERVICE_PREFIX):
+            return handler
+        rpc = method.removeprefix(SERVICE_PREFIX)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(rpc, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(rpc, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._unary_stream(rpc, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._stream_unary(rpc, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _count(self, rpc: str, request: Any) -> None:
+        if isinstance(request, pb.ProjectRequest):  # items, or the same number sent packed
+            n = len(request.items) or len(request.packed_counts)
+            self.metrics.items.labels(rpc).inc(n)
+
+    @contextlib.asynccontextmanager
+    async def _observed(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """Count and time one RPC, and turn an exception into its status code."""
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        self.metrics.inflight.inc()
+        try:
+            yield
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as e:
+            code, message = status_for(e)
+            if code == grpc.StatusCode.INTERNAL:
+                log.error("unexpected error in %s", rpc, exc_info=e)
+            await context.abort(code, message)
+        finally:
+            self._record(rpc, code, start)
+
+    def _unary(self, rpc: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with self._observed(rpc, context):
+                self._count(rpc, request)
+                return await behaviour(request, context)
+
+        return wrapper
+
+    def _stream(self, rpc: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+        async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+            async for request in requests:
+                self._count(rpc, request)
+                yield request
+
+        async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            async with self._observed(rpc, context):
+                async for response in behaviour(counted(requests), context):
+                    yield response
+
+        return wrapper
+
+    def _unary_stream(
+        self, rpc: str, behaviour: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., Any]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async with self._observed(rpc, context):
+                async for response in behaviour(request, context):
+                    yield response
+
+        return wrapper
+
+    def _stream_unary(
+        self, rpc: str, behaviour: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Any]:
+        async def wrapper(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            async with self._observed(rpc, context):
+                return await behaviour(requests, context)
+
+        return wrapper
+
+    def _record(self, rpc: str, code: grpc.StatusCode, start: float) -> None:
+        self.metrics.inflight.dec()
+        children = self._done.get((rpc, code))
+        if children is None:
+            m = self.metrics
+            children = self._done[rpc, code] = (
+                m.requests.labels(rpc, code.name),
+                m.latency.labels(rpc, code.name),
+            )
+        requests, latency = children
+        requests.inc()
+        latency.observe(time.perf_counter() - start)

@@ -1,0 +1,169 @@
+"""The gRPC endpoint of one server process: servicers, interceptors, health, reflection, metrics.
+
+It wires the parts together and owns their lifetimes; the model lives in `ModelHolder`, the
+batching in `Batcher`, the jobs in `TrainingJobs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from models.core.topic_model import TopicModel
+from models.store.registry import ModelRegistry
+from service.jobs.queue import TrainingJobs
+from service.metrics import ServiceMetrics
+from service.settings import Settings
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+from .auth import AuthInterceptor, server_credentials
+from .batching import Batcher
+from .holder import ModelHolder, Projected, warm_up
+from .interceptors import ErrorAndMetricsInterceptor
+from .servicer import TopicProjectionServicer
+from .validation import Bags
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TopicProjection"].full_name
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class ProjectionServer:
+    """The gRPC and metrics endpoints of one process, and the parts behind them."""
+
+    def __init__(
+        self,
+        model: TopicModel,
+        settings: Settings,
+        metrics: ServiceMetrics | None = None,
+        *,
+        reuse_port: bool = False,
+        registry: ModelRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or ServiceMetrics()
+        self.registry = registry
+        self.holder = ModelHolder(
+            model,
+            self.metrics,
+            device=settings.device,
+            dead_topic_window=settings.dead_topic_window,
+            registry=registry,
+        )
+        self.jobs: TrainingJobs | None = None
+        # grpc shares a port with any other process that binds it with SO_REUSEPORT, which is on
+        # by default: a second server on a busy port would start and take half its traffic.
+        # Only `--workers N` means to share it.
+        self.reuse_port = reuse_port
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._metrics_server: Any = None
+        self._server: grpc.aio.Server | None = None
+        self._batcher: Batcher[Bags, Projected] | None = None
+        self.health = health.aio.HealthServicer()
+
+    @property
+    def model(self) -> TopicModel:
+        return self.holder.model
+
+    async def start(self) -> None:
+        s = self.settings
+        self._batcher = Batcher(
+            self.holder.compute,
+            max_batch_items=s.max_batch_items,
+            max_wait_ms=s.max_wait_ms,
+            max_queue_items=s.max_queue_items,
+            metrics=self.metrics,
+            wait_when_idle=s.wait_when_idle,
+        )
+        options = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.so_reuseport", int(self.reuse_port)),
+        ]
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorAndMetricsInterceptor(self.metrics)]
+        if s.auth_token is not None:  # inside the metrics interceptor: refusals are counted
+            interceptors.append(
+                AuthInterceptor(s.auth_token.get_secret_value(), protect_all=s.auth_all)
+            )
+        server = grpc.aio.server(interceptors=interceptors, options=options)
+        if self.registry is not None:
+            self.jobs = TrainingJobs(
+                model_root=self.registry.root,
+                data_root=s.data_root,
+                device=s.device,
+                max_queued=s.max_queued_jobs,
+                max_upload_bytes=s.max_upload_bytes,
+                activate=self.holder.activate,
+                upload_ttl_s=s.upload_ttl_hours * 3600.0,
+            )
+        servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs)
+        pb_grpc.add_TopicProjectionServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        await self._set_health(NOT_SERVING)
+        try:
+            address = f"{s.host}:{s.port}"
+            if s.tls_cert is not None and s.tls_key is not None:
+                creds = server_credentials(s.tls_cert, s.tls_key)
+                self.port = server.add_secure_port(address, creds)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind", with the reason only in its debug log
+            self.port = 0
+        if self.port == 0:
+            raise OSError(
+                f"cannot listen on {s.host}:{s.port}: the port is in use, or the address is "
+                "not one of this machine's"
+            )
+        self._server = server
+        if s.metrics_port is not None:
+            self._metrics_server, _ = start_http_server(
+                s.metrics_port, addr=s.host, registry=self.metrics.registry
+            )
+            self.metrics_port = self._metrics_server.server_address[1]
+        if self.jobs is not None:
+            self.jobs.start()
+        self._batcher.start()
+        await server.start()
+        # Warm up the model (first-call allocations, CUDA context) before SERVING, outside the
+        # batcher so that the warm-up is not counted in the metrics.
+        await asyncio.get_running_loop().run_in_executor(None, warm_up, self.model)
+        await self._set_health(SERVING)
+        log.info("serving %s on %s:%d", self.model.version_, s.host, self.port)
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close."""
+        grace = self.settings.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()  # NOT_SERVING, and stays so
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._batcher is not None:
+            await self._batcher.stop()
+        if self.jobs is not None:
+            await self.jobs.stop()  # a running job's process is stopped; its model is not kept
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+

@@ -1,0 +1,167 @@
+"""The gRPC servicer: an adapter from protobuf to the model and back, with no maths inside."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from service.errors import ModelVersionNotFound, NoModelRoot
+from service.jobs.queue import TrainingJobs
+from service.jobs.spec import spec_from_request
+from service.settings import Settings
+from topicproj.v1 import topicproj_pb2 as pb
+from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
+
+from .batching import Batcher
+from .holder import ModelHolder, Projected
+from .responses import build_response, job_message, model_info
+from .validation import Bags, validate
+
+# Requests of one stream inside the server at once, from read to sent. A slot frees when its
+# response has been handed to grpc, so a client that stops reading stops the server reading
+# its requests, and a stream holds at most this many responses in memory.
+STREAM_WINDOW = 8
+
+
+class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
+    """Reads the served model from the holder on every call, so a swap takes effect at once."""
+
+    def __init__(
+        self,
+        holder: ModelHolder,
+        batcher: Batcher[Bags, Projected],
+        settings: Settings,
+        jobs: TrainingJobs | None = None,
+    ) -> None:
+        self.holder = holder
+        self.batcher = batcher
+        self.settings = settings
+        self.jobs = jobs
+
+    async def Project(
+        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ProjectResponse:
+        return await self._project(request, context)
+
+    async def ProjectStream(
+        self,
+        request_iterator: AsyncIterator[pb.ProjectRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.ProjectResponse]:
+        # Up to STREAM_WINDOW requests are projected at once; responses leave in request order.
+        slots = asyncio.Semaphore(STREAM_WINDOW)
+        pending: asyncio.Queue[asyncio.Task[pb.ProjectResponse] | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await slots.acquire()
+                    await pending.put(asyncio.ensure_future(self._project(request, context)))
+            finally:
+                await pending.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (task := await pending.get()) is not None:
+                response = await task
+                yield response  # resumes once grpc has taken the message
+                slots.release()
+            await reader  # re-raises a failure to read the request stream
+        finally:
+            reader.cancel()
+            left = []  # read but not sent: the client went away, or the stream failed
+            while not pending.empty():
+                if (t := pending.get_nowait()) is not None:
+                    t.cancel()
+                    left.append(t)
+            await asyncio.gather(reader, *left, return_exceptions=True)
+
+    async def GetModel(
+        self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        return model_info(self.holder.model, request.top_keywords or 10)
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        registry = self.holder.registry
+        if registry is None:
+            raise NoModelRoot()
+        serving = self.holder.model.version_
+        versions = await asyncio.get_running_loop().run_in_executor(None, registry.versions)
+        return pb.ListModelsResponse(
+            models=[
+                pb.ModelVersion(
+                    version=v.version,
+                    created_unix=v.created,
+                    active=v.active,
+                    serving=v.version == serving,
+                )
+                for v in versions
+            ]
+        )
+
+    async def ActivateModel(
+        self, request: pb.ActivateModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        model = await self.holder.activate(request.version)
+        return model_info(model, 10)
+
+    # -- training ------------------------------------------------------------------------
+
+    def _jobs(self) -> TrainingJobs:
+        if self.jobs is None:
+            raise NoModelRoot()
+        return self.jobs
+
+    async def StartTraining(
+        self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainingJob:
+        jobs = self._jobs()
+        catalog = jobs.catalog_path(request.catalog_path, request.upload_id)
+        return job_message(await jobs.submit(spec_from_request(request, catalog)))
+
+    async def UploadCatalog(
+        self, request_iterator: AsyncIterator[pb.CatalogChunk], context: grpc.aio.ServicerContext
+    ) -> pb.UploadedCatalog:
+        upload_id, size = await self._jobs().upload(request_iterator)
+        return pb.UploadedCatalog(upload_id=upload_id, bytes=size)
+
+    async def GetTrainingJob(
+        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainingJob:
+        return job_message(self._jobs().get(request.job_id))
+
+    async def WatchTrainingJob(
+        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TrainingJob]:
+        async for job in self._jobs().watch(request.job_id):
+            yield job_message(job)
+
+    async def CancelTrainingJob(
+        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TrainingJob:
+        return job_message(await self._jobs().cancel(request.job_id))
+
+    # -- the projection path -------------------------------------------------------------------
+
+    async def _project(
+        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ProjectResponse:
+        served = self.holder.model
+        asked = request.model_version
+        if asked and asked != served.version_:
+            raise ModelVersionNotFound(asked, served.version_)
+        bags = validate(request, self.settings)
+        if not len(bags):
+            return build_response(request, Projected.empty(served.n_topics, served.version_))
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        projected = await self.batcher.submit(bags, len(bags), deadline)
+        if asked and asked != projected.version:  # swapped while the request queued
+            raise ModelVersionNotFound(asked, projected.version)
+        return build_response(request, projected)
+

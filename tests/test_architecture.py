@@ -1,0 +1,143 @@
+"""The house's rules, checked: which room may import which, no cycles, a lean serving path."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Each room and the rooms its modules may import at module level. An import inside a function
+# (training from `TopicModel.fit`, the lab's candidate forms from `make_activation`) is a lazy
+# dependency, taken only when that call is made, and is not listed here.
+ALLOWED: dict[str, set[str]] = {
+    "models.core": set(),
+    "models.data": {"models.core"},
+    "models.training": {"models.core", "models.data"},
+    "models.offline": {"models.core", "models.data"},
+    "models.store": {"models.core"},
+    "models.research": {"models.core", "models.data", "models.training"},
+    "service.client": set(),
+    "service.jobs": {"models.core", "models.data", "models.store", "service.base"},
+    "service.serving": {
+        "models.core",
+        "models.store",
+        "service.base",
+        "service.client",
+        "service.jobs",
+    },
+    "service.cli": {
+        "models.core",
+        "models.data",
+        "models.errors",
+        "service.base",
+        "service.client",
+    },
+}
+SHARED = {"models.errors"}  # plain exceptions, importable from anywhere
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "service" and len(parts) == 2 and not (REPO / "service" / parts[1]).is_dir():
+        return "service.base"  # settings, errors, metrics: shared by the service's rooms
+    return ".".join(parts[:2])
+
+
+def module_imports(path: Path, module: str) -> set[str]:
+    """First-party modules imported at module level (not inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            found.add(name)
+    return {n for n in found if n.split(".")[0] in ("models", "service")}
+
+
+def all_modules() -> dict[str, Path]:
+    out = {}
+    for top in ("models", "service"):
+        for path in (REPO / top).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = path
+    return out
+
+
+def test_rooms_import_only_the_rooms_below_them():
+    wrong = []
+    for module, path in sorted(all_modules().items()):
+        here = room(module)
+        if here not in ALLOWED:
+            continue
+        for target in module_imports(path, module):
+            there = room(target)
+            if there in (here, *SHARED) or target in SHARED or there in ALLOWED[here]:
+                continue
+            wrong.append(f"{module} imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_models_never_imports_service_grpc_or_prometheus():
+    for module, path in all_modules().items():
+        if module.startswith("models"):
+            text = path.read_text(encoding="utf-8")
+            for banned in ("import grpc", "from grpc", "prometheus_client", "from service"):
+                assert banned not in text, f"{module}: {banned}"
+
+
+def test_the_room_graph_has_no_cycle():
+    edges: dict[str, set[str]] = {}
+    for module, path in all_modules().items():
+        for target in module_imports(path, module):
+            if room(target) != room(module):
+                edges.setdefault(room(module), set()).add(room(target))
+    seen: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        seen[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if seen.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join([*path, node, nxt]))
+            if nxt not in seen:
+                visit(nxt, [*path, node])
+        seen[node] = 2
+
+    for node in sorted(edges):
+        if node not in seen:
+            visit(node, [])
+
+
+def test_the_serving_path_loads_no_research_or_training_code(tmp_path):
+    """A server process imports, loads a model and projects without the lab or the trainer."""
+    from models.core.topic_model import TopicModel
+    from models.data.synthetic import make_synthetic_catalog
+
+    items = make_synthetic_catalog(n_items=200, n_topics=4, keywords_per_topic=6).catalog
+    TopicModel(4, min_df=2, max_epochs=2, device="cpu").fit(items.keywords).save(tmp_path / "m")
+    script = f"""
+import sys
+import service.cli.main, service.serving.process, service.serving.workers
+from models.core.topic_model import TopicModel
+model = TopicModel.load({str(tmp_path / "m")!r}, device="cpu")
+model.transform([["alien", "space"], ["love", "paris"]])
+print(sorted(n for n in sys.modules if n.startswith(
+    ("models.research", "models.training", "models.data.synthetic", "matplotlib", "ray"))))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
