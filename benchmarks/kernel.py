@@ -5,7 +5,10 @@ serving worker has), it times a forward pass over the same random batch three wa
 
 - inference: `Projector.forward` without gradients, as serving and offline projection run it;
 - autograd: the same forward pass while autograd records it, as training runs it;
-- plain ReLU: `relu(embedding_bag(x, W) + b)`, what a projector without the overlap would cost.
+- plain ReLU: `relu(embedding_bag(x, W) + b)`, what a projector without the overlap would cost;
+- with `--before REV`, also the projector of the project at git revision REV, loaded beside the
+  current one (under another package name) with the same weights, so a change to the kernel is
+  measured against its predecessor in one process.
 
     python -m benchmarks kernel --out benchmarks/RESULTS.md
 """
@@ -13,13 +16,20 @@ serving worker has), it times a forward pass over the same random batch three wa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import importlib
+import io
 import os
 import platform
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +37,7 @@ import torch.nn.functional as F
 from benchmarks.machine import command_line, cpu_name, emit
 from models.core.projector import Projector, ProjectorConfig
 
+ROOT = Path(__file__).resolve().parents[1]
 KEYWORDS, PER_ITEM = 20_000, 8
 REPEATS = 9
 
@@ -47,6 +58,32 @@ def batch(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     indices = torch.randint(0, KEYWORDS, (int(lengths.sum()),), generator=g)
     offsets = torch.cumsum(lengths, 0) - lengths
     return indices, offsets, torch.ones(len(indices))
+
+
+def projector_before(revision: str, topics: int, activation: str, now: Projector) -> Any:
+    """The projector of `revision`, with `now`'s weights, checked to give the same numbers."""
+    name = f"models_{revision}".replace("-", "_").replace("~", "_").replace("^", "_")
+    if name not in sys.modules:
+        folder = Path(tempfile.mkdtemp(prefix="topicproj-kernel-"))
+        archive = subprocess.run(
+            ["git", "archive", revision, "models"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        (folder / "models").rename(folder / name)
+        for path in (folder / name).rglob("*.py"):  # its absolute imports name its own copy
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("from models.", f"from {name}."), encoding="utf-8")
+        sys.path.insert(0, str(folder))
+    for module in (f"{name}.core.projector", f"{name}.projector"):
+        with contextlib.suppress(ModuleNotFoundError):
+            old = importlib.import_module(module)
+            break
+    else:
+        raise SystemExit(f"{revision}: no projector module found")
+    m = old.Projector(old.ProjectorConfig(KEYWORDS, topics, activation))
+    m.load_state_dict(now.state_dict())
+    return m.eval()
 
 
 def recorded(m: Projector, *inputs: torch.Tensor) -> torch.Tensor:
@@ -73,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks kernel", description=__doc__)
     p.add_argument("--items", type=int, default=32_768, help="items per batch (default 32768)")
     p.add_argument("--topics", default="50,256", help="topic counts (default 50,256)")
+    p.add_argument("--before", help="also time the projector of this git revision")
     p.add_argument("--out", type=Path, help="append the results (Markdown) to this file")
     args = p.parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -90,32 +128,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interleaved passes, ms.",
         "",
         "| topics | activation | inference | autograd | plain ReLU | inference / autograd "
-        "| inference / plain ReLU |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| inference / plain ReLU |"
+        + (f" {args.before} | inference / {args.before} |" if args.before else ""),
+        "|---:|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.before else ""),
     ]
     with torch.no_grad():
         for topics in (int(t) for t in args.topics.split(",")):
             for activation in ("relu", "prelu", "overlap"):
                 m = projector(topics, activation)
-                fast, general, plain = fastest_ms(
-                    [
-                        lambda m=m: m(idx, off, w),
-                        lambda m=m: recorded(m, idx, off, w),
-                        lambda m=m: torch.relu(
-                            F.embedding_bag(
-                                idx, m.keyword_topics, off, mode="sum", per_sample_weights=w
-                            )
-                            + m.bias
-                        ),
-                    ]
-                )
+                ways = [
+                    lambda m=m: m(idx, off, w),
+                    lambda m=m: recorded(m, idx, off, w),
+                    lambda m=m: torch.relu(
+                        F.embedding_bag(
+                            idx, m.keyword_topics, off, mode="sum", per_sample_weights=w
+                        )
+                        + m.bias
+                    ),
+                ]
+                if args.before:
+                    old = projector_before(args.before, topics, activation, m)
+                    if not torch.equal(old(idx, off, w), m(idx, off, w)):
+                        raise SystemExit(f"{activation}, {topics} topics: {args.before} disagrees")
+                    ways.append(lambda old=old: old(idx, off, w))
+                fast, general, plain, *before = fastest_ms(ways)
                 same = torch.equal(m(idx, off, w), recorded(m, idx, off, w).detach())
                 if not same:
                     raise SystemExit(f"{activation}, {topics} topics: the two paths disagree")
-                lines.append(
+                row = (
                     f"| {topics} | {activation} | {fast:.1f} | {general:.1f} | {plain:.1f} "
                     f"| {fast / general:.2f}× | {fast / plain:.2f}× |"
                 )
+                if before:
+                    row += f" {before[0]:.1f} | {fast / before[0]:.2f}× |"
+                lines.append(row)
     text = "\n".join([*lines, "", ""])
     emit(text, args.out)
     return 0

@@ -2,8 +2,8 @@
 
 For each dataset it measures, in one run and for the same items:
 
-1. local engine: `models.projection.project_catalog` from a Parquet input (id, keywords) to a
-   Parquet output, end to end (read, map keywords, project, write);
+1. local engine: `models.offline.projection.project_catalog` from a Parquet input (id,
+   keywords) to a Parquet output, end to end (read, map keywords, project, write);
 2. scikit-learn: the pipeline a user would otherwise write: read the same Parquet into Python
    lists, `MultiLabelBinarizer(classes=<the model's vocabulary>, sparse_output=True)`, then
    `NMF.transform` with an NMF of as many topics fitted beforehand (fit not timed, nothing

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from models.core.options import ACTIVATIONS, DEFAULTS
 from models.core.topic_model import TopicModel
 from models.core.vocabulary import Vocabulary
 from models.data.catalog import Catalog
@@ -310,11 +311,11 @@ def summarise(results: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 def evaluate(
     catalog: Catalog,
     *,
-    n_topics: int = 50,
-    activations: Sequence[str] = ("relu", "leaky_relu", "prelu", "overlap"),
+    n_topics: int = DEFAULTS.n_topics,
+    activations: Sequence[str] = ACTIVATIONS,
     seeds: Sequence[int] = (0, 1, 2),
     split_seed: int = 0,
-    min_df: int = 3,
+    min_df: int = DEFAULTS.min_df,
     sklearn_baselines: bool = True,
     planted_keywords: Sequence[Sequence[str]] | None = None,
     item_topics: Sequence[Sequence[int]] | None = None,

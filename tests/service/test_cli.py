@@ -285,3 +285,51 @@ def test_evaluate_writes_a_report(tmp_path, capsys, monkeypatch):
     assert "| projector (relu) |" in markdown
     assert "| projector (overlap) |" in markdown
     assert "topicproj evaluate" in markdown
+
+
+# -- serve's flags, derived from Settings -------------------------------------------------------
+
+
+def serve_settings(*argv: str):  # type: ignore[no-untyped-def]
+    from service.cli.main import build_parser
+    from service.settings import Settings
+
+    args = build_parser().parse_args(["serve", *argv])
+    return Settings(_cli_settings_source=args.settings_source(parsed_args=args))
+
+
+def test_serve_has_a_flag_with_help_for_every_setting(capsys):
+    from service.settings import Settings
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, field in Settings.model_fields.items():
+        assert f"--{name.replace('_', '-')}" in text, name
+        assert field.description and " ".join(field.description.split()[:3]) in text, name
+
+
+def test_serve_flags_set_settings_and_win_over_variables(monkeypatch):
+    monkeypatch.setenv("TOPICPROJ_MAX_WAIT_MS", "7")
+    monkeypatch.setenv("TOPICPROJ_MAX_QUEUED_JOBS", "9")
+    s = serve_settings("--max-wait-ms", "5", "--metrics-port", "none", "--wait-when-idle")
+    assert s.max_wait_ms == 5.0 and s.metrics_port is None and s.wait_when_idle is True
+    assert s.max_queued_jobs == 9  # no flag: the variable
+    assert serve_settings().max_wait_ms == 7.0
+
+
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith("topicproj ")
+
+
+def test_train_flags_are_the_training_options(capsys):
+    from models.core.options import TrainOptions
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for f in TrainOptions.fields():
+        assert str(f.metadata.get("flag", "--" + f.name.replace("_", "-"))) in text, f.name

@@ -13,9 +13,9 @@ Six questions, one function each, every one returning plain JSON-ready data:
 6. `cost` (in `study_cost`): projection items/s of each activation on the CPU, the kernel
    alone.
 
-`run_study` runs all six; `models.study_report` writes the tables, plots and raw numbers.
-Models are trained and scored with `models.evaluation`, so every figure here means what it means
-in `topicproj evaluate`.
+`run_study` runs all six; `report.write_study` writes the tables, plots and raw numbers.
+Models are trained and scored with `models.research.evaluation`, so every figure here means what
+it means in `topicproj evaluate`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.core.activation import ACTIVATIONS
+from models.core.options import ACTIVATIONS, DEFAULTS
 from models.data.catalog import Catalog
 from models.data.synthetic import make_synthetic_catalog
 from models.research.evaluation import (
@@ -47,13 +47,13 @@ from .cost import cost
 from .learned import learned_parameters
 
 BASELINES = ("relu", "leaky_relu", "prelu")
-DEFAULT_L1 = 1e-2  # TopicModel's default; the runs of part 2 are the sweep's points at it
+DEFAULT_L1 = DEFAULTS.l1  # the runs of part 2 are the sweep's points at the model's default
 
 
 @dataclass(frozen=True)
 class StudyConfig:
     activations: tuple[str, ...] = ACTIVATIONS
-    max_epochs: int = 200  # early stopping ends most runs far sooner
+    max_epochs: int = DEFAULTS.max_epochs  # early stopping ends most runs far sooner
     sklearn_baselines: bool = True
     # 1. planted topics: a noise-rate sweep at the base short share, and a short-share sweep at
     # the base noise rate (a cross through the grid, not the full product, to bound the cost)
