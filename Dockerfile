@@ -50,8 +50,9 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 
 WORKDIR /src
 COPY pyproject.toml ./
-# The remaining dependencies, read from pyproject.toml (the torch pin is already satisfied).
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" \
+# The remaining dependencies, the client's and the server extra's, read from pyproject.toml (the
+# torch pin is already satisfied).
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 

@@ -5,15 +5,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_MODEL ?= runs/demo-model
 TMDB ?= ../shared/data/tmdb_5000_movies.csv.zip
+# Tools the checks use, each in an ignored folder of its own:
+# - buf (the proto linter and breaking-change checker), from the npm registry;
+# - the slim client alone (`pip install .`, no server extra), for the test that it works
+#   without torch;
+# - tritonclient, for the Open Inference Protocol tests: it pins protobuf below 7, which the
+#   project's generated code refuses, so it lives in its own environment.
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+CLIENT_VENV := .venv-client
+OIP_VENV := .venv-oip
+TRITONCLIENT := tritonclient[grpc]==2.73.0
 
-.PHONY: install run demo-model test lint evaluate study clean proto
+.PHONY: install run demo-model test lint evaluate study clean proto contract
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[server,dev,ray]'
 	touch $(STAMP)
 
 # The main job: serve the demo model (movie themes from the synthetic catalog, trained on first use)
@@ -26,11 +37,38 @@ demo-model: $(STAMP)
 	$(BIN)/topicproj train --demo --output $(DEMO_MODEL) --overwrite
 	$(BIN)/topicproj inspect --model $(DEMO_MODEL) --top 6
 
-lint: $(STAMP)
-	$(BIN)/ruff check .
+$(BUF):
+	npm install --prefix .tools --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
-test: lint
-	$(BIN)/python -m pytest -q
+$(CLIENT_VENV)/.stamp: pyproject.toml $(wildcard service/client/*.py proto/topicproj/*/*.py proto/topicproj/*/*/*.py)
+	rm -rf $(CLIENT_VENV)
+	$(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/python -m pip install --quiet .
+	touch $@
+
+$(OIP_VENV)/.stamp:
+	rm -rf $(OIP_VENV)
+	$(PYTHON) -m venv $(OIP_VENV)
+	$(OIP_VENV)/bin/python -m pip install --quiet '$(TRITONCLIENT)'
+	touch $@
+
+# ruff, then the contract: buf lint (STANDARD rules) and buf breaking against the contract as
+# accepted in proto/contract.json.
+lint: $(STAMP) $(BUF)
+	$(BIN)/ruff check .
+	$(BUF) lint
+	$(BUF) breaking --against proto/contract.json
+
+# Accept the current contract as the one later changes are checked against. Run it after a
+# compatible change has passed `make lint`; an incompatible one means a new package (v2).
+contract: $(BUF)
+	$(BUF) breaking --against proto/contract.json
+	$(BUF) build --exclude-source-info -o proto/contract.json
+
+test: lint $(CLIENT_VENV)/.stamp $(OIP_VENV)/.stamp
+	TOPICPROJ_CLIENT_PYTHON=$(CURDIR)/$(CLIENT_VENV)/bin/python \
+		TOPICPROJ_TRITON_PYTHON=$(CURDIR)/$(OIP_VENV)/bin/python \
+		$(BIN)/python -m pytest -q
 
 # The reference evaluation on the TMDB data (under 10 minutes on 2 cores).
 evaluate: $(STAMP)
@@ -41,9 +79,10 @@ study: $(STAMP)
 	$(BIN)/topicproj study --input $(TMDB) --output reports/study
 
 clean:
-	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CLIENT_VENV) $(OIP_VENV) .tools runs reports .pytest_cache .ruff_cache
 
-# Regenerate the Python code for the gRPC contract (committed; a test checks it is current).
+# Regenerate the Python code for the gRPC contracts (committed; a test checks it is current).
+PROTOS := proto/topicproj/v1/topicproj.proto proto/topicproj/oip/v2/grpc_predict_v2.proto
 proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto \
-		--grpc_python_out=proto proto/topicproj/v1/topicproj.proto
+		--grpc_python_out=proto $(PROTOS)

@@ -23,7 +23,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 EMPTY = pb.ProjectResponse()
 
 
-class NoopServicer(pb_grpc.TopicProjectionServicer):
+class NoopServicer(pb_grpc.TopicProjectionServiceServicer):
     async def Project(
         self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProjectResponse:
@@ -31,8 +31,8 @@ class NoopServicer(pb_grpc.TopicProjectionServicer):
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ModelInfo:
-        return pb.ModelInfo(version="noop", activation="none", device="none")
+    ) -> pb.GetModelResponse:
+        return pb.GetModelResponse(model=pb.Model(version="noop", activation="none", device="none"))
 
 
 async def serve(host: str, port: int, max_message_bytes: int) -> None:
@@ -41,7 +41,7 @@ async def serve(host: str, port: int, max_message_bytes: int) -> None:
         ("grpc.max_send_message_length", max_message_bytes),
     ]
     server = grpc.aio.server(options=options)
-    pb_grpc.add_TopicProjectionServicer_to_server(NoopServicer(), server)
+    pb_grpc.add_TopicProjectionServiceServicer_to_server(NoopServicer(), server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -1,13 +1,20 @@
-"""Service errors, and the one table that maps every error to a gRPC status code.
+"""Service errors, and the one table that maps every error to a gRPC status.
 
-Handlers raise plain exceptions; `interceptors.ErrorInterceptor` turns them into statuses with
-`status_for`. Anything not listed becomes INTERNAL with a generic message, so internals never
-leak to clients.
+Handlers raise plain exceptions; the interceptor turns them into statuses with `status_for`.
+Where a client can act on an error, the status carries a google.rpc detail: INVALID_ARGUMENT a
+`BadRequest` naming the field at fault (`item_list.items[3].weights`), RESOURCE_EXHAUSTED a
+`RetryInfo` with the delay to wait. Anything not listed becomes INTERNAL with a generic message,
+so internals never leak to clients.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
 
 from models.errors import ModelDirectoryError, NotFittedError, UnknownVersion
 
@@ -21,11 +28,13 @@ class ServiceError(Exception):
 
 
 class InvalidInput(ServiceError, ValueError):
-    """The request is malformed; `item` is the index of the offending item, when there is one."""
+    """The request is malformed. `field` is the path of the field at fault, as protobuf names
+    it (`item_list.items[3].weights`, `inputs[1].shape`), when there is one."""
 
-    def __init__(self, reason: str, item: int | None = None) -> None:
-        super().__init__(f"item {item}: {reason}" if item is not None else reason)
-        self.item = item
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field = field
+        self.description = reason
 
 
 class ModelVersionNotFound(ServiceError, LookupError):
@@ -65,10 +74,11 @@ class NoDataRoot(ServiceError):
 
 
 class QueueFull(ServiceError):
-    def __init__(self, queued: int, limit: int) -> None:
+    def __init__(self, queued: int, limit: int, retry_after_s: float) -> None:
         super().__init__(
             f"server is overloaded: {queued} items queued, limit {limit}; retry with backoff"
         )
+        self.retry_after_s = retry_after_s
 
 
 class DeadlineExpired(ServiceError):
@@ -99,9 +109,38 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
 ]
 
 
-def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status code and client-facing message for `error`."""
+@dataclass
+class Status:
+    """What a client gets for an error: code, message, and the google.rpc details."""
+
+    code: grpc.StatusCode
+    message: str
+    details: list[Message] = field(default_factory=list)
+    retry_after_s: float | None = None  # also sent as the grpc-retry-pushback-ms trailer
+
+    def to_rpc_status(self) -> status_pb2.Status:
+        packed = []
+        for detail in self.details:
+            any_detail = any_pb2.Any()
+            any_detail.Pack(detail)
+            packed.append(any_detail)
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
+
+
+def status_for(error: BaseException) -> Status:
+    """The status, message and details a client gets for `error`."""
     for kind, code in _STATUS:
         if isinstance(error, kind):
-            return code, str(error)
-    return grpc.StatusCode.INTERNAL, "internal error; see the server log"
+            status = Status(code, str(error))
+            if isinstance(error, InvalidInput) and error.field:
+                violation = error_details_pb2.BadRequest.FieldViolation(
+                    field=error.field, description=error.description
+                )
+                status.details.append(error_details_pb2.BadRequest(field_violations=[violation]))
+            if isinstance(error, QueueFull):
+                delay = duration_pb2.Duration()
+                delay.FromNanoseconds(round(error.retry_after_s * 1e9))
+                status.details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+                status.retry_after_s = error.retry_after_s
+            return status
+    return Status(grpc.StatusCode.INTERNAL, "internal error; see the server log")

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         False, description="hold even a lone request for max_wait_ms, like a classic batcher"
     )
     max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
+    retry_delay_ms: float = Field(
+        100.0, ge=0.0, description="delay an overloaded server asks refused clients to wait"
+    )
 
     # Input limits
     max_items_per_request: int = Field(4096, ge=1, description="larger requests are refused")

@@ -16,10 +16,10 @@ IN_PROCESS_SECONDS = 2.0
 
 def request_keywords(request: pb.ProjectRequest) -> list[list[str]]:
     """The keyword lists of a request in either form."""
-    if not request.packed_counts:
-        return [list(item.keywords) for item in request.items]
-    flat = request.packed_keywords.split(SEPARATOR)
-    bounds = itertools.accumulate(request.packed_counts, initial=0)
+    if request.WhichOneof("input") != "packed":
+        return [list(item.keywords) for item in request.item_list.items]
+    flat = request.packed.keywords.split(SEPARATOR)
+    bounds = itertools.accumulate(request.packed.keyword_counts, initial=0)
     return [flat[a:b] for a, b in itertools.pairwise(bounds)]
 
 

@@ -108,12 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--form",
         choices=("columnar", "messages"),
         default="columnar",
-        help="columnar: packed requests and columnar answers, what the Python clients send; "
-        "messages: one Item and one Projection message per item, dense_bytes set "
+        help="columnar: packed requests and column answers, what the Python clients send; "
+        "messages: one Item and one Projection message per item, the portable forms "
         "(default columnar)",
     )
     p.add_argument("--top-k", type=int, default=0, help="top_k of every request (default 0)")
-    p.add_argument("--omit-dense", action="store_true", help="set omit_dense in every request")
+    p.add_argument("--omit-dense", action="store_true", help="set omit_topics in every request")
     p.add_argument(
         "--timeout", type=float, default=30.0, help="deadline of each call, seconds (default 30)"
     )
@@ -172,10 +172,11 @@ async def _run(
         if any(c.train for c in configs):
             write_training_catalog(pool, Path(tmp) / TRAINING_CATALOG)
         for scenario in scenarios:
-            requests = build_requests(
-                pool, scenario, args.top_k, args.omit_dense, args.seed, args.form == "columnar"
-            )
-            in_process[scenario] = in_process_rate(model, requests)
+            by_form = {
+                form: build_requests(pool, scenario, args.top_k, args.omit_dense, args.seed, form)
+                for form in {args.form, *(c.via for c in configs if c.via == "oip")}
+            }
+            in_process[scenario] = in_process_rate(model, by_form[args.form])
             # A fresh server per run: no run inherits another's queue, threads or allocations.
             for n, config in enumerate(configs):
                 tag = f"{scenario.clients}x{scenario.items}-{n}"
@@ -189,6 +190,7 @@ async def _run(
                         if not model_info and not config.noop:
                             model_info = await model_description(server.address)
                         job = await start_training(server.address) if config.train else None
+                        requests = by_form[config.via if config.via == "oip" else args.form]
                         result = await drive(server, requests, scenario, config, args, profiler)
                         if job is not None:
                             notes.append(
@@ -252,7 +254,7 @@ async def _run(
         f"connection per {args.clients_per_channel} clients, from {args.client_processes} "
         f"load-generator process(es); requests in the {args.form} form"
         + (f", top_k {args.top_k}" if args.top_k else "")
-        + (", omit_dense" if args.omit_dense else "")
+        + (", omit_topics" if args.omit_dense else "")
         + ". Errors count every failed call, "
         "warm-up included; CPU is cores busy on average over the measured window. "
         f"Wall time {time.perf_counter() - wall_start:.0f} s.",

@@ -5,21 +5,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import math
 import multiprocessing
+import os
 import queue
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 
+from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.v1 import topicproj_pb2 as pb
 
 from .profiling import Profiler
-from .scenarios import CHANNEL_OPTIONS, ERROR_BACKOFF_S, PROJECT, Scenario, ServerConfig
+from .scenarios import (
+    CHANNEL_OPTIONS,
+    ERROR_BACKOFF_S,
+    MODEL_INFER,
+    PROJECT,
+    ROOT,
+    Scenario,
+    ServerConfig,
+)
 from .servers import ServerProcess
 from .workload import RequestPool
 
@@ -63,7 +76,7 @@ class ClientJob:
     duration: float
     timeout: float
     check_rows: bool
-    columnar: bool
+    form: str  # columnar, messages or oip (see workload.build_requests)
     clients_per_channel: int
 
 
@@ -86,12 +99,13 @@ async def _drive(job: ClientJob, ready: Any) -> ClientReport:
         # Connect before the clock starts, so connection setup is not measured as latency.
         await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)), timeout=10.0)
         # request_serializer=None sends the pre-serialised bytes as they are.
+        path, parse = (
+            (MODEL_INFER, oip.ModelInferResponse.FromString)
+            if job.form == "oip"
+            else (PROJECT, pb.ProjectResponse.FromString)
+        )
         calls = [
-            c.unary_unary(
-                PROJECT,
-                request_serializer=None,
-                response_deserializer=pb.ProjectResponse.FromString,
-            )
+            c.unary_unary(path, request_serializer=None, response_deserializer=parse)
             for c in channels
         ]
         # Every process starts its clock together, after all have connected.
@@ -119,9 +133,11 @@ async def _drive(job: ClientJob, ready: Any) -> ClientReport:
                     continue
                 t1 = time.monotonic()
                 if job.check_rows:
-                    rows = response.projections
-                    if job.columnar:
-                        wrong = len(response.known_keywords) != job.items
+                    rows = response.projection_list.projections if job.form == "messages" else []
+                    if job.form == "oip":
+                        wrong = response.outputs[0].shape[0] != job.items
+                    elif job.form == "columnar":
+                        wrong = len(response.columns.known_keywords) != job.items
                     else:
                         wrong = (
                             len(rows) != job.items
@@ -166,6 +182,8 @@ async def drive(
     profile: Profiler | None = None,
 ) -> Result:
     """The scenario's clients, spread over `args.client_processes` processes of their own."""
+    if config.via == "tritonclient":
+        return await drive_tritonclient(server, requests, scenario, config, args)
     n_proc = max(1, min(args.client_processes, scenario.clients))
     ctx = multiprocessing.get_context("spawn")  # no forked grpc state in the children
     ready = ctx.Barrier(n_proc + 1)
@@ -181,7 +199,7 @@ async def drive(
             args.duration,
             args.timeout,
             check_rows=not config.noop,
-            columnar=args.form == "columnar",
+            form=config.via or args.form,
             clients_per_channel=args.clients_per_channel,
         )
         for p in range(n_proc)
@@ -241,3 +259,53 @@ def _collect(results: Any, n: int, timeout: float) -> list[ClientReport | str]:
             break
         out.append(value if status == "ok" else f"client process failed: {value}")
     return out
+
+
+TRITONCLIENT_SCRIPT = Path(__file__).with_name("tritonclient_load.py")
+
+
+def tritonclient_python() -> str:
+    """tritonclient's own environment (it pins protobuf below 7): `make test` builds it."""
+    path = os.environ.get("TOPICPROJ_TRITON_PYTHON") or str(ROOT / ".venv-oip" / "bin" / "python")
+    if not Path(path).exists():
+        raise ClientsFailed([f"no tritonclient environment at {path}: run `make .venv-oip/.stamp`"])
+    return os.path.abspath(path)
+
+
+async def drive_tritonclient(
+    server: ServerProcess,
+    requests: RequestPool,
+    scenario: Scenario,
+    config: ServerConfig,
+    args: argparse.Namespace,
+) -> Result:
+    """The same scenario from tritonclient.grpc.aio, in one process of its own environment."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(requests.keywords, f)
+    command = [
+        tritonclient_python(),
+        str(TRITONCLIENT_SCRIPT),
+        *(server.address, f.name, str(scenario.clients), str(scenario.items)),
+        *(str(args.warmup), str(args.duration), str(args.timeout)),
+    ]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        await asyncio.sleep(args.warmup)
+        s0 = server.cpu_seconds()
+        await asyncio.sleep(args.duration)
+        s1 = server.cpu_seconds()
+        out, err = await asyncio.wait_for(proc.communicate(), args.timeout + 60)
+    finally:
+        os.unlink(f.name)
+    if proc.returncode != 0:
+        raise ClientsFailed([f"tritonclient load exited {proc.returncode}: {err.decode()[-2000:]}"])
+    report = json.loads(out)
+    result = Result(scenario, config, args.duration)
+    result.latencies.extend(report["latencies"])
+    result.errors.update(report["errors"])
+    if s0 is not None and s1 is not None:
+        result.server_cpu = (s1 - s0) / args.duration
+    result.client_cpu = report["cpu"] / args.duration
+    return result

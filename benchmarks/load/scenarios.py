@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TMDB = ROOT.parent / "shared" / "data" / "tmdb_5000_movies.csv.zip"
 RUNS = ROOT / "runs"
 HOST = "127.0.0.1"  # the only address this tool ever sends to
-PROJECT = "/topicproj.v1.TopicProjection/Project"
+SERVICE = "topicproj.v1.TopicProjectionService"
+PROJECT = f"/{SERVICE}/Project"
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 DEFAULT_SCENARIOS = "64x1,16x256"
 
 # One grpc.aio channel (one HTTP/2 connection) per 16 clients: a single connection funnels
@@ -50,6 +52,10 @@ class ServerConfig:
     noop: bool = False  # the ceiling server of benchmarks.noop_server instead of topicproj
     tree: Path | None = None  # run the server from this source tree (an older commit)
     train: bool = False  # a training job runs in the server while it is measured
+    # How the load reaches it: None, the --form of the run (domain API); "oip", ModelInfer with
+    # raw tensors from the same load generator; "tritonclient", tritonclient's asyncio client
+    # from its own environment, as a team on Triton's tools would drive it.
+    via: str | None = None
 
 
 def parse_scenarios(text: str) -> list[Scenario]:
@@ -72,17 +78,26 @@ def parse_scenarios(text: str) -> list[Scenario]:
     return out
 
 
-SERVER_KINDS = ("batched", "unbatched", "noop", "before", "training", "workersN")
+SERVER_KINDS = (
+    "batched",
+    "unbatched",
+    "noop",
+    "before",
+    "training",
+    "oip",
+    "tritonclient",
+    "workersN",
+)
 DEFAULT_SERVERS = "batched,unbatched,noop"
 
 
 def parse_servers(text: str) -> list[str]:
     kinds = [k.strip().lower() for k in text.split(",") if k.strip()]
     for k in kinds:
-        if k not in SERVER_KINDS[:5] and not (k.startswith("workers") and k[7:].isdigit()):
+        if k not in SERVER_KINDS[:-1] and not (k.startswith("workers") and k[7:].isdigit()):
             raise argparse.ArgumentTypeError(
-                f"server {k!r}: expected one of batched, unbatched, noop, before, training, "
-                "workers2, workers4, ..."
+                f"server {k!r}: expected one of {', '.join(SERVER_KINDS[:-1])}, workers2, "
+                "workers4, ..."
             )
     if not kinds or kinds[0] != "batched":
         raise argparse.ArgumentTypeError(
@@ -112,6 +127,12 @@ def server_configs(
             out.append(ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"), kind))
         elif kind == "noop":
             out.append(ServerConfig("no-op grpc.aio (ceiling)", (), kind, noop=True))
+        elif kind == "oip":
+            name = "batched, Open Inference Protocol (ModelInfer, raw tensors)"
+            out.append(ServerConfig(name, batching, kind, via="oip"))
+        elif kind == "tritonclient":
+            name = "batched, OIP from tritonclient.grpc.aio"
+            out.append(ServerConfig(name, batching, kind, via="tritonclient"))
         elif kind == "training":
             out.append(ServerConfig("batched, while a job trains", batching, kind, train=True))
         elif kind == "before":

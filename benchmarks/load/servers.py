@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from topicproj.v1 import topicproj_pb2 as pb
 
-from .scenarios import HOST, ROOT, ServerConfig
+from .scenarios import HOST, ROOT, SERVICE, ServerConfig
 
 
 def free_port() -> int:
@@ -188,13 +188,13 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
 async def model_description(address: str) -> str:
     async with grpc.aio.insecure_channel(address) as channel:
         get_model = channel.unary_unary(
-            "/topicproj.v1.TopicProjection/GetModel",
+            f"/{SERVICE}/GetModel",
             request_serializer=pb.GetModelRequest.SerializeToString,
-            response_deserializer=pb.ModelInfo.FromString,
+            response_deserializer=pb.GetModelResponse.FromString,
         )
-        info = await get_model(pb.GetModelRequest(top_keywords=1), timeout=10.0)
+        info = (await get_model(pb.GetModelRequest(top_keywords=1), timeout=10.0)).model
     return (
-        f"version {info.version}, {info.topics} topics, {info.vocabulary_size} keywords, "
+        f"version {info.version}, {info.topic_count} topics, {info.vocabulary_size} keywords, "
         f"{info.activation}, on {info.device}"
     )
 

@@ -8,6 +8,7 @@ import grpc
 
 from topicproj.v1 import topicproj_pb2 as pb
 
+from .scenarios import SERVICE
 from .workload import Pool
 
 TRAINING_CATALOG = "training-catalog.jsonl"
@@ -26,12 +27,14 @@ async def start_training(address: str) -> str:
     """Start a job on the pool's items (the server's data root holds them); its id."""
     async with grpc.aio.insecure_channel(address) as channel:
         start = channel.unary_unary(
-            "/topicproj.v1.TopicProjection/StartTraining",
-            request_serializer=pb.TrainRequest.SerializeToString,
-            response_deserializer=pb.TrainingJob.FromString,
+            f"/{SERVICE}/StartTraining",
+            request_serializer=pb.StartTrainingRequest.SerializeToString,
+            response_deserializer=pb.StartTrainingResponse.FromString,
         )
-        request = pb.TrainRequest(catalog_path=TRAINING_CATALOG, topics=TRAINING_TOPICS)
-        job = await start(request, timeout=10.0)
+        request = pb.StartTrainingRequest(
+            catalog_path=TRAINING_CATALOG, options=pb.TrainingOptions(topics=TRAINING_TOPICS)
+        )
+        job = (await start(request, timeout=10.0)).job
     return str(job.id)
 
 
@@ -39,14 +42,14 @@ async def end_training(address: str, job_id: str) -> str:
     """Cancel the job; what it was doing at the end of the window, for the notes."""
     async with grpc.aio.insecure_channel(address) as channel:
         cancel = channel.unary_unary(
-            "/topicproj.v1.TopicProjection/CancelTrainingJob",
-            request_serializer=pb.TrainingJobRequest.SerializeToString,
-            response_deserializer=pb.TrainingJob.FromString,
+            f"/{SERVICE}/CancelTrainingJob",
+            request_serializer=pb.CancelTrainingJobRequest.SerializeToString,
+            response_deserializer=pb.CancelTrainingJobResponse.FromString,
         )
-        job = await cancel(pb.TrainingJobRequest(job_id=job_id), timeout=10.0)
-    state = pb.TrainingJob.State.Name(job.state)
+        job = (await cancel(pb.CancelTrainingJobRequest(job_id=job_id), timeout=10.0)).job
+    state = pb.TrainingJob.State.Name(job.state).removeprefix("STATE_")
     return (
         f"the training job ({TRAINING_TOPICS} topics on the keyword pool) was {state} at the "
-        f"end of the window, at epoch {job.epoch}"
+        f"end of the window, at epoch {job.progress.epoch}"
         + ("" if state == "RUNNING" else "; it did not train through the whole window")
     )

@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 import os
 import random
+import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from service.client.wire import to_request
+from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 
 from .scenarios import MAX_POOL_ITEMS, ROOT, RUNS, TMDB, Scenario
 
@@ -65,25 +69,52 @@ class RequestPool:
     payloads: list[bytes]
     first_ids: list[str]
     last_ids: list[str]
+    keywords: list[list[list[str]]] = field(default_factory=list)  # each request's items
+
+
+def infer_request(items: list[list[str]]) -> oip.ModelInferRequest:
+    """The Open Inference Protocol request for `items`, its tensors in raw form."""
+    flat = [k.encode() for item in items for k in item]
+    tensor = oip.ModelInferRequest.InferInputTensor
+    return oip.ModelInferRequest(
+        model_name="topicproj",
+        inputs=[
+            tensor(name="keywords", datatype="BYTES", shape=[len(flat)]),
+            tensor(name="keyword_counts", datatype="INT32", shape=[len(items)]),
+        ],
+        raw_input_contents=[
+            b"".join(struct.pack("<I", len(k)) + k for k in flat),
+            np.array([len(item) for item in items], "<i4").tobytes(),
+        ],
+    )
 
 
 def build_requests(
-    pool: Pool, scenario: Scenario, top_k: int, omit_dense: bool, seed: int, columnar: bool
+    pool: Pool, scenario: Scenario, top_k: int, omit_dense: bool, seed: int, form: str
 ) -> RequestPool:
-    """Pre-serialised requests, so the clients spend no CPU building or encoding protobufs."""
+    """Pre-serialised requests, so the clients spend no CPU building or encoding protobufs.
+
+    `form`: columnar (packed in, columns out), messages (one message per item each way), or
+    oip (a ModelInferRequest with raw tensors; top_k and omit_dense do not apply).
+    """
     order = list(range(len(pool.keywords)))
     random.Random(seed).shuffle(order)
     m = scenario.items
     n = max(scenario.clients, math.ceil(len(order) / m))
     n = min(n, max(scenario.clients, MAX_POOL_ITEMS // m))
-    req = RequestPool([], [], [])
+    req = RequestPool([], [], [], [])
     for j in range(n):
         rows = [order[(j * m + t) % len(order)] for t in range(m)]
         # Unique ids per request let the client check that it got its own rows back in order.
         ids = [f"{j}:{t}:{r}" for t, r in enumerate(rows)]
         items = [{"id": i, "keywords": pool.keywords[r]} for i, r in zip(ids, rows, strict=True)]
-        request = to_request(items, top_k, omit_dense, columnar=columnar)
-        req.payloads.append(request.SerializeToString())
+        if form == "oip":
+            payload = infer_request([pool.keywords[r] for r in rows]).SerializeToString()
+        else:
+            payload = to_request(items, top_k, omit_dense, fast=form == "columnar")
+            payload = payload.SerializeToString()
+        req.payloads.append(payload)
+        req.keywords.append([pool.keywords[r] for r in rows])
         req.first_ids.append(ids[0])
         req.last_ids.append(ids[-1])
     return req

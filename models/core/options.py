@@ -3,7 +3,8 @@
 The estimator's parameters (`TopicModel`), the training loop, the `topicproj train` and
 `topicproj jobs start` flags and the gRPC `TrainRequest` mapping all derive from this class,
 so a default changes in one place. Each field's metadata carries its help text, and where the
-name differs elsewhere, its command-line flag (`flag`) and its proto field (`proto`).
+name differs elsewhere, its command-line flag (`flag`) and its field of the gRPC contract's
+`TrainingOptions` (`proto`).
 """
 
 from __future__ import annotations
@@ -25,20 +26,18 @@ def _opt(default: Any, help: str, **meta: Any) -> Any:
 @dataclass(frozen=True)
 class TrainOptions:
     n_topics: int = _opt(50, "number of topics", flag="--topics", proto="topics")
-    activation: str = _opt(
-        "overlap", "activation of the projector", choices=ALL_ACTIVATIONS, proto="activation"
-    )
-    min_df: int = _opt(3, "keep keywords on at least this many items", proto="min_df")
+    activation: str = _opt("overlap", "activation of the projector", choices=ALL_ACTIVATIONS)
+    min_df: int = _opt(3, "keep keywords on at least this many items")
     max_vocabulary: int | None = _opt(None, "keep at most this many keywords, most frequent first")
     init: str = _opt(
         "nndsvda", "how topics start: scikit-learn NMF with this init, or LDA", choices=INITS
     )
-    max_epochs: int = _opt(200, "most epochs; early stopping may end sooner", proto="max_epochs")
+    max_epochs: int = _opt(200, "most epochs; early stopping may end sooner")
     patience: int = _opt(10, "epochs without a better validation loss before stopping")
     batch_size: int = _opt(256, "items per optimiser step")
-    learning_rate: float = _opt(1e-3, "Adam learning rate", proto="learning_rate")
+    learning_rate: float = _opt(1e-3, "Adam learning rate")
     mask_rate: float = _opt(0.4, "share of an item's keywords hidden from the input")
-    l1: float = _opt(1e-2, "penalty on the sum of an item's activations (sparsity)", proto="l1")
+    l1: float = _opt(1e-2, "penalty on the sum of an item's activations (sparsity)")
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
         0, "seed of the initialisation and the training order", flag="--seed", proto="seed"
@@ -80,8 +79,9 @@ class TrainOptions:
 
     @classmethod
     def proto_fields(cls) -> dict[str, str]:
-        """Proto field name -> option name, for the options a `TrainRequest` carries."""
-        return {f.metadata["proto"]: f.name for f in cls.fields() if "proto" in f.metadata}
+        """Proto field name -> option name: `TrainingOptions` in the gRPC contract carries
+        every option, under the option's name unless its metadata says otherwise."""
+        return {f.metadata.get("proto", f.name): f.name for f in cls.fields()}
 
     def replace(self, **changes: Any) -> TrainOptions:
         return dataclasses.replace(self, **changes)

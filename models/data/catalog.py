@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from models.errors import CatalogError
 
-FORMATS = ("csv", "tmdb", "jsonl", "parquet")
+from .formats import FORMATS
 
 
 @dataclass

@@ -11,17 +11,22 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS, DEMO
-from models.data.catalog import FORMATS, Catalog, read_catalog
+from models.data.formats import FORMATS
 from models.errors import TopicprojError
 
 from .options import add_option_args, given_options
 
+if TYPE_CHECKING:
+    from models.data.catalog import Catalog
+
 
 def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
     """The catalog named by --input, or the synthetic catalog (with its ground truth)."""
+    from models.data.catalog import read_catalog
+
     if args.input is None:
         from models.data.synthetic import make_synthetic_catalog
 
@@ -156,6 +161,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     config = with_overrides(base, **overrides)
     catalog = None
     if args.input is not None:
+        from models.data.catalog import read_catalog
+
         catalog = read_catalog(args.input, format=args.format, skip_bad_rows=args.skip_bad_rows)
     study = run_study(config, catalog, progress=not args.quiet)
     out = write_study(study, args.output, _command_line(args))

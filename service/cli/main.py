@@ -17,6 +17,21 @@ from models.errors import TopicprojError
 from . import local, remote, serve
 
 EXIT_USAGE = 2
+# Installed by topicproj[server] only: a command that needs one says so instead of a traceback.
+SERVER_ONLY = frozenset(
+    {
+        "torch",
+        "sklearn",
+        "scipy",
+        "pyarrow",
+        "safetensors",
+        "tqdm",
+        "pydantic",
+        "pydantic_settings",
+        "prometheus_client",
+        "grpc_reflection",
+    }
+)
 
 
 def _version() -> str:
@@ -42,6 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         return int(args.func(args))
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in SERVER_ONLY:
+            raise
+        print(
+            f"topicproj {args.command}: needs the server's dependencies ({e.name} is not "
+            "installed): pip install 'topicproj[server]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except (TopicprojError, ValueError, OSError) as e:
         print(f"topicproj {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 
 from models.core.options import TrainOptions
-from models.data.catalog import FORMATS
+from models.data.formats import FORMATS
 from service.client import TopicClient
 
 from .options import add_option_args, given_options
@@ -51,12 +51,18 @@ def _reports_rpc_errors(
 
 
 def _job_line(job: dict[str, Any]) -> str:
-    line = f"{job['id']} {job['state']} epoch {job['epoch']}/{job['max_epochs']}"
-    if job["epoch"]:
-        line += f" loss {job['train_loss']:.4f} validation {job['validation_loss']:.4f}"
-    if job["model_version"]:
-        line += f" model {job['model_version']}" + (" (activated)" if job["activated"] else "")
-    if job["error"]:
+    state = job["state"].removeprefix("STATE_")
+    progress = job["progress"]
+    line = f"{job['id']} {state} epoch {progress['epoch']}/{progress['max_epochs']}"
+    if progress["epoch"]:
+        line += (
+            f" loss {progress['train_loss']:.4f} validation {progress['validation_loss']:.4f}"
+        )
+    if "response" in job:
+        result = job["response"]
+        line += f" model {result['model_version']}"
+        line += " (activated)" if result["activated"] else ""
+    if job.get("error"):
         line += f" error: {job['error']}"
     return line
 
@@ -66,10 +72,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     with _client(args) as client:
         if args.action == "activate":
             info = client.activate_model(args.version)
-            print(f"serving {info['version']} ({info['topics']} topics, {info['activation']})")
+            topics = info["topic_count"]
+            print(f"serving {info['version']} ({topics} topics, {info['activation']})")
             return 0
         for m in client.list_models():
-            when = datetime.datetime.fromtimestamp(m["created_unix"], datetime.UTC)
+            when = datetime.datetime.fromisoformat(m["create_time"])
             flags = [f for f in ("active", "serving") if m[f]]
             print(f"{m['version']}  {when:%Y-%m-%d %H:%M} UTC  {' '.join(flags)}".rstrip())
     return 0
@@ -101,12 +108,16 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         elif args.action == "show":
             print(_job_line(client.training_job(args.job_id)))
             return 0
+        elif args.action == "list":
+            for job in client.training_jobs():
+                print(_job_line(job))
+            return 0
         else:
             job_id = args.job_id
         last: dict[str, Any] = {}
         for last in client.watch_training_job(job_id):
             print(_job_line(last), flush=True)
-        return 0 if last.get("state") == "SUCCEEDED" else 1
+        return 0 if last.get("state") == "STATE_SUCCEEDED" else 1
 
 
 def add_parsers(sub: Any) -> None:
@@ -128,8 +139,9 @@ def add_parsers(sub: Any) -> None:
     a.add_argument("--activate", action="store_true", help="serve the model once it succeeds")
     a.add_argument("--watch", action="store_true", help="print every epoch until it ends")
     a.add_argument("--format", choices=FORMATS, help="default: told by the file's extension")
-    names = add_option_args(a, TrainOptions.proto_fields().values(), required=("n_topics",))
-    a.set_defaults(option_names=names)
+    a.set_defaults(option_names=add_option_args(a))
+    _connection_args(a)
+    a = actions.add_parser("list", help="every job the server knows, oldest first")
     _connection_args(a)
     for name, text in (
         ("watch", "print the job's state at every change until it ends"),

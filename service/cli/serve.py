@@ -57,11 +57,25 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if status == "SERVING" else 1
 
 
+def _needs_the_server(args: argparse.Namespace) -> int:
+    raise ModuleNotFoundError("pydantic_settings is not installed", name="pydantic_settings")
+
+
 def add_parsers(sub: Any) -> None:
-    from pydantic_settings import CliSettingsSource
+    try:
+        from pydantic_settings import CliSettingsSource
 
-    from service.settings import Settings
+        from service.settings import Settings
+    except ModuleNotFoundError:  # the client alone is installed: say so when serve is asked for
+        p = sub.add_parser("serve", help="serve a model (needs topicproj[server])")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_needs_the_server)
+    else:
+        _add_serve(sub, CliSettingsSource, Settings)
+    _add_health(sub)
 
+
+def _add_serve(sub: Any, CliSettingsSource: Any, Settings: Any) -> None:
     p = sub.add_parser(
         "serve",
         help="serve a model over gRPC, with Prometheus metrics",
@@ -69,7 +83,7 @@ def add_parsers(sub: Any) -> None:
         "variable (--max-wait-ms as TOPICPROJ_MAX_WAIT_MS); a flag wins. 'none' unsets an "
         "optional setting.",
     )
-    source: CliSettingsSource[Settings] = CliSettingsSource(
+    source = CliSettingsSource(
         Settings,
         root_parser=p,
         cli_kebab_case=True,
@@ -79,6 +93,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--no-metrics", action="store_true", help="the same as --metrics-port none")
     p.set_defaults(func=cmd_serve, settings_source=source)
 
+
+def _add_health(sub: Any) -> None:
     p = sub.add_parser("health", help="exit 0 only when the server reports SERVING")
     p.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds")

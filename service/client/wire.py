@@ -20,7 +20,7 @@ ItemLike = Sequence[str] | Mapping[str, Any]
 class Projections:
     """The projections of one request, row i for item i.
 
-    topics  : float32 array of shape (n_items, n_topics); empty with `omit_dense`
+    topics  : float32 array of shape (n_items, n_topics); (0, n_topics) with `omit_topics`
     top     : per item, a list of (topic, score), best first
     """
 
@@ -33,7 +33,7 @@ class Projections:
     active_topics: np.ndarray
 
 
-SEPARATOR = "\x1f"  # ends every keyword of `ProjectRequest.packed_keywords`
+SEPARATOR = "\x1f"  # ends every keyword of `PackedItems.keywords`
 
 
 @dataclass
@@ -66,62 +66,66 @@ def _items(items: Sequence[ItemLike]) -> list[_Item]:
 def to_request(
     items: Sequence[ItemLike],
     top_k: int = 0,
-    omit_dense: bool = False,
+    omit_topics: bool = False,
     model_version: str = "",
-    dense_bytes: bool = True,
-    columnar: bool = False,
+    fast: bool = True,
 ) -> pb.ProjectRequest:
-    """The request for `items`. With `columnar`, items go packed (unless a keyword holds the
-    separator) and the answer comes back in columns: the fastest form on both sides."""
+    """The request for `items`. With `fast` (the default), the items go packed (unless a
+    keyword holds the separator) and the answer comes back as columns, the cheapest form on both
+    sides; without it, the portable forms: one message per item, each way."""
     parsed = _items(items)
     request = pb.ProjectRequest(
         top_k=top_k,
-        omit_dense=omit_dense,
+        omit_topics=omit_topics,
         model_version=model_version,
-        dense_bytes=dense_bytes,
-        columnar=columnar,
+        response_form=pb.RESPONSE_FORM_COLUMNS if fast else pb.RESPONSE_FORM_ITEMS,
     )
     keywords = [k for item in parsed for k in item.keywords]
-    if columnar and not any(SEPARATOR in k for k in keywords):
-        request.packed_keywords = "".join(k + SEPARATOR for k in keywords)
-        request.packed_counts.extend([len(item.keywords) for item in parsed])
+    if fast and not any(SEPARATOR in k for k in keywords):
+        packed = request.packed
+        packed.SetInParent()
+        packed.keywords = "".join(k + SEPARATOR for k in keywords)
+        packed.keyword_counts.extend([len(item.keywords) for item in parsed])
         if any(item.weights for item in parsed):
             for item in parsed:  # a wrong count is the server's to report, with the item
-                request.packed_weights.extend(item.weights or [1.0] * len(item.keywords))
+                packed.weights.extend(item.weights or [1.0] * len(item.keywords))
     else:
-        add = request.items.add
+        request.item_list.SetInParent()
+        add = request.item_list.items.add
         for item in parsed:
             add(id=item.id, keywords=item.keywords, weights=item.weights)
     return request
 
 
 def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None) -> Projections:
-    """The projections of a response; `ids` fills in the item ids a columnar answer omits."""
-    rows = response.projections
-    if rows or not response.known_keywords:
+    """The projections of a response; `ids` fills in the item ids a columns answer omits."""
+    width = response.topic_count
+    if response.WhichOneof("output") == "columns":
+        c = response.columns
+        n = len(c.known_keywords)
+        ids = list(ids) if ids is not None else [""] * n
+        known = np.array(c.known_keywords, dtype=np.int64)
+        unknown = np.array(c.unknown_keywords, dtype=np.int64)
+        active = np.array(c.active_topics, dtype=np.int64)
+        bounds = np.concatenate([[0], np.cumsum(np.array(c.top_counts, dtype=np.int64))])
+        pairs = list(zip(c.top_topics, c.top_scores, strict=True))
+        top = [pairs[a:b] for a, b in itertools.pairwise(bounds.tolist())]
+        if not c.top_counts:
+            top = [[] for _ in range(n)]
+        # One buffer for the whole response: no per-float Python objects on either side.
+        topics = np.frombuffer(c.topics, dtype="<f4").reshape(n if c.topics else 0, width)
+    else:
+        rows = response.projection_list.projections
         n = len(rows)
         ids = [p.id for p in rows]
         known = np.array([p.known_keywords for p in rows], dtype=np.int64)
         unknown = np.array([p.unknown_keywords for p in rows], dtype=np.int64)
         active = np.array([p.active_topics for p in rows], dtype=np.int64)
         top = [[(t.topic, t.score) for t in p.top] for p in rows]
-    else:  # columnar
-        n = len(response.known_keywords)
-        ids = list(ids) if ids is not None else [""] * n
-        known = np.array(response.known_keywords, dtype=np.int64)
-        unknown = np.array(response.unknown_keywords, dtype=np.int64)
-        active = np.array(response.active_topics, dtype=np.int64)
-        bounds = np.concatenate([[0], np.cumsum(np.array(response.top_counts, dtype=np.int64))])
-        pairs = list(zip(response.top_topics, response.top_scores, strict=True))
-        top = [pairs[a:b] for a, b in itertools.pairwise(bounds.tolist())]
-        if not response.top_counts:
-            top = [[] for _ in range(n)]
-    if response.dense:
-        # One buffer for the whole response: no per-float Python objects on either side.
-        topics = np.frombuffer(response.dense, dtype="<f4").reshape(n, response.topics)
-    else:
-        width = len(rows[0].topics) if rows else 0
-        topics = np.array([p.topics for p in rows], dtype=np.float32).reshape(n, width)
+        dense = n and len(rows[0].topics)
+        topics = np.array([p.topics for p in rows], dtype=np.float32).reshape(
+            n if dense else 0, width
+        )
     return Projections(
         model_version=response.model_version,
         ids=ids,
@@ -144,10 +148,32 @@ def as_dict(message: Any) -> dict[str, Any]:
     )
 
 
-def catalog_chunks(path: Path, chunk_bytes: int) -> Iterator[pb.CatalogChunk]:
-    """A file as `UploadCatalog` chunks, the name in the first (an empty file is one chunk)."""
+def catalog_chunks(path: Path, chunk_bytes: int) -> Iterator[pb.UploadCatalogRequest]:
+    """A file as `UploadCatalog` messages, the name in the first (an empty file is one)."""
     with open(path, "rb") as f:
         first = True
         while (data := f.read(chunk_bytes)) or first:
-            yield pb.CatalogChunk(filename=path.name if first else "", data=data)
+            yield pb.UploadCatalogRequest(filename=path.name if first else "", data=data)
             first = False
+
+
+def start_training_request(
+    *,
+    catalog_path: str = "",
+    upload_id: str = "",
+    format: str = "",
+    activate_on_success: bool = False,
+    **options: Any,
+) -> pb.StartTrainingRequest:
+    """`options` are `TrainingOptions` fields (topics, activation, l1, seed, ...); those not
+    given take the server's defaults. A misspelt one raises ValueError before anything is sent."""
+    request = pb.StartTrainingRequest(
+        format=format,
+        activate_on_success=activate_on_success,
+        options=pb.TrainingOptions(**options),
+    )
+    if upload_id:
+        request.upload_id = upload_id
+    else:
+        request.catalog_path = catalog_path
+    return request

@@ -80,7 +80,7 @@ class TrainingJobs:
 
     def catalog_path(self, catalog_path: str, upload_id: str) -> Path:
         if bool(catalog_path) == bool(upload_id):
-            raise InvalidInput("set exactly one of catalog_path and upload_id")
+            raise InvalidInput("set one of catalog_path and upload_id", "catalog_path")
         if upload_id:
             if not _UPLOAD_ID.fullmatch(upload_id):
                 raise NotFound(f"no upload {upload_id!r}")
@@ -246,6 +246,7 @@ class TrainingJobs:
         async with self._changed:
             for k, v in changes.items():
                 setattr(job, k, v)
+            job.updated = time.time()
             job.revision += 1
             self._save(job)
             self._changed.notify_all()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from models.core.options import TrainOptions
-from models.data.catalog import FORMATS
+from models.data.formats import FORMATS
 from service.errors import InvalidInput, NotFound
 from topicproj.v1 import topicproj_pb2 as pb
 
@@ -52,28 +52,33 @@ class TrainSpec:
         )
 
 
-def spec_from_request(request: pb.TrainRequest, catalog: Path) -> TrainSpec:
-    """The spec of a `TrainRequest`: its options over `TrainOptions`' defaults, checked.
+def spec_from_request(request: pb.StartTrainingRequest, catalog: Path) -> TrainSpec:
+    """The spec of a `StartTrainingRequest`: its options over `TrainOptions`' defaults, checked.
 
-    The request's option fields are the ones `TrainOptions` marks with a proto name; a field
-    left at zero (or empty) means the default.
+    Each option of the request's `TrainingOptions` has presence; the ones set replace the
+    defaults, and `TrainOptions` says which proto field is which option.
     """
     if not catalog.is_file():
         raise NotFound(f"no catalog file {catalog.name!r}")
     if request.format and request.format not in FORMATS:
-        raise InvalidInput(f"format {request.format!r}: expected one of {', '.join(FORMATS)}")
-    if not request.topics:
-        raise InvalidInput("topics is required (at least 2)")
+        raise InvalidInput(f"{request.format!r}: expected one of {', '.join(FORMATS)}", "format")
     given = {
-        option: getattr(request, field)
+        option: getattr(request.options, field)
         for field, option in TrainOptions.proto_fields().items()
-        if getattr(request, field)
+        if request.options.HasField(field)
     }
     try:
         options = TrainOptions(**given)
     except ValueError as e:
-        raise InvalidInput(str(e)) from None
+        raise InvalidInput(str(e), _field_of(str(e))) from None
     return TrainSpec(catalog, request.format or None, options, request.activate_on_success)
+
+
+def _field_of(message: str) -> str:
+    """The request field a TrainOptions error names (its messages start with the option)."""
+    option = message.split(" ", 1)[0]
+    fields = {o: f for f, o in TrainOptions.proto_fields().items()}
+    return f"options.{fields[option]}" if option in fields else "options"
 
 
 @dataclasses.dataclass
@@ -88,6 +93,7 @@ class Job:
     model_version: str = ""
     activated: bool = False
     created: float = dataclasses.field(default_factory=time.time)
+    updated: float = dataclasses.field(default_factory=time.time)
     revision: int = 0  # bumped at every change; watchers wait for it to move
 
     @property

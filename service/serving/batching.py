@@ -50,12 +50,14 @@ class Batcher(Generic[Work, Result]):
         max_queue_items: int,
         metrics: ServiceMetrics,
         wait_when_idle: bool = False,
+        retry_delay_ms: float = 100.0,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
         self.wait_when_idle = wait_when_idle
+        self.retry_delay = retry_delay_ms / 1000.0  # what a refused client is asked to wait
         self.metrics = metrics
         self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
         self._queued_items = 0
@@ -84,7 +86,7 @@ class Batcher(Generic[Work, Result]):
             raise ShuttingDown()
         n = items
         if self._queued_items + n > self.max_queue_items:
-            raise QueueFull(self._queued_items, self.max_queue_items)
+            raise QueueFull(self._queued_items, self.max_queue_items, self.retry_delay)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(work, n, future, deadline))
         self._queued_items += n

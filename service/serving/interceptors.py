@@ -10,20 +10,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc_status import rpc_status
 
 from service.errors import status_for
 from service.metrics import ServiceMetrics
+from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.v1 import topicproj_pb2 as pb
 
 log = logging.getLogger(__name__)
 
-SERVICE_PREFIX = "/topicproj.v1.TopicProjection/"
+SERVICE_PREFIX = f"/{pb.DESCRIPTOR.services_by_name['TopicProjectionService'].full_name}/"
+OIP_PREFIX = f"/{oip.DESCRIPTOR.services_by_name['GRPCInferenceService'].full_name}/"
 
 
 class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
     """Maps exceptions to status codes (via `errors.status_for`) and records RPC metrics.
 
-    Only the projection service's methods are wrapped; health and reflection pass through.
+    The projection service's methods and the Open Inference Protocol's are wrapped; health and
+    reflection pass through.
     """
 
     def __init__(self, metrics: ServiceMetrics) -> None:
@@ -39,9 +43,9 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         method: str = details.method  # type: ignore[attr-defined]
-        if handler is None or not method.startswith(SERVICE_PREFIX):
+        if handler is None or not method.startswith((SERVICE_PREFIX, OIP_PREFIX)):
             return handler
-        rpc = method.removeprefix(SERVICE_PREFIX)
+        rpc = method.rsplit("/", 1)[1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(rpc, handler.unary_unary),
@@ -69,8 +73,10 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     def _count(self, rpc: str, request: Any) -> None:
+        if isinstance(request, pb.ProjectStreamRequest):
+            request = request.request
         if isinstance(request, pb.ProjectRequest):  # items, or the same number sent packed
-            n = len(request.items) or len(request.packed_counts)
+            n = len(request.item_list.items) or len(request.packed.keyword_counts)
             self.metrics.items.labels(rpc).inc(n)
 
     @contextlib.asynccontextmanager
@@ -85,10 +91,16 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.CANCELLED
             raise
         except Exception as e:
-            code, message = status_for(e)
+            status = status_for(e)
+            code = status.code
             if code == grpc.StatusCode.INTERNAL:
                 log.error("unexpected error in %s", rpc, exc_info=e)
-            await context.abort(code, message)
+            trailing: tuple[tuple[str, str | bytes], ...] = ()
+            if status.details:  # google.rpc.Status, in the grpc-status-details-bin trailer
+                trailing += tuple(rpc_status.to_status(status.to_rpc_status()).trailing_metadata)
+            if status.retry_after_s is not None:  # the delay gRPC's own retry policy honours
+                trailing += (("grpc-retry-pushback-ms", str(round(status.retry_after_s * 1000))),)
+            await context.abort(code, status.message, trailing_metadata=trailing)
         finally:
             self._record(rpc, code, start)
 

@@ -1,40 +1,85 @@
-"""Domain objects to protobuf messages: projections, model descriptions, training jobs."""
+"""Domain objects to protobuf messages: projections, models, versions, training jobs."""
 
 from __future__ import annotations
 
 import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from models.core.options import TrainOptions
 from models.core.ranking import top_topics
 from models.core.topic_model import TopicModel
-from service.jobs.queue import Job
+from models.store.registry import VersionInfo
+from service.jobs.spec import ENDED, Job, JobState
 from topicproj.v1 import topicproj_pb2 as pb
 
 from .holder import Projected
 
 
+def timestamp(unix_seconds: float) -> Timestamp:
+    t = Timestamp()
+    t.FromNanoseconds(round(unix_seconds * 1e9))
+    return t
+
+
+def options_message(options: TrainOptions) -> pb.TrainingOptions:
+    values = options.to_dict()
+    message = pb.TrainingOptions()
+    for field, option in TrainOptions.proto_fields().items():
+        if values[option] is not None:  # max_vocabulary None: no limit, left unset
+            setattr(message, field, values[option])
+    return message
+
+
 def job_message(job: Job) -> pb.TrainingJob:
-    return pb.TrainingJob(
+    message = pb.TrainingJob(
         id=job.id,
         state=int(job.state),
-        epoch=job.epoch,
-        max_epochs=job.max_epochs,
-        train_loss=job.train_loss,
-        validation_loss=job.validation_loss,
-        error=job.error,
-        model_version=job.model_version,
-        activated=job.activated,
-        created_unix=job.created,
+        done=job.state in ENDED,
+        progress=pb.TrainingProgress(
+            epoch=job.epoch,
+            max_epochs=job.max_epochs,
+            train_loss=job.train_loss,
+            validation_loss=job.validation_loss,
+        ),
+        options=options_message(job.spec.options),
+        create_time=timestamp(job.created),
+        update_time=timestamp(job.updated),
     )
+    if job.state == JobState.SUCCEEDED:
+        message.response.model_version = job.model_version
+        message.response.activated = job.activated
+    elif job.state == JobState.FAILED:
+        message.error = job.error
+    return message
 
 
-def model_info(model: TopicModel, top_keywords: int) -> pb.ModelInfo:
-    return pb.ModelInfo(
+def model_message(model: TopicModel, top_keywords: int) -> pb.Model:
+    return pb.Model(
         version=model.version_,
-        topics=model.n_topics,
+        topic_count=model.n_topics,
         vocabulary_size=len(model.vocabulary_),
         activation=model.activation,
         device=str(model.device_),
-        topic_info=[pb.TopicInfo(**row) for row in model.topic_table(top_keywords)],
+        topics=[
+            pb.Topic(
+                index=row["topic"],
+                top_keywords=row["top_keywords"],
+                slope=row["slope"],
+                threshold=row["threshold"],
+                sharpness=row["sharpness"],
+                bias=row["bias"],
+            )
+            for row in model.topic_table(top_keywords)
+        ],
+    )
+
+
+def version_message(version: VersionInfo, serving: str) -> pb.ModelVersion:
+    return pb.ModelVersion(
+        version=version.version,
+        create_time=timestamp(version.created),
+        active=version.active,
+        serving=version.version == serving,
     )
 
 
@@ -42,37 +87,43 @@ def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.Proje
     """The response for one request: columns, or one message per item built in bulk."""
     Y = projected.Y
     n = len(Y)
-    response = pb.ProjectResponse(model_version=projected.version)
+    response = pb.ProjectResponse(model_version=projected.version, topic_count=Y.shape[1])
     active = np.count_nonzero(Y > 0, axis=1)
-    if request.top_k and n:
-        topics, scores, counts = top_topics(Y, int(request.top_k))
-    if request.columnar:
-        response.known_keywords.extend(projected.known.tolist())
-        response.unknown_keywords.extend(projected.unknown.tolist())
-        response.active_topics.extend(active.tolist())
-        if request.top_k and n:
-            response.top_counts.extend(counts.tolist())
-            response.top_topics.extend(topics.tolist())
-            response.top_scores.extend(scores.tolist())
+    top_k = int(request.top_k)
+    if top_k and n:
+        topics, scores, counts = top_topics(Y, top_k)
+    if request.response_form == pb.RESPONSE_FORM_COLUMNS:
+        columns = response.columns
+        columns.SetInParent()  # an empty request still answers in the form it asked for
+        columns.known_keywords.extend(projected.known.tolist())
+        columns.unknown_keywords.extend(projected.unknown.tolist())
+        columns.active_topics.extend(active.tolist())
+        if top_k and n:
+            columns.top_counts.extend(counts.tolist())
+            columns.top_topics.extend(topics.tolist())
+            columns.top_scores.extend(scores.tolist())
+        if not request.omit_topics and n:
+            columns.topics = np.ascontiguousarray(Y, dtype="<f4").tobytes()
+        return response
+    response.projection_list.SetInParent()
+    rows = response.projection_list.projections
+    if request.WhichOneof("input") == "packed":
+        ids = list(request.packed.ids) or [""] * n
     else:
-        ids = [item.id for item in request.items] or [""] * n  # packed items have no ids
-        add = response.projections.add  # in place: constructing and appending copies each
-        for i, k, u, a in zip(
-            ids, projected.known.tolist(), projected.unknown.tolist(), active.tolist(), strict=True
-        ):
-            add(id=i, known_keywords=k, unknown_keywords=u, active_topics=a)
-        rows = response.projections
-        if not request.omit_dense and not request.dense_bytes:
-            for p, row in zip(rows, Y.tolist(), strict=True):
-                p.topics.extend(row)
-        if request.top_k and n:
-            bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
-            topics_l, scores_l = topics.tolist(), scores.tolist()
-            for i, p in enumerate(rows):
-                add_top = p.top.add
-                for j in range(bounds[i], bounds[i + 1]):
-                    add_top(topic=topics_l[j], score=scores_l[j])
-    if (request.dense_bytes or request.columnar) and not request.omit_dense and n:
-        response.dense = np.ascontiguousarray(Y, dtype="<f4").tobytes()
-        response.topics = Y.shape[1]
+        ids = [item.id for item in request.item_list.items]
+    add = rows.add  # in place: constructing and appending copies each
+    for i, k, u, a in zip(
+        ids, projected.known.tolist(), projected.unknown.tolist(), active.tolist(), strict=True
+    ):
+        add(id=i, known_keywords=k, unknown_keywords=u, active_topics=a)
+    if not request.omit_topics:
+        for p, row in zip(rows, Y.tolist(), strict=True):
+            p.topics.extend(row)
+    if top_k and n:
+        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        topics_l, scores_l = topics.tolist(), scores.tolist()
+        for i, p in enumerate(rows):
+            add_top = p.top.add
+            for j in range(bounds[i], bounds[i + 1]):
+                add_top(topic=topics_l[j], score=scores_l[j])
     return response

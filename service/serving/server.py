@@ -20,6 +20,8 @@ from models.store.registry import ModelRegistry
 from service.jobs.queue import TrainingJobs
 from service.metrics import ServiceMetrics
 from service.settings import Settings
+from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
+from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -27,12 +29,17 @@ from .auth import AuthInterceptor, server_credentials
 from .batching import Batcher
 from .holder import ModelHolder, Projected, warm_up
 from .interceptors import ErrorAndMetricsInterceptor
+from .oip import OpenInferenceServicer
 from .servicer import TopicProjectionServicer
 from .validation import Bags
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TopicProjection"].full_name
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TopicProjectionService"].full_name
+OIP_SERVICE_NAME = oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+# A client that keeps a connection alive pings it; grpc's default refuses pings more often than
+# every 5 minutes and then closes the connection. The clients ping every 30 s (client/channel.py).
+MIN_CLIENT_PING_INTERVAL_MS = 20_000
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -70,6 +77,7 @@ class ProjectionServer:
         self._server: grpc.aio.Server | None = None
         self._batcher: Batcher[Bags, Projected] | None = None
         self.health = health.aio.HealthServicer()
+        self.serving = False  # what health says: SERVING only once warmed up, until shutdown
 
     @property
     def model(self) -> TopicModel:
@@ -84,11 +92,14 @@ class ProjectionServer:
             max_queue_items=s.max_queue_items,
             metrics=self.metrics,
             wait_when_idle=s.wait_when_idle,
+            retry_delay_ms=s.retry_delay_ms,
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.so_reuseport", int(self.reuse_port)),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+            ("grpc.keepalive_permit_without_calls", 1),
         ]
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorAndMetricsInterceptor(self.metrics)]
         if s.auth_token is not None:  # inside the metrics interceptor: refusals are counted
@@ -107,10 +118,14 @@ class ProjectionServer:
                 upload_ttl_s=s.upload_ttl_hours * 3600.0,
             )
         servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs)
-        pb_grpc.add_TopicProjectionServicer_to_server(servicer, server)
+        pb_grpc.add_TopicProjectionServiceServicer_to_server(servicer, server)
+        open_inference = OpenInferenceServicer(
+            self.holder, self._batcher, s, self.metrics, ready=lambda: self.serving
+        )
+        oip_grpc.add_GRPCInferenceServiceServicer_to_server(open_inference, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (SERVICE_NAME, OIP_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         await self._set_health(NOT_SERVING)
         try:
@@ -144,12 +159,14 @@ class ProjectionServer:
         log.info("serving %s on %s:%d", self.model.version_, s.host, self.port)
 
     async def _set_health(self, status: int) -> None:
-        for name in ("", SERVICE_NAME):
+        self.serving = status == SERVING
+        for name in ("", SERVICE_NAME, OIP_SERVICE_NAME):
             await self.health.set(name, status)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close."""
         grace = self.settings.grace_seconds if grace is None else grace
+        self.serving = False
         await self.health.enter_graceful_shutdown()  # NOT_SERVING, and stays so
         if self._server is not None:
             await self._server.stop(grace)
@@ -165,5 +182,3 @@ class ProjectionServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
-
-

@@ -17,7 +17,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
 from .holder import ModelHolder, Projected
-from .responses import build_response, job_message, model_info
+from .responses import build_response, job_message, model_message, version_message
 from .validation import Bags, validate
 
 # Requests of one stream inside the server at once, from read to sent. A slot frees when its
@@ -26,7 +26,7 @@ from .validation import Bags, validate
 STREAM_WINDOW = 8
 
 
-class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
+class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
     """Reads the served model from the holder on every call, so a swap takes effect at once."""
 
     def __init__(
@@ -48,25 +48,26 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
 
     async def ProjectStream(
         self,
-        request_iterator: AsyncIterator[pb.ProjectRequest],
+        request_iterator: AsyncIterator[pb.ProjectStreamRequest],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[pb.ProjectResponse]:
+    ) -> AsyncIterator[pb.ProjectStreamResponse]:
         # Up to STREAM_WINDOW requests are projected at once; responses leave in request order.
         slots = asyncio.Semaphore(STREAM_WINDOW)
         pending: asyncio.Queue[asyncio.Task[pb.ProjectResponse] | None] = asyncio.Queue()
 
         async def read() -> None:
             try:
-                async for request in request_iterator:
+                async for message in request_iterator:
                     await slots.acquire()
-                    await pending.put(asyncio.ensure_future(self._project(request, context)))
+                    task = asyncio.ensure_future(self._project(message.request, context))
+                    await pending.put(task)
             finally:
                 await pending.put(None)
 
         reader = asyncio.ensure_future(read())
         try:
             while (task := await pending.get()) is not None:
-                response = await task
+                response = pb.ProjectStreamResponse(response=await task)
                 yield response  # resumes once grpc has taken the message
                 slots.release()
             await reader  # re-raises a failure to read the request stream
@@ -81,8 +82,9 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
 
     async def GetModel(
         self, request: pb.GetModelRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ModelInfo:
-        return model_info(self.holder.model, request.top_keywords or 10)
+    ) -> pb.GetModelResponse:
+        top = request.top_keywords if request.HasField("top_keywords") else 10
+        return pb.GetModelResponse(model=model_message(self.holder.model, top))
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -92,23 +94,13 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
             raise NoModelRoot()
         serving = self.holder.model.version_
         versions = await asyncio.get_running_loop().run_in_executor(None, registry.versions)
-        return pb.ListModelsResponse(
-            models=[
-                pb.ModelVersion(
-                    version=v.version,
-                    created_unix=v.created,
-                    active=v.active,
-                    serving=v.version == serving,
-                )
-                for v in versions
-            ]
-        )
+        return pb.ListModelsResponse(model_versions=[version_message(v, serving) for v in versions])
 
     async def ActivateModel(
         self, request: pb.ActivateModelRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ModelInfo:
+    ) -> pb.ActivateModelResponse:
         model = await self.holder.activate(request.version)
-        return model_info(model, 10)
+        return pb.ActivateModelResponse(model=model_message(model, 10))
 
     # -- training ------------------------------------------------------------------------
 
@@ -118,33 +110,43 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
         return self.jobs
 
     async def StartTraining(
-        self, request: pb.TrainRequest, context: grpc.aio.ServicerContext
-    ) -> pb.TrainingJob:
+        self, request: pb.StartTrainingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartTrainingResponse:
         jobs = self._jobs()
         catalog = jobs.catalog_path(request.catalog_path, request.upload_id)
-        return job_message(await jobs.submit(spec_from_request(request, catalog)))
+        job = await jobs.submit(spec_from_request(request, catalog))
+        return pb.StartTrainingResponse(job=job_message(job))
 
     async def UploadCatalog(
-        self, request_iterator: AsyncIterator[pb.CatalogChunk], context: grpc.aio.ServicerContext
-    ) -> pb.UploadedCatalog:
+        self,
+        request_iterator: AsyncIterator[pb.UploadCatalogRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.UploadCatalogResponse:
         upload_id, size = await self._jobs().upload(request_iterator)
-        return pb.UploadedCatalog(upload_id=upload_id, bytes=size)
+        return pb.UploadCatalogResponse(upload_id=upload_id, size_bytes=size)
 
     async def GetTrainingJob(
-        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
-    ) -> pb.TrainingJob:
-        return job_message(self._jobs().get(request.job_id))
+        self, request: pb.GetTrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTrainingJobResponse:
+        return pb.GetTrainingJobResponse(job=job_message(self._jobs().get(request.job_id)))
+
+    async def ListTrainingJobs(
+        self, request: pb.ListTrainingJobsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTrainingJobsResponse:
+        jobs = sorted(self._jobs().jobs.values(), key=lambda j: j.created)
+        return pb.ListTrainingJobsResponse(jobs=[job_message(j) for j in jobs])
 
     async def WatchTrainingJob(
-        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.TrainingJob]:
+        self, request: pb.WatchTrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchTrainingJobResponse]:
         async for job in self._jobs().watch(request.job_id):
-            yield job_message(job)
+            yield pb.WatchTrainingJobResponse(job=job_message(job))
 
     async def CancelTrainingJob(
-        self, request: pb.TrainingJobRequest, context: grpc.aio.ServicerContext
-    ) -> pb.TrainingJob:
-        return job_message(await self._jobs().cancel(request.job_id))
+        self, request: pb.CancelTrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelTrainingJobResponse:
+        job = await self._jobs().cancel(request.job_id)
+        return pb.CancelTrainingJobResponse(job=job_message(job))
 
     # -- the projection path -------------------------------------------------------------------
 
@@ -164,4 +166,3 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServicer):
         if asked and asked != projected.version:  # swapped while the request queued
             raise ModelVersionNotFound(asked, projected.version)
         return build_response(request, projected)
-

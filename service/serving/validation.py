@@ -2,20 +2,24 @@
 
 Mapping keywords to ids is left to the batch (`ModelHolder.compute`), where one vectorised
 call serves every request of the batch. The checks here run over whole requests with C-level
-builtins and numpy; only a request that fails one is searched for the item at fault.
+builtins and numpy; only a request that fails one is searched for the item at fault, which the
+error names by its field path (`item_list.items[3].weights`).
+
+`check_bags` holds the limits every front door shares: the domain API's two input forms here,
+and the Open Inference Protocol's tensors (`oip.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from service.client.wire import SEPARATOR  # ends every keyword of `PackedItems.keywords`
 from service.errors import InvalidInput
 from service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
-
-SEPARATOR = "\x1f"  # ends every keyword of `ProjectRequest.packed_keywords`
 
 
 @dataclass
@@ -31,84 +35,117 @@ class Bags:
         return len(self.counts)
 
 
-def _item_of(counts: np.ndarray, keyword: int) -> int:
+def item_of(counts: np.ndarray, keyword: int) -> int:
     """The item that holds the flat keyword at index `keyword`."""
     return int(np.searchsorted(np.cumsum(counts), keyword, side="right"))
 
 
-def _unpack(request: pb.ProjectRequest) -> tuple[list[str], list[int]]:
-    if request.items:
-        raise InvalidInput("send either items or the packed fields, not both")
-    counts = list(request.packed_counts)
-    text = request.packed_keywords
-    if not text:
-        keywords: list[str] = []
-    elif text[-1] != SEPARATOR:
-        raise InvalidInput("packed_keywords must end with U+001F: every keyword is followed by it")
-    else:
-        keywords = text[:-1].split(SEPARATOR)
-    if sum(counts) != len(keywords):
+# How each form names the field of item i's keyword j: the path a BadRequest reports.
+ItemField = Callable[[int, str], str]
+
+
+def _listed(i: int, name: str) -> str:
+    return f"item_list.items[{i}].{'keywords' if name == 'count' else name}"
+
+
+def _packed(i: int, name: str) -> str:
+    return f"packed.keyword_counts[{i}]" if name == "count" else f"packed.{name}"
+
+
+def check_bags(
+    keywords: list[str],
+    counts: np.ndarray,
+    weights: np.ndarray | None,
+    settings: Settings,
+    where: ItemField,
+    items_field: str,
+) -> None:
+    """The limits of one request, whatever its form; InvalidInput names the field at fault."""
+    n = len(counts)
+    if n > settings.max_items_per_request:
         raise InvalidInput(
-            f"packed_counts add up to {sum(counts)}, but packed_keywords holds "
-            f"{len(keywords)} keywords"
+            f"{n} items in one request; the limit is {settings.max_items_per_request}",
+            items_field,
         )
-    return keywords, counts
+    if n and (c := int(counts.max())) > settings.max_keywords_per_item:
+        i = int(np.argmax(counts))
+        raise InvalidInput(
+            f"item {i} has {c} keywords; the limit is {settings.max_keywords_per_item}",
+            where(i, "count"),
+        )
+    limit = settings.max_keyword_length
+    if keywords and max(map(len, keywords)) > limit:
+        j = next(j for j, k in enumerate(keywords) if len(k) > limit)
+        i = item_of(counts, j)
+        raise InvalidInput(
+            f"item {i} has a keyword of {len(keywords[j])} characters; the limit is {limit}",
+            where(i, "keywords"),
+        )
+    if weights is not None:
+        bad = ~(np.isfinite(weights) & (weights >= 0))
+        if bad.any():
+            j = int(np.argmax(bad))
+            i = item_of(counts, j)
+            raise InvalidInput(
+                f"item {i} has the weight {weights[j]}, not a finite, non-negative number",
+                where(i, "weights"),
+            )
 
 
-def _weights(request: pb.ProjectRequest, counts: list[int], n_keywords: int) -> np.ndarray | None:
-    """The flat weights of the request (None when it gives none), lengths checked."""
-    if not request.items:
-        packed = request.packed_weights
-        if not packed:
-            return None
-        if len(packed) != n_keywords:
-            raise InvalidInput(f"{len(packed)} packed_weights for {n_keywords} packed keywords")
-        return np.fromiter(packed, dtype=np.float32, count=len(packed))
-    given = [item.weights for item in request.items]
+def _from_items(request: pb.ProjectRequest) -> tuple[list[str], list[int], np.ndarray | None]:
+    items = request.item_list.items
+    counts = [len(item.keywords) for item in items]
+    keywords = [k for item in items for k in item.keywords]
+    given = [item.weights for item in items]
     if not any(given):
-        return None
+        return keywords, counts, None
     flat: list[float] = []
     for i, (ws, c) in enumerate(zip(given, counts, strict=True)):
         if not ws:
             flat += [1.0] * c
         elif len(ws) != c:
-            raise InvalidInput(f"{len(ws)} weights for {c} keywords", item=i)
+            raise InvalidInput(f"{len(ws)} weights for {c} keywords", _listed(i, "weights"))
         else:
             flat += ws
-    return np.array(flat, dtype=np.float32)
+    return keywords, counts, np.array(flat, dtype=np.float32)
+
+
+def _from_packed(request: pb.ProjectRequest) -> tuple[list[str], list[int], np.ndarray | None]:
+    packed = request.packed
+    counts = list(packed.keyword_counts)
+    text = packed.keywords
+    if not text:
+        keywords: list[str] = []
+    elif text[-1] != SEPARATOR:
+        raise InvalidInput(
+            "must end with U+001F: every keyword is followed by it", "packed.keywords"
+        )
+    else:
+        keywords = text[:-1].split(SEPARATOR)
+    if sum(counts) != len(keywords):
+        raise InvalidInput(
+            f"keyword_counts add up to {sum(counts)}, but keywords holds {len(keywords)}",
+            "packed.keyword_counts",
+        )
+    if packed.ids and len(packed.ids) != len(counts):
+        raise InvalidInput(f"{len(packed.ids)} ids for {len(counts)} items", "packed.ids")
+    if not packed.weights:
+        return keywords, counts, None
+    if len(packed.weights) != len(keywords):
+        raise InvalidInput(
+            f"{len(packed.weights)} weights for {len(keywords)} keywords", "packed.weights"
+        )
+    return keywords, counts, np.fromiter(packed.weights, dtype=np.float32, count=len(keywords))
 
 
 def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
-    if request.packed_keywords or request.packed_counts:
-        keywords, counts = _unpack(request)
-    else:
-        items = request.items
-        counts = [len(item.keywords) for item in items]
-        keywords = [k for item in items for k in item.keywords]
-    if len(counts) > settings.max_items_per_request:
-        raise InvalidInput(
-            f"{len(counts)} items in one request; the limit is {settings.max_items_per_request}"
-        )
+    form = request.WhichOneof("input")
+    if form == "packed":
+        keywords, counts, weights = _from_packed(request)
+        where, items_field = _packed, "packed.keyword_counts"
+    else:  # item_list, or nothing at all: no items
+        keywords, counts, weights = _from_items(request)
+        where, items_field = _listed, "item_list.items"
     counts_np = np.array(counts, dtype=np.int64)
-    if len(counts) and (c := max(counts)) > settings.max_keywords_per_item:
-        raise InvalidInput(
-            f"{c} keywords; the limit is {settings.max_keywords_per_item}",
-            item=counts.index(c),
-        )
-    limit = settings.max_keyword_length
-    if keywords and max(map(len, keywords)) > limit:
-        j = next(j for j, k in enumerate(keywords) if len(k) > limit)
-        raise InvalidInput(
-            f"keyword of {len(keywords[j])} characters; the limit is {limit}",
-            item=_item_of(counts_np, j),
-        )
-    weights = _weights(request, counts, len(keywords))
-    if weights is not None:
-        bad = ~(np.isfinite(weights) & (weights >= 0))
-        if bad.any():
-            j = int(np.argmax(bad))
-            raise InvalidInput(
-                f"weight {weights[j]} is not a finite, non-negative number",
-                item=_item_of(counts_np, j),
-            )
+    check_bags(keywords, counts_np, weights, settings, where, items_field)
     return Bags(keywords, counts_np, weights, request.model_version)

@@ -8,7 +8,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry
 
 from models.core.topic_model import TopicModel
@@ -17,6 +20,19 @@ from service.metrics import ServiceMetrics
 from service.serving.loading import open_registry
 from service.serving.server import ProjectionServer
 from service.settings import Settings
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The google.rpc.BadRequest field violations an error carries, decoded as a client would."""
+    status = rpc_status.from_call(error)
+    out = []
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            out += [(v.field, v.description) for v in bad.field_violations]
+    return out
+
 
 SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_keywords": 40}
 

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token"
 
 
-def stub(address: str) -> pb_grpc.TopicProjectionStub:
-    return pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+def stub(address: str) -> pb_grpc.TopicProjectionServiceStub:
+    return pb_grpc.TopicProjectionServiceStub(grpc.insecure_channel(address))
 
 
 def code_of(call, *args, **kwargs) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
@@ -55,15 +55,15 @@ def test_state_changing_rpcs_need_the_token_and_the_rest_do_not(serve, catalog_i
         code_of(s.ActivateModel, activate, timeout=5, metadata=bearer(TOKEN))
         == grpc.StatusCode.FAILED_PRECONDITION
     )
-    request = pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])])
-    assert len(s.Project(request, timeout=5).projections) == 1  # projection stays open
+    request = pb.ProjectRequest(item_list=pb.ItemList(items=[pb.Item(keywords=catalog_items[0])]))
+    assert len(s.Project(request, timeout=5).projection_list.projections) == 1  # open
     labels = {"rpc": "ActivateModel", "code": "UNAUTHENTICATED"}
     assert server.metric_reaches("topicproj_requests_total", labels, 6)
 
 
 def test_auth_all_protects_projection_and_health_too(serve, model, catalog_items):
     server = serve(auth_token=TOKEN, auth_all=True)
-    request = pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])])
+    request = pb.ProjectRequest(item_list=pb.ItemList(items=[pb.Item(keywords=catalog_items[0])]))
     assert code_of(stub(server.address).Project, request, timeout=5) == (
         grpc.StatusCode.UNAUTHENTICATED
     )
@@ -140,7 +140,7 @@ def test_tls_serves_clients_that_trust_the_certificate(serve, model, certificate
     )
     assert cli.returncode == 0 and "SERVING" in cli.stdout
     # A plaintext client cannot talk to a TLS server.
-    request = pb.ProjectRequest(items=[pb.Item(keywords=catalog_items[0])])
+    request = pb.ProjectRequest(item_list=pb.ItemList(items=[pb.Item(keywords=catalog_items[0])]))
     assert code_of(stub(server.address).Project, request, timeout=3) == (
         grpc.StatusCode.UNAVAILABLE
     )

@@ -34,8 +34,8 @@ def versions(tmp_path_factory, catalog_items):
     return root, {va: registry.load(va, "cpu"), vb: registry.load(vb, "cpu")}, va, vb
 
 
-def stub(address: str) -> pb_grpc.TopicProjectionStub:
-    return pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+def stub(address: str) -> pb_grpc.TopicProjectionServiceStub:
+    return pb_grpc.TopicProjectionServiceStub(grpc.insecure_channel(address))
 
 
 def fresh_root(versions, tmp_path: Path) -> Path:
@@ -51,13 +51,14 @@ def test_list_and_activate_switch_what_is_served(serve, versions, tmp_path, cata
     _, models, va, vb = versions
     server = serve(model_root=root)
     s = stub(server.address)
-    listed = s.ListModels(pb.ListModelsRequest(), timeout=5).models
+    listed = s.ListModels(pb.ListModelsRequest(), timeout=5).model_versions
     assert {m.version: (m.active, m.serving) for m in listed} == {
         va: (True, True),
         vb: (False, False),
     }
-    info = s.ActivateModel(pb.ActivateModelRequest(version=vb), timeout=30)
-    assert info.version == vb and info.topics == 6
+    info = s.ActivateModel(pb.ActivateModelRequest(version=vb), timeout=30).model
+    assert info.version == vb and info.topic_count == 6
+    assert all(m.create_time.seconds > 1_700_000_000 for m in listed)  # a real Timestamp
     with TopicClient(server.address) as client:
         got = client.project(catalog_items[:30])
     assert got.model_version == vb
@@ -132,10 +133,10 @@ def test_a_damaged_active_version_at_start_falls_back(serve, versions, tmp_path)
     ModelRegistry(root).activate(vb)
     (root / "versions" / vb / WEIGHTS).write_bytes(b"garbage")
     server = serve(model_root=root)
-    info = stub(server.address).GetModel(pb.GetModelRequest(), timeout=5)
+    info = stub(server.address).GetModel(pb.GetModelRequest(), timeout=5).model
     assert info.version == va
     assert server.metric("topicproj_model_versions_refused_total") == 1
-    listed = stub(server.address).ListModels(pb.ListModelsRequest(), timeout=5).models
+    listed = stub(server.address).ListModels(pb.ListModelsRequest(), timeout=5).model_versions
     assert {m.version: (m.active, m.serving) for m in listed} == {
         va: (False, True),
         vb: (True, False),

@@ -76,13 +76,16 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(model_dir, catalog_i
         assert unhealthy.returncode == 1  # nothing listening there
         wait_serving(address)
         channel = grpc.insecure_channel(address)
-        in_flight = pb_grpc.TopicProjectionStub(channel).Project.future(
-            pb.ProjectRequest(items=[pb.Item(keywords=k) for k in catalog_items[:3]]), timeout=10
+        in_flight = pb_grpc.TopicProjectionServiceStub(channel).Project.future(
+            pb.ProjectRequest(
+                item_list=pb.ItemList(items=[pb.Item(keywords=k) for k in catalog_items[:3]])
+            ),
+            timeout=10,
         )
         time.sleep(0.2)  # queued: the environment set a 700 ms batch window
         proc.send_signal(signal.SIGTERM)
         response = in_flight.result()
-        assert len(response.projections) == 3
+        assert len(response.projection_list.projections) == 3
         assert proc.wait(timeout=30) == 0
         assert topicproj("health", "--address", address, "--timeout", "1").returncode == 1
     finally:
@@ -124,19 +127,21 @@ def test_a_slow_stream_reader_keeps_server_memory_bounded(model_dir, catalog_ite
         # 4,000 items per request, answered as per-item messages with their top topics: each
         # response takes about a megabyte in the server, so 150 that piled up would show.
         items = [pb.Item(id=f"i{i}", keywords=k) for i, k in enumerate(catalog_items * 10)][:4000]
-        request = pb.ProjectRequest(items=items, top_k=5)
+        request = pb.ProjectStreamRequest(
+            request=pb.ProjectRequest(item_list=pb.ItemList(items=items), top_k=5)
+        )
         n = 150
-        stub = pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+        stub = pb_grpc.TopicProjectionServiceStub(grpc.insecure_channel(address))
         # A short stream first, so that the allocators have grown to their working size.
         assert sum(1 for _ in stub.ProjectStream(iter([request] * 10), timeout=60)) == 10
         baseline = rss_bytes(proc.pid)
         responses = stub.ProjectStream(iter([request] * n), timeout=120)
-        assert len(next(responses).projections) == 4000  # the stream works
+        assert len(next(responses).response.projection_list.projections) == 4000  # it works
         peak = baseline
         for _ in range(25):  # the reader stalls for 5 s while the server could run ahead
             time.sleep(0.2)
             peak = max(peak, rss_bytes(proc.pid))
-        rest = sum(len(r.projections) == 4000 for r in responses)  # then reads everything
+        rest = sum(len(r.response.projection_list.projections) == 4000 for r in responses)
         assert rest == n - 1
         growth_mb = (peak - baseline) / 2**20
         print(f"server RSS grew {growth_mb:.1f} MB while the reader stalled")

@@ -7,30 +7,47 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-GENERATED = ("topicproj_pb2.py", "topicproj_pb2.pyi", "topicproj_pb2_grpc.py")
+PROTOS = ("topicproj/v1/topicproj.proto", "topicproj/oip/v2/grpc_predict_v2.proto")
 
 
 def test_generated_code_matches_the_proto(tmp_path):
     protoc = pytest.importorskip("grpc_tools.protoc")
+    import grpc_tools
+
+    well_known = Path(grpc_tools.__file__).parent / "_proto"  # timestamp.proto and friends
     rc = protoc.main(
         [
             "protoc",
             f"-I{REPO / 'proto'}",
+            f"-I{well_known}",
             f"--python_out={tmp_path}",
             f"--pyi_out={tmp_path}",
             f"--grpc_python_out={tmp_path}",
-            str(REPO / "proto/topicproj/v1/topicproj.proto"),
+            *(str(REPO / "proto" / p) for p in PROTOS),
         ]
     )
     assert rc == 0
-    for name in GENERATED:
-        fresh = (tmp_path / "topicproj/v1" / name).read_text()
-        committed = (REPO / "proto/topicproj/v1" / name).read_text()
-        assert fresh == committed, f"{name} is stale: run `make proto` and commit the result"
+    for proto in PROTOS:
+        stem = proto.removesuffix(".proto")
+        for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"):
+            fresh = (tmp_path / (stem + suffix)).read_text()
+            committed = (REPO / "proto" / (stem + suffix)).read_text()
+            assert fresh == committed, f"{stem}{suffix} is stale: run `make proto` and commit it"
 
 
-def test_every_field_is_documented():
-    text = (REPO / "proto/topicproj/v1/topicproj.proto").read_text().splitlines()
+def test_the_training_options_are_the_same_on_both_sides_of_the_wire():
+    """`TrainingOptions` in the contract carries every `TrainOptions` field, with presence."""
+    from models.core.options import TrainOptions
+    from topicproj.v1 import topicproj_pb2 as pb
+
+    fields = {f.name: f for f in pb.TrainingOptions.DESCRIPTOR.fields}
+    assert set(fields) == set(TrainOptions.proto_fields())
+    assert all(f.has_presence for f in fields.values())
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_every_field_is_documented(proto):
+    text = (REPO / "proto" / proto).read_text().splitlines()
     undocumented = []
     for i, line in enumerate(text):
         stripped = line.strip()

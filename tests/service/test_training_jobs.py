@@ -17,7 +17,7 @@ from service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
-from .conftest import SYNTHETIC
+from .conftest import SYNTHETIC, field_violations
 
 TOKEN = "train-token"
 QUICK = {"min_df": 2, "max_epochs": 6, "learning_rate": 0.005}
@@ -38,8 +38,8 @@ def roots(tmp_path: Path, model_dir: Path) -> tuple[Path, Path]:
     return model_root, data_root
 
 
-def stub(address: str) -> pb_grpc.TopicProjectionStub:
-    return pb_grpc.TopicProjectionStub(grpc.insecure_channel(address))
+def stub(address: str) -> pb_grpc.TopicProjectionServiceStub:
+    return pb_grpc.TopicProjectionServiceStub(grpc.insecure_channel(address))
 
 
 def watch_to_the_end(client: TopicClient, job_id: str) -> list[dict]:
@@ -68,9 +68,9 @@ def test_train_watch_and_activate_while_clients_keep_projecting(serve, roots, ca
     try:
         with TopicClient(server.address, token=TOKEN) as client:
             job = client.start_training(
-                5, catalog_path="catalog.jsonl", activate_on_success=True, seed=7, **QUICK
+                topics=5, catalog_path="catalog.jsonl", activate_on_success=True, seed=7, **QUICK
             )
-            assert job["state"] in ("QUEUED", "RUNNING")
+            assert job["state"] in ("STATE_QUEUED", "STATE_RUNNING")
             states = watch_to_the_end(client, job["id"])
             time.sleep(0.3)  # some projections on the new version, too
     finally:
@@ -78,16 +78,20 @@ def test_train_watch_and_activate_while_clients_keep_projecting(serve, roots, ca
         for t in threads:
             t.join(30)
     final = states[-1]
-    assert final["state"] == "SUCCEEDED", final
-    assert final["activated"] and final["model_version"] != before
-    epochs = [s["epoch"] for s in states]
-    assert epochs == sorted(epochs) and 1 <= final["epoch"] <= 6
-    assert final["validation_loss"] > 0
+    assert final["state"] == "STATE_SUCCEEDED", final
+    new = final["response"]["model_version"]
+    assert final["done"] and final["response"]["activated"] and new != before
+    epochs = [s["progress"]["epoch"] for s in states]
+    assert epochs == sorted(epochs) and 1 <= final["progress"]["epoch"] <= 6
+    assert final["progress"]["validation_loss"] > 0
+    assert final["options"]["seed"] == 7 and final["options"]["topics"] == 5
+    assert final["options"]["mask_rate"] == pytest.approx(0.4)  # defaults filled in
+    assert final["create_time"] <= final["update_time"]
     assert failures == []
-    assert versions == {before, final["model_version"]}
-    assert ModelRegistry(model_root).active() == final["model_version"]
+    assert versions == {before, new}
+    assert ModelRegistry(model_root).active() == new
     with TopicClient(server.address) as client:
-        assert client.project(catalog_items[:1]).model_version == final["model_version"]
+        assert client.project(catalog_items[:1]).model_version == new
 
 
 def test_uploaded_catalog_trains_and_a_bad_catalog_fails_with_its_message(serve, roots):
@@ -95,16 +99,16 @@ def test_uploaded_catalog_trains_and_a_bad_catalog_fails_with_its_message(serve,
     server = serve(model_root=model_root, data_root=data_root)
     with TopicClient(server.address) as client:
         upload = client.upload_catalog(data_root / "catalog.jsonl", chunk_bytes=4096)
-        job = client.start_training(4, upload_id=upload, **QUICK)
+        job = client.start_training(topics=4, upload_id=upload, **QUICK)
         final = watch_to_the_end(client, job["id"])[-1]
-        assert final["state"] == "SUCCEEDED" and not final["activated"]
+        assert final["state"] == "STATE_SUCCEEDED" and not final["response"]["activated"]
         listed = {m["version"]: m for m in client.list_models()}
-        assert final["model_version"] in listed
-        assert not listed[final["model_version"]]["serving"]
+        assert final["response"]["model_version"] in listed
+        assert not listed[final["response"]["model_version"]]["serving"]
 
-        bad = client.start_training(4, catalog_path="broken.jsonl", **QUICK)
+        bad = client.start_training(topics=4, catalog_path="broken.jsonl", **QUICK)
         final = watch_to_the_end(client, bad["id"])[-1]
-    assert final["state"] == "FAILED"
+    assert final["state"] == "STATE_FAILED" and final["done"] and "response" not in final
     assert "CatalogError" in final["error"] and "row 2" in final["error"]
 
 
@@ -114,15 +118,15 @@ def test_cancel_a_running_and_a_queued_job(serve, roots):
     with TopicClient(server.address) as client:
         # Many epochs at a tiny learning rate: it runs until cancelled.
         slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
-        running = client.start_training(5, catalog_path="catalog.jsonl", **slow)
-        queued = client.start_training(5, catalog_path="catalog.jsonl", **slow)
-        assert client.cancel_training_job(queued["id"])["state"] == "CANCELLED"
+        running = client.start_training(topics=5, catalog_path="catalog.jsonl", **slow)
+        queued = client.start_training(topics=5, catalog_path="catalog.jsonl", **slow)
+        assert client.cancel_training_job(queued["id"])["state"] == "STATE_CANCELLED"
         for state in client.watch_training_job(running["id"]):
-            if state["epoch"] >= 1:
+            if state["progress"]["epoch"] >= 1:
                 break
         client.cancel_training_job(running["id"])
         final = watch_to_the_end(client, running["id"])[-1]
-    assert final["state"] == "CANCELLED"
+    assert final["state"] == "STATE_CANCELLED"
     assert len(ModelRegistry(model_root).versions()) == 1  # nothing was added
 
 
@@ -132,7 +136,10 @@ def test_paths_that_leave_the_data_root_are_refused(serve, roots, path):
     (data_root / "link").symlink_to(model_root)  # a symlink out of the root
     server = serve(model_root=model_root, data_root=data_root)
     with pytest.raises(grpc.RpcError) as e:
-        stub(server.address).StartTraining(pb.TrainRequest(catalog_path=path, topics=4), timeout=5)
+        stub(server.address).StartTraining(
+            pb.StartTrainingRequest(catalog_path=path, options=pb.TrainingOptions(topics=4)),
+            timeout=5,
+        )
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "outside the data root" in e.value.details()
 
@@ -143,7 +150,7 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         model_root=model_root, data_root=data_root, max_upload_bytes=1000, auth_token=TOKEN
     )
     s = stub(server.address)
-    request = pb.TrainRequest(catalog_path="catalog.jsonl", topics=4)
+    request = pb.StartTrainingRequest(catalog_path="catalog.jsonl")
     with pytest.raises(grpc.RpcError) as e:
         s.StartTraining(request, timeout=5)
     assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -155,16 +162,21 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert not any((model_root / "uploads").iterdir())  # nothing half-kept
         for bad, fragment in [
-            ({"topics": 1}, "topics must be at least 2"),
+            ({"topics": 1}, "n_topics must be at least 2"),
             ({"topics": 4, "activation": "tanh"}, "activation must be one of"),
+            ({"l1": -1.0}, "l1 must be >= 0"),
             ({"topics": 4, "catalog_path": "missing.jsonl"}, "no catalog file"),
-            ({"topics": 4, "catalog_path": "", "upload_id": "f" * 32}, "no upload"),
-            ({"topics": 4, "upload_id": "f" * 32}, "set exactly one of"),
+            ({"topics": 4, "upload_id": "f" * 32}, "no upload"),
+            ({"catalog_path": ""}, "set one of catalog_path and upload_id"),
         ]:
             options = {"catalog_path": "catalog.jsonl"} | bad
             with pytest.raises(grpc.RpcError) as e:
                 client.start_training(**options)
             assert fragment in e.value.details()
+        with pytest.raises(grpc.RpcError) as e:  # the field at fault, machine-readable
+            client.start_training(catalog_path="catalog.jsonl", l1=-1.0)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(e.value) == [("options.l1", "l1 must be >= 0, got -1.0")]
         with pytest.raises(grpc.RpcError) as e:
             client.training_job("nope")
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
@@ -172,7 +184,7 @@ def test_limits_and_tokens(serve, roots, tmp_path):
 
 def test_a_server_without_a_model_root_cannot_train(server):
     with pytest.raises(grpc.RpcError) as e:
-        stub(server.address).StartTraining(pb.TrainRequest(topics=4), timeout=5)
+        stub(server.address).StartTraining(pb.StartTrainingRequest(), timeout=5)
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -181,13 +193,13 @@ def test_too_many_queued_jobs_are_refused(serve, roots):
     server = serve(model_root=model_root, data_root=data_root, max_queued_jobs=1)
     slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
     with TopicClient(server.address) as client:
-        first = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        first = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
         for state in client.watch_training_job(first["id"]):
-            if state["state"] == "RUNNING":
+            if state["state"] == "STATE_RUNNING":
                 break
-        second = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        second = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
         with pytest.raises(grpc.RpcError) as e:
-            client.start_training(4, catalog_path="catalog.jsonl", **slow)
+            client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         for job in (second, first):
             client.cancel_training_job(job["id"])
@@ -204,13 +216,13 @@ def test_the_async_client_trains_too(serve, roots):
     async def train() -> list[dict]:
         async with AsyncTopicClient(server.address) as client:
             upload = await client.upload_catalog(data_root / "catalog.jsonl")
-            job = await client.start_training(4, upload_id=upload, **QUICK)
+            job = await client.start_training(topics=4, upload_id=upload, **QUICK)
             states = [s async for s in client.watch_training_job(job["id"])]
-            assert (await client.training_job(job["id"]))["state"] == "SUCCEEDED"
+            assert (await client.training_job(job["id"]))["state"] == "STATE_SUCCEEDED"
             return states
 
     states = asyncio.run(train())
-    assert states[-1]["state"] == "SUCCEEDED" and states[-1]["model_version"]
+    assert states[-1]["state"] == "STATE_SUCCEEDED" and states[-1]["response"]["model_version"]
 
 
 def test_jobs_outlive_a_restart(serve, roots, model):
@@ -220,23 +232,25 @@ def test_jobs_outlive_a_restart(serve, roots, model):
     slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
     first = serve(model_root=model_root, data_root=data_root)
     with TopicClient(first.address) as client:
-        done = client.start_training(4, catalog_path="catalog.jsonl", **QUICK)
-        assert watch_to_the_end(client, done["id"])[-1]["state"] == "SUCCEEDED"
-        running = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        done = client.start_training(topics=4, catalog_path="catalog.jsonl", **QUICK)
+        assert watch_to_the_end(client, done["id"])[-1]["state"] == "STATE_SUCCEEDED"
+        running = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
         for state in client.watch_training_job(running["id"]):
-            if state["state"] == "RUNNING":
+            if state["state"] == "STATE_RUNNING":
                 break
-        queued = client.start_training(4, catalog_path="catalog.jsonl", **slow)
+        queued = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
     first.stop()  # as a crash would, the running job does not get to finish
 
     second = RunningServer(model, model_root=model_root, data_root=data_root)
     try:
         with TopicClient(second.address) as client:
-            assert client.training_job(done["id"])["state"] == "SUCCEEDED"
+            assert client.training_job(done["id"])["state"] == "STATE_SUCCEEDED"
             interrupted = client.training_job(running["id"])
-            assert interrupted["state"] == "FAILED" and "server stopped" in interrupted["error"]
+            assert (
+                interrupted["state"] == "STATE_FAILED" and "server stopped" in interrupted["error"]
+            )
             waiting = client.training_job(queued["id"])
-            assert waiting["state"] in ("QUEUED", "RUNNING")  # queued again, not lost
+            assert waiting["state"] in ("STATE_QUEUED", "STATE_RUNNING")  # queued again, not lost
             assert client.cancel_training_job(queued["id"])["id"] == queued["id"]
     finally:
         second.stop(0)
@@ -249,7 +263,7 @@ def test_old_uploads_are_swept_unless_a_job_needs_them(serve, roots):
     with TopicClient(server.address) as client:
         kept = client.upload_catalog(data_root / "catalog.jsonl")
         gone = client.upload_catalog(data_root / "catalog.jsonl")
-        job = client.start_training(4, upload_id=kept, **slow)
+        job = client.start_training(topics=4, upload_id=kept, **slow)
         jobs = server.server.jobs
         assert jobs is not None
         removed = jobs.sweep_uploads(now=time.time() + 25 * 3600)  # a day and an hour later

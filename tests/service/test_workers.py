@@ -125,7 +125,9 @@ def ok_requests(port: int) -> float:
 
 
 def test_two_workers_share_the_port_and_each_exports_its_metrics(workers, catalog_items, model):
-    request = pb.ProjectRequest(items=[pb.Item(keywords=k) for k in catalog_items[:4]])
+    request = pb.ProjectRequest(
+        item_list=pb.ItemList(items=[pb.Item(keywords=k) for k in catalog_items[:4]])
+    )
     # The kernel spreads connections, not calls: many connections reach both workers (with
     # 16 of them the chance that all land on one worker is 2 in 65,536).
     options = [("grpc.use_local_subchannel_pool", 1)]
@@ -134,11 +136,11 @@ def test_two_workers_share_the_port_and_each_exports_its_metrics(workers, catalo
     ]
     try:
         for channel in channels:
-            stub = pb_grpc.TopicProjectionStub(channel)
+            stub = pb_grpc.TopicProjectionServiceStub(channel)
             for _ in range(4):
                 response = stub.Project(request, timeout=10)
                 assert response.model_version == model.version_ == workers.version
-                assert len(response.projections) == 4
+                assert len(response.projection_list.projections) == 4
     finally:
         for channel in channels:
             channel.close()

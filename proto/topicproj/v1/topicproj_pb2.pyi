@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -6,6 +9,37 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResponseForm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESPONSE_FORM_UNSPECIFIED: _ClassVar[ResponseForm]
+    RESPONSE_FORM_ITEMS: _ClassVar[ResponseForm]
+    RESPONSE_FORM_COLUMNS: _ClassVar[ResponseForm]
+RESPONSE_FORM_UNSPECIFIED: ResponseForm
+RESPONSE_FORM_ITEMS: ResponseForm
+RESPONSE_FORM_COLUMNS: ResponseForm
+
+class ProjectRequest(_message.Message):
+    __slots__ = ("item_list", "packed", "response_form", "top_k", "omit_topics", "model_version")
+    ITEM_LIST_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORM_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    OMIT_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    item_list: ItemList
+    packed: PackedItems
+    response_form: ResponseForm
+    top_k: int
+    omit_topics: bool
+    model_version: str
+    def __init__(self, item_list: _Optional[_Union[ItemList, _Mapping]] = ..., packed: _Optional[_Union[PackedItems, _Mapping]] = ..., response_form: _Optional[_Union[ResponseForm, str]] = ..., top_k: _Optional[int] = ..., omit_topics: _Optional[bool] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class ItemList(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Item]
+    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
 
 class Item(_message.Message):
     __slots__ = ("id", "keywords", "weights")
@@ -17,35 +51,35 @@ class Item(_message.Message):
     weights: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, id: _Optional[str] = ..., keywords: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ...) -> None: ...
 
-class ProjectRequest(_message.Message):
-    __slots__ = ("items", "top_k", "omit_dense", "model_version", "dense_bytes", "packed_keywords", "packed_counts", "packed_weights", "columnar")
-    ITEMS_FIELD_NUMBER: _ClassVar[int]
-    TOP_K_FIELD_NUMBER: _ClassVar[int]
-    OMIT_DENSE_FIELD_NUMBER: _ClassVar[int]
-    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
-    DENSE_BYTES_FIELD_NUMBER: _ClassVar[int]
-    PACKED_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
-    PACKED_COUNTS_FIELD_NUMBER: _ClassVar[int]
-    PACKED_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
-    COLUMNAR_FIELD_NUMBER: _ClassVar[int]
-    items: _containers.RepeatedCompositeFieldContainer[Item]
-    top_k: int
-    omit_dense: bool
-    model_version: str
-    dense_bytes: bool
-    packed_keywords: str
-    packed_counts: _containers.RepeatedScalarFieldContainer[int]
-    packed_weights: _containers.RepeatedScalarFieldContainer[float]
-    columnar: bool
-    def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., top_k: _Optional[int] = ..., omit_dense: _Optional[bool] = ..., model_version: _Optional[str] = ..., dense_bytes: _Optional[bool] = ..., packed_keywords: _Optional[str] = ..., packed_counts: _Optional[_Iterable[int]] = ..., packed_weights: _Optional[_Iterable[float]] = ..., columnar: _Optional[bool] = ...) -> None: ...
+class PackedItems(_message.Message):
+    __slots__ = ("keywords", "keyword_counts", "weights", "ids")
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    keywords: str
+    keyword_counts: _containers.RepeatedScalarFieldContainer[int]
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, keywords: _Optional[str] = ..., keyword_counts: _Optional[_Iterable[int]] = ..., weights: _Optional[_Iterable[float]] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
-class TopicScore(_message.Message):
-    __slots__ = ("topic", "score")
-    TOPIC_FIELD_NUMBER: _ClassVar[int]
-    SCORE_FIELD_NUMBER: _ClassVar[int]
-    topic: int
-    score: float
-    def __init__(self, topic: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+class ProjectResponse(_message.Message):
+    __slots__ = ("model_version", "topic_count", "projection_list", "columns")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_LIST_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    topic_count: int
+    projection_list: ProjectionList
+    columns: ProjectionColumns
+    def __init__(self, model_version: _Optional[str] = ..., topic_count: _Optional[int] = ..., projection_list: _Optional[_Union[ProjectionList, _Mapping]] = ..., columns: _Optional[_Union[ProjectionColumns, _Mapping]] = ...) -> None: ...
+
+class ProjectionList(_message.Message):
+    __slots__ = ("projections",)
+    PROJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    projections: _containers.RepeatedCompositeFieldContainer[Projection]
+    def __init__(self, projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ...) -> None: ...
 
 class Projection(_message.Message):
     __slots__ = ("id", "topics", "top", "known_keywords", "unknown_keywords", "active_topics")
@@ -63,11 +97,16 @@ class Projection(_message.Message):
     active_topics: int
     def __init__(self, id: _Optional[str] = ..., topics: _Optional[_Iterable[float]] = ..., top: _Optional[_Iterable[_Union[TopicScore, _Mapping]]] = ..., known_keywords: _Optional[int] = ..., unknown_keywords: _Optional[int] = ..., active_topics: _Optional[int] = ...) -> None: ...
 
-class ProjectResponse(_message.Message):
-    __slots__ = ("model_version", "projections", "dense", "topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores")
-    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
-    PROJECTIONS_FIELD_NUMBER: _ClassVar[int]
-    DENSE_FIELD_NUMBER: _ClassVar[int]
+class TopicScore(_message.Message):
+    __slots__ = ("topic", "score")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    topic: int
+    score: float
+    def __init__(self, topic: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+
+class ProjectionColumns(_message.Message):
+    __slots__ = ("topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores")
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
@@ -75,17 +114,26 @@ class ProjectResponse(_message.Message):
     TOP_COUNTS_FIELD_NUMBER: _ClassVar[int]
     TOP_TOPICS_FIELD_NUMBER: _ClassVar[int]
     TOP_SCORES_FIELD_NUMBER: _ClassVar[int]
-    model_version: str
-    projections: _containers.RepeatedCompositeFieldContainer[Projection]
-    dense: bytes
-    topics: int
+    topics: bytes
     known_keywords: _containers.RepeatedScalarFieldContainer[int]
     unknown_keywords: _containers.RepeatedScalarFieldContainer[int]
     active_topics: _containers.RepeatedScalarFieldContainer[int]
     top_counts: _containers.RepeatedScalarFieldContainer[int]
     top_topics: _containers.RepeatedScalarFieldContainer[int]
     top_scores: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, model_version: _Optional[str] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ..., dense: _Optional[bytes] = ..., topics: _Optional[int] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ...) -> None: ...
+    def __init__(self, topics: _Optional[bytes] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class ProjectStreamRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: ProjectRequest
+    def __init__(self, request: _Optional[_Union[ProjectRequest, _Mapping]] = ...) -> None: ...
+
+class ProjectStreamResponse(_message.Message):
+    __slots__ = ("response",)
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    response: ProjectResponse
+    def __init__(self, response: _Optional[_Union[ProjectResponse, _Mapping]] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
     __slots__ = ("top_keywords",)
@@ -93,59 +141,65 @@ class GetModelRequest(_message.Message):
     top_keywords: int
     def __init__(self, top_keywords: _Optional[int] = ...) -> None: ...
 
-class TopicInfo(_message.Message):
-    __slots__ = ("topic", "top_keywords", "slope", "threshold", "sharpness", "bias")
-    TOPIC_FIELD_NUMBER: _ClassVar[int]
+class GetModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("version", "topic_count", "vocabulary_size", "activation", "device", "topics")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_COUNT_FIELD_NUMBER: _ClassVar[int]
+    VOCABULARY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    topic_count: int
+    vocabulary_size: int
+    activation: str
+    device: str
+    topics: _containers.RepeatedCompositeFieldContainer[Topic]
+    def __init__(self, version: _Optional[str] = ..., topic_count: _Optional[int] = ..., vocabulary_size: _Optional[int] = ..., activation: _Optional[str] = ..., device: _Optional[str] = ..., topics: _Optional[_Iterable[_Union[Topic, _Mapping]]] = ...) -> None: ...
+
+class Topic(_message.Message):
+    __slots__ = ("index", "top_keywords", "slope", "threshold", "sharpness", "bias")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     TOP_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     SLOPE_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SHARPNESS_FIELD_NUMBER: _ClassVar[int]
     BIAS_FIELD_NUMBER: _ClassVar[int]
-    topic: int
+    index: int
     top_keywords: _containers.RepeatedScalarFieldContainer[str]
     slope: float
     threshold: float
     sharpness: float
     bias: float
-    def __init__(self, topic: _Optional[int] = ..., top_keywords: _Optional[_Iterable[str]] = ..., slope: _Optional[float] = ..., threshold: _Optional[float] = ..., sharpness: _Optional[float] = ..., bias: _Optional[float] = ...) -> None: ...
-
-class ModelInfo(_message.Message):
-    __slots__ = ("version", "topics", "vocabulary_size", "activation", "device", "topic_info")
-    VERSION_FIELD_NUMBER: _ClassVar[int]
-    TOPICS_FIELD_NUMBER: _ClassVar[int]
-    VOCABULARY_SIZE_FIELD_NUMBER: _ClassVar[int]
-    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
-    DEVICE_FIELD_NUMBER: _ClassVar[int]
-    TOPIC_INFO_FIELD_NUMBER: _ClassVar[int]
-    version: str
-    topics: int
-    vocabulary_size: int
-    activation: str
-    device: str
-    topic_info: _containers.RepeatedCompositeFieldContainer[TopicInfo]
-    def __init__(self, version: _Optional[str] = ..., topics: _Optional[int] = ..., vocabulary_size: _Optional[int] = ..., activation: _Optional[str] = ..., device: _Optional[str] = ..., topic_info: _Optional[_Iterable[_Union[TopicInfo, _Mapping]]] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., top_keywords: _Optional[_Iterable[str]] = ..., slope: _Optional[float] = ..., threshold: _Optional[float] = ..., sharpness: _Optional[float] = ..., bias: _Optional[float] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ListModelsResponse(_message.Message):
+    __slots__ = ("model_versions",)
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+
 class ModelVersion(_message.Message):
-    __slots__ = ("version", "created_unix", "active", "serving")
+    __slots__ = ("version", "create_time", "active", "serving")
     VERSION_FIELD_NUMBER: _ClassVar[int]
-    CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
     version: str
-    created_unix: float
+    create_time: _timestamp_pb2.Timestamp
     active: bool
     serving: bool
-    def __init__(self, version: _Optional[str] = ..., created_unix: _Optional[float] = ..., active: _Optional[bool] = ..., serving: _Optional[bool] = ...) -> None: ...
-
-class ListModelsResponse(_message.Message):
-    __slots__ = ("models",)
-    MODELS_FIELD_NUMBER: _ClassVar[int]
-    models: _containers.RepeatedCompositeFieldContainer[ModelVersion]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+    def __init__(self, version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active: _Optional[bool] = ..., serving: _Optional[bool] = ...) -> None: ...
 
 class ActivateModelRequest(_message.Message):
     __slots__ = ("version",)
@@ -153,33 +207,63 @@ class ActivateModelRequest(_message.Message):
     version: str
     def __init__(self, version: _Optional[str] = ...) -> None: ...
 
-class TrainRequest(_message.Message):
-    __slots__ = ("catalog_path", "upload_id", "format", "topics", "activation", "min_df", "max_epochs", "learning_rate", "l1", "seed", "activate_on_success")
+class ActivateModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
+
+class StartTrainingRequest(_message.Message):
+    __slots__ = ("catalog_path", "upload_id", "format", "options", "activate_on_success")
     CATALOG_PATH_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
-    TOPICS_FIELD_NUMBER: _ClassVar[int]
-    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
-    MIN_DF_FIELD_NUMBER: _ClassVar[int]
-    MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
-    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
-    L1_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     ACTIVATE_ON_SUCCESS_FIELD_NUMBER: _ClassVar[int]
     catalog_path: str
     upload_id: str
     format: str
+    options: TrainingOptions
+    activate_on_success: bool
+    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ...) -> None: ...
+
+class TrainingOptions(_message.Message):
+    __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed")
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    MIN_DF_FIELD_NUMBER: _ClassVar[int]
+    MAX_VOCABULARY_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    PATIENCE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    MASK_RATE_FIELD_NUMBER: _ClassVar[int]
+    L1_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     topics: int
     activation: str
     min_df: int
+    max_vocabulary: int
+    init: str
     max_epochs: int
+    patience: int
+    batch_size: int
     learning_rate: float
+    mask_rate: float
     l1: float
+    validation_fraction: float
     seed: int
-    activate_on_success: bool
-    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., l1: _Optional[float] = ..., seed: _Optional[int] = ..., activate_on_success: _Optional[bool] = ...) -> None: ...
+    def __init__(self, topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_vocabulary: _Optional[int] = ..., init: _Optional[str] = ..., max_epochs: _Optional[int] = ..., patience: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., mask_rate: _Optional[float] = ..., l1: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
-class CatalogChunk(_message.Message):
+class StartTrainingResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: TrainingJob
+    def __init__(self, job: _Optional[_Union[TrainingJob, _Mapping]] = ...) -> None: ...
+
+class UploadCatalogRequest(_message.Message):
     __slots__ = ("filename", "data")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -187,54 +271,112 @@ class CatalogChunk(_message.Message):
     data: bytes
     def __init__(self, filename: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
-class UploadedCatalog(_message.Message):
-    __slots__ = ("upload_id", "bytes")
+class UploadCatalogResponse(_message.Message):
+    __slots__ = ("upload_id", "size_bytes")
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
-    BYTES_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     upload_id: str
-    bytes: int
-    def __init__(self, upload_id: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, upload_id: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
-class TrainingJobRequest(_message.Message):
+class GetTrainingJobRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class GetTrainingJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: TrainingJob
+    def __init__(self, job: _Optional[_Union[TrainingJob, _Mapping]] = ...) -> None: ...
+
+class ListTrainingJobsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTrainingJobsResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[TrainingJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[TrainingJob, _Mapping]]] = ...) -> None: ...
+
+class WatchTrainingJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class WatchTrainingJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: TrainingJob
+    def __init__(self, job: _Optional[_Union[TrainingJob, _Mapping]] = ...) -> None: ...
+
+class CancelTrainingJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelTrainingJobResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: TrainingJob
+    def __init__(self, job: _Optional[_Union[TrainingJob, _Mapping]] = ...) -> None: ...
+
 class TrainingJob(_message.Message):
-    __slots__ = ("id", "state", "epoch", "max_epochs", "train_loss", "validation_loss", "error", "model_version", "activated", "created_unix")
+    __slots__ = ("id", "state", "done", "progress", "response", "error", "options", "create_time", "update_time")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[TrainingJob.State]
-        QUEUED: _ClassVar[TrainingJob.State]
-        RUNNING: _ClassVar[TrainingJob.State]
-        SUCCEEDED: _ClassVar[TrainingJob.State]
-        FAILED: _ClassVar[TrainingJob.State]
-        CANCELLED: _ClassVar[TrainingJob.State]
+        STATE_QUEUED: _ClassVar[TrainingJob.State]
+        STATE_RUNNING: _ClassVar[TrainingJob.State]
+        STATE_SUCCEEDED: _ClassVar[TrainingJob.State]
+        STATE_FAILED: _ClassVar[TrainingJob.State]
+        STATE_CANCELLED: _ClassVar[TrainingJob.State]
     STATE_UNSPECIFIED: TrainingJob.State
-    QUEUED: TrainingJob.State
-    RUNNING: TrainingJob.State
-    SUCCEEDED: TrainingJob.State
-    FAILED: TrainingJob.State
-    CANCELLED: TrainingJob.State
+    STATE_QUEUED: TrainingJob.State
+    STATE_RUNNING: TrainingJob.State
+    STATE_SUCCEEDED: TrainingJob.State
+    STATE_FAILED: TrainingJob.State
+    STATE_CANCELLED: TrainingJob.State
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    state: TrainingJob.State
+    done: bool
+    progress: TrainingProgress
+    response: TrainingResult
+    error: str
+    options: TrainingOptions
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., done: _Optional[bool] = ..., progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., response: _Optional[_Union[TrainingResult, _Mapping]] = ..., error: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TrainingProgress(_message.Message):
+    __slots__ = ("epoch", "max_epochs", "train_loss", "validation_loss")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     MAX_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_LOSS_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_LOSS_FIELD_NUMBER: _ClassVar[int]
-    ERROR_FIELD_NUMBER: _ClassVar[int]
-    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
-    ACTIVATED_FIELD_NUMBER: _ClassVar[int]
-    CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    state: TrainingJob.State
     epoch: int
     max_epochs: int
     train_loss: float
     validation_loss: float
-    error: str
+    def __init__(self, epoch: _Optional[int] = ..., max_epochs: _Optional[int] = ..., train_loss: _Optional[float] = ..., validation_loss: _Optional[float] = ...) -> None: ...
+
+class TrainingResult(_message.Message):
+    __slots__ = ("model_version", "activated")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATED_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     activated: bool
-    created_unix: float
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., epoch: _Optional[int] = ..., max_epochs: _Optional[int] = ..., train_loss: _Optional[float] = ..., validation_loss: _Optional[float] = ..., error: _Optional[str] = ..., model_version: _Optional[str] = ..., activated: _Optional[bool] = ..., created_unix: _Optional[float] = ...) -> None: ...
+    def __init__(self, model_version: _Optional[str] = ..., activated: _Optional[bool] = ...) -> None: ...

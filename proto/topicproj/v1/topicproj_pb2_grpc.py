@@ -25,8 +25,9 @@ if _version_not_supported:
     )
 
 
-class TopicProjectionStub:
-    """Projects items described by bags of keywords onto the learned topics.
+class TopicProjectionServiceStub:
+    """Projects items described by bags of keywords onto the learned topics, and manages the
+    model versions and training jobs of a server.
     """
 
     def __init__(self, channel):
@@ -36,59 +37,65 @@ class TopicProjectionStub:
             channel: A grpc.Channel.
         """
         self.Project = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/Project',
+                '/topicproj.v1.TopicProjectionService/Project',
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectRequest.SerializeToString,
                 response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectResponse.FromString,
                 _registered_method=True)
         self.ProjectStream = channel.stream_stream(
-                '/topicproj.v1.TopicProjection/ProjectStream',
-                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectResponse.FromString,
+                '/topicproj.v1.TopicProjectionService/ProjectStream',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectStreamRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectStreamResponse.FromString,
                 _registered_method=True)
         self.GetModel = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/GetModel',
+                '/topicproj.v1.TopicProjectionService/GetModel',
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetModelRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetModelResponse.FromString,
                 _registered_method=True)
         self.ListModels = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/ListModels',
+                '/topicproj.v1.TopicProjectionService/ListModels',
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
         self.ActivateModel = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/ActivateModel',
+                '/topicproj.v1.TopicProjectionService/ActivateModel',
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelResponse.FromString,
                 _registered_method=True)
         self.StartTraining = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/StartTraining',
-                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                '/topicproj.v1.TopicProjectionService/StartTraining',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.StartTrainingRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.StartTrainingResponse.FromString,
                 _registered_method=True)
         self.UploadCatalog = channel.stream_unary(
-                '/topicproj.v1.TopicProjection/UploadCatalog',
-                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.CatalogChunk.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.UploadedCatalog.FromString,
+                '/topicproj.v1.TopicProjectionService/UploadCatalog',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.UploadCatalogRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.UploadCatalogResponse.FromString,
                 _registered_method=True)
         self.GetTrainingJob = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/GetTrainingJob',
-                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                '/topicproj.v1.TopicProjectionService/GetTrainingJob',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrainingJobRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrainingJobResponse.FromString,
+                _registered_method=True)
+        self.ListTrainingJobs = channel.unary_unary(
+                '/topicproj.v1.TopicProjectionService/ListTrainingJobs',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ListTrainingJobsRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ListTrainingJobsResponse.FromString,
                 _registered_method=True)
         self.WatchTrainingJob = channel.unary_stream(
-                '/topicproj.v1.TopicProjection/WatchTrainingJob',
-                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                '/topicproj.v1.TopicProjectionService/WatchTrainingJob',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.WatchTrainingJobRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.WatchTrainingJobResponse.FromString,
                 _registered_method=True)
         self.CancelTrainingJob = channel.unary_unary(
-                '/topicproj.v1.TopicProjection/CancelTrainingJob',
-                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
-                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+                '/topicproj.v1.TopicProjectionService/CancelTrainingJob',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobResponse.FromString,
                 _registered_method=True)
 
 
-class TopicProjectionServicer:
-    """Projects items described by bags of keywords onto the learned topics.
+class TopicProjectionServiceServicer:
+    """Projects items described by bags of keywords onto the learned topics, and manages the
+    model versions and training jobs of a server.
     """
 
     def Project(self, request, context):
@@ -101,7 +108,8 @@ class TopicProjectionServicer:
 
     def ProjectStream(self, request_iterator, context):
         """Projects a long catalog over one connection: one response per request message, in the
-        order the requests were sent.
+        order the requests were sent. The server holds at most a few requests of a stream at
+        once, so a client that stops reading stops the server reading its requests.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,8 +164,15 @@ class TopicProjectionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTrainingJobs(self, request, context):
+        """Every job the server knows, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchTrainingJob(self, request, context):
-        """The job's state now, then again at every change (each epoch, the end), until it ends.
+        """The job's state now, then again at every change (each epoch, the end), until it is done.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,7 +186,7 @@ class TopicProjectionServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_TopicProjectionServicer_to_server(servicer, server):
+def add_TopicProjectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Project': grpc.unary_unary_rpc_method_handler(
                     servicer.Project,
@@ -180,13 +195,13 @@ def add_TopicProjectionServicer_to_server(servicer, server):
             ),
             'ProjectStream': grpc.stream_stream_rpc_method_handler(
                     servicer.ProjectStream,
-                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectResponse.SerializeToString,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectStreamRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ProjectStreamResponse.SerializeToString,
             ),
             'GetModel': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModel,
                     request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetModelRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.SerializeToString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetModelResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -196,43 +211,49 @@ def add_TopicProjectionServicer_to_server(servicer, server):
             'ActivateModel': grpc.unary_unary_rpc_method_handler(
                     servicer.ActivateModel,
                     request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.SerializeToString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelResponse.SerializeToString,
             ),
             'StartTraining': grpc.unary_unary_rpc_method_handler(
                     servicer.StartTraining,
-                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.StartTrainingRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.StartTrainingResponse.SerializeToString,
             ),
             'UploadCatalog': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadCatalog,
-                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.CatalogChunk.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.UploadedCatalog.SerializeToString,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.UploadCatalogRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.UploadCatalogResponse.SerializeToString,
             ),
             'GetTrainingJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrainingJob,
-                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrainingJobRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrainingJobResponse.SerializeToString,
+            ),
+            'ListTrainingJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrainingJobs,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ListTrainingJobsRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ListTrainingJobsResponse.SerializeToString,
             ),
             'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrainingJob,
-                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.WatchTrainingJobRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.WatchTrainingJobResponse.SerializeToString,
             ),
             'CancelTrainingJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelTrainingJob,
-                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.FromString,
-                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.SerializeToString,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'topicproj.v1.TopicProjection', rpc_method_handlers)
+            'topicproj.v1.TopicProjectionService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('topicproj.v1.TopicProjection', rpc_method_handlers)
+    server.add_registered_method_handlers('topicproj.v1.TopicProjectionService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class TopicProjection:
-    """Projects items described by bags of keywords onto the learned topics.
+class TopicProjectionService:
+    """Projects items described by bags of keywords onto the learned topics, and manages the
+    model versions and training jobs of a server.
     """
 
     @staticmethod
@@ -249,7 +270,7 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/Project',
+            '/topicproj.v1.TopicProjectionService/Project',
             topicproj_dot_v1_dot_topicproj__pb2.ProjectRequest.SerializeToString,
             topicproj_dot_v1_dot_topicproj__pb2.ProjectResponse.FromString,
             options,
@@ -276,9 +297,9 @@ class TopicProjection:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/topicproj.v1.TopicProjection/ProjectStream',
-            topicproj_dot_v1_dot_topicproj__pb2.ProjectRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.ProjectResponse.FromString,
+            '/topicproj.v1.TopicProjectionService/ProjectStream',
+            topicproj_dot_v1_dot_topicproj__pb2.ProjectStreamRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.ProjectStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -303,9 +324,9 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/GetModel',
+            '/topicproj.v1.TopicProjectionService/GetModel',
             topicproj_dot_v1_dot_topicproj__pb2.GetModelRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+            topicproj_dot_v1_dot_topicproj__pb2.GetModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -330,7 +351,7 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/ListModels',
+            '/topicproj.v1.TopicProjectionService/ListModels',
             topicproj_dot_v1_dot_topicproj__pb2.ListModelsRequest.SerializeToString,
             topicproj_dot_v1_dot_topicproj__pb2.ListModelsResponse.FromString,
             options,
@@ -357,9 +378,9 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/ActivateModel',
+            '/topicproj.v1.TopicProjectionService/ActivateModel',
             topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.ModelInfo.FromString,
+            topicproj_dot_v1_dot_topicproj__pb2.ActivateModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -384,9 +405,9 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/StartTraining',
-            topicproj_dot_v1_dot_topicproj__pb2.TrainRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            '/topicproj.v1.TopicProjectionService/StartTraining',
+            topicproj_dot_v1_dot_topicproj__pb2.StartTrainingRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.StartTrainingResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -411,9 +432,9 @@ class TopicProjection:
         return grpc.experimental.stream_unary(
             request_iterator,
             target,
-            '/topicproj.v1.TopicProjection/UploadCatalog',
-            topicproj_dot_v1_dot_topicproj__pb2.CatalogChunk.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.UploadedCatalog.FromString,
+            '/topicproj.v1.TopicProjectionService/UploadCatalog',
+            topicproj_dot_v1_dot_topicproj__pb2.UploadCatalogRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.UploadCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -438,9 +459,36 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/GetTrainingJob',
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            '/topicproj.v1.TopicProjectionService/GetTrainingJob',
+            topicproj_dot_v1_dot_topicproj__pb2.GetTrainingJobRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.GetTrainingJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrainingJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjectionService/ListTrainingJobs',
+            topicproj_dot_v1_dot_topicproj__pb2.ListTrainingJobsRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.ListTrainingJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -465,9 +513,9 @@ class TopicProjection:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/topicproj.v1.TopicProjection/WatchTrainingJob',
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            '/topicproj.v1.TopicProjectionService/WatchTrainingJob',
+            topicproj_dot_v1_dot_topicproj__pb2.WatchTrainingJobRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.WatchTrainingJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -492,9 +540,9 @@ class TopicProjection:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/topicproj.v1.TopicProjection/CancelTrainingJob',
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJobRequest.SerializeToString,
-            topicproj_dot_v1_dot_topicproj__pb2.TrainingJob.FromString,
+            '/topicproj.v1.TopicProjectionService/CancelTrainingJob',
+            topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,5 @@
+"""The catalog formats topicproj reads: a constant that costs no import of pyarrow."""
+
+from __future__ import annotations
+
+FORMATS = ("csv", "tmdb", "jsonl", "parquet")
