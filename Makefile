@@ -17,14 +17,14 @@ CLIENT_VENV := .venv-client
 OIP_VENV := .venv-oip
 TRITONCLIENT := tritonclient[grpc]==2.73.0
 
-.PHONY: install run demo-model test lint evaluate study clean proto contract
+.PHONY: install run demo-model test lint evaluate study clean proto contract deploy-files
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[server,dev,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[server,dev,ray,otel]'
 	touch $(STAMP)
 
 # The main job: serve the demo model (movie themes from the synthetic catalog, trained on first use)
@@ -65,7 +65,17 @@ contract: $(BUF)
 	$(BUF) breaking --against proto/contract.json
 	$(BUF) build --exclude-source-info -o proto/contract.json
 
-test: lint $(CLIENT_VENV)/.stamp $(OIP_VENV)/.stamp
+# Debian's prometheus package: promtool for the alert rules, and a real server for the
+# dashboard check (its service is not started).
+PROMETHEUS := /usr/bin/promtool
+$(PROMETHEUS):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+
+# Rewrite the alert rules, their unit tests and the Grafana dashboard from deploy/generate.py.
+deploy-files: $(STAMP)
+	$(BIN)/python deploy/generate.py
+
+test: lint $(CLIENT_VENV)/.stamp $(OIP_VENV)/.stamp $(PROMETHEUS)
 	TOPICPROJ_CLIENT_PYTHON=$(CURDIR)/$(CLIENT_VENV)/bin/python \
 		TOPICPROJ_TRITON_PYTHON=$(CURDIR)/$(OIP_VENV)/bin/python \
 		$(BIN)/python -m pytest -q

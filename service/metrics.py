@@ -1,7 +1,9 @@
 """Every Prometheus metric the service exports, defined here and only used elsewhere.
 
-Labels are bounded: RPC method names and status codes only, never an item id or keyword. Each
-instance takes its own `registry`, so tests can use a fresh `CollectorRegistry`.
+Names follow the Prometheus naming guide (`_seconds`, `_total`, `_ratio`, `_info`). Labels are
+bounded: RPC method names, status codes and job states only, never an item id or keyword. Each
+instance takes its own `registry`, so tests can use a fresh `CollectorRegistry`; the standard
+process and platform collectors are registered on it too (per worker with `--workers`).
 """
 
 from __future__ import annotations
@@ -10,14 +12,25 @@ import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
-FRACTION_BUCKETS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+RATIO_BUCKETS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+JOB_SECONDS_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TOPIC_BUCKETS = (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377)
 
 
@@ -63,9 +76,16 @@ class BulkHistogram(Collector):
 
 
 class ServiceMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, version: str = "") -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # The standard collectors: process_* (CPU, memory, open files), python_info and
+        # python_gc_* (what the default registry has; a registry of our own starts empty).
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build = Info("topicproj_build", "The topicproj build serving", registry=r)
+        self.build.info({"version": version or "unknown"})
         self.requests = Counter(
             "topicproj_requests",
             "RPCs handled, by method and status code",
@@ -97,10 +117,10 @@ class ServiceMetrics:
         self.batch_items = Histogram(
             "topicproj_batch_items", "Items per projected batch", buckets=BATCH_BUCKETS, registry=r
         )
-        self.zero_fraction = BulkHistogram(
-            "topicproj_zero_topic_fraction",
+        self.zero_ratio = BulkHistogram(
+            "topicproj_zero_topic_ratio",
             "Share of exactly-zero topics, per projected item",
-            FRACTION_BUCKETS,
+            RATIO_BUCKETS,
             r,
         )
         self.active_topics = BulkHistogram(
@@ -109,10 +129,10 @@ class ServiceMetrics:
             TOPIC_BUCKETS,
             r,
         )
-        self.unknown_fraction = BulkHistogram(
-            "topicproj_unknown_keyword_fraction",
+        self.unknown_ratio = BulkHistogram(
+            "topicproj_unknown_keyword_ratio",
             "Share of an item's keywords not in the vocabulary, per item with keywords",
-            FRACTION_BUCKETS,
+            RATIO_BUCKETS,
             r,
         )
         self.dead_topics = Gauge(
@@ -125,6 +145,14 @@ class ServiceMetrics:
             "topicproj_inflight_requests", "RPCs being handled right now", registry=r
         )
         self.model = Info("topicproj_model", "The model being served", registry=r)
+        self.model_topics = Gauge(
+            "topicproj_model_topics", "Topics of the served model", registry=r
+        )
+        self.model_vocabulary = Gauge(
+            "topicproj_model_vocabulary_keywords",
+            "Keywords in the served model's vocabulary",
+            registry=r,
+        )
         self.model_swaps = Counter(
             "topicproj_model_swaps", "Model versions activated while serving", registry=r
         )
@@ -134,14 +162,54 @@ class ServiceMetrics:
             registry=r,
         )
 
+        # Training jobs of this server (with --model-root).
+        self.jobs = Gauge(
+            "topicproj_training_jobs", "Training jobs, by state", ["state"], registry=r
+        )
+        for state in JOB_STATES:  # every state exported from the start, at 0
+            self.jobs.labels(state)
+        self.job_epochs = Counter(
+            "topicproj_training_epochs", "Training epochs completed, all jobs", registry=r
+        )
+        self.job_seconds = Histogram(
+            "topicproj_training_job_duration_seconds",
+            "Wall time of ended training jobs, by outcome",
+            ["outcome"],
+            buckets=JOB_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.last_job_seconds = Gauge(
+            "topicproj_training_last_job_duration_seconds",
+            "Wall time of the last training job that ended",
+            registry=r,
+        )
+        self.job_failures = Counter(
+            "topicproj_training_job_failures", "Training jobs that ended FAILED", registry=r
+        )
+
+    def describe_model(
+        self, version: str, topics: int, vocabulary: int, activation: str, device: str
+    ) -> None:
+        self.model.info(
+            {
+                "version": version,
+                "topics": str(topics),
+                "vocabulary_size": str(vocabulary),
+                "activation": activation,
+                "device": device,
+            }
+        )
+        self.model_topics.set(topics)
+        self.model_vocabulary.set(vocabulary)
+
     def observe_projections(self, Y: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> None:
         """Per-item sparsity and vocabulary coverage of a projected batch. Y: (items, topics)."""
         if len(Y) == 0:
             return
         total = known + unknown
-        self.zero_fraction.observe_many((Y == 0).mean(axis=1))
+        self.zero_ratio.observe_many((Y == 0).mean(axis=1))
         self.active_topics.observe_many((Y > 0).sum(axis=1))
-        self.unknown_fraction.observe_many(unknown[total > 0] / total[total > 0])
+        self.unknown_ratio.observe_many(unknown[total > 0] / total[total > 0])
 
 
 class DeadTopicTracker:

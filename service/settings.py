@@ -77,11 +77,31 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
 
     # Operations
+    tracing: bool = Field(
+        False,
+        description="OpenTelemetry spans per RPC, queue wait and batch compute (needs "
+        "topicproj[otel]); OTEL_TRACES_EXPORTER=otlp|console turns it on too",
+    )
     dead_topic_window: int = Field(
         10000, ge=1, description="items seen before a silent topic counts as dead"
     )
+    drain_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        description="on SIGTERM, serve on this long while health says NOT_SERVING, so that "
+        "load balancers and clients move away first",
+    )
     grace_seconds: float = Field(
-        10.0, ge=0.0, description="time in-flight requests get on shutdown"
+        10.0, ge=0.0, description="then, time in-flight requests get to finish"
+    )
+    max_connection_age_seconds: float | None = Field(
+        None,
+        gt=0.0,
+        description="close each client connection (GOAWAY) after this long, so connections "
+        "rebalance across replicas; none: never",
+    )
+    max_connection_age_grace_seconds: float = Field(
+        30.0, ge=0.0, description="time calls on an aged-out connection get to finish"
     )
     demo_model_dir: Path = Field(
         Path("runs/demo-model"), description="where the demo model is kept (trained on first use)"

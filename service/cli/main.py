@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 from models.errors import TopicprojError
+from service.version import package_version
 
 from . import local, remote, serve
 
@@ -34,16 +34,9 @@ SERVER_ONLY = frozenset(
 )
 
 
-def _version() -> str:
-    try:
-        return version("topicproj")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topicproj", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"topicproj {_version()}")
+    parser.add_argument("--version", action="version", version=f"topicproj {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     local.add_parsers(sub)
     serve.add_parsers(sub)

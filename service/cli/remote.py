@@ -55,9 +55,7 @@ def _job_line(job: dict[str, Any]) -> str:
     progress = job["progress"]
     line = f"{job['id']} {state} epoch {progress['epoch']}/{progress['max_epochs']}"
     if progress["epoch"]:
-        line += (
-            f" loss {progress['train_loss']:.4f} validation {progress['validation_loss']:.4f}"
-        )
+        line += f" loss {progress['train_loss']:.4f} validation {progress['validation_loss']:.4f}"
     if "response" in job:
         result = job["response"]
         line += f" model {result['model_version']}"

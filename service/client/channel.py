@@ -1,7 +1,8 @@
 """Channels to a topicproj server: TLS or plaintext, retries, keepalive, the bearer token.
 
-Retries are gRPC's own (the channel's service config): a call that gets UNAVAILABLE or
-RESOURCE_EXHAUSTED is tried again with exponential backoff and jitter. An overloaded topicproj
+Retries are gRPC's own (the channel's service config): a call that gets UNAVAILABLE,
+RESOURCE_EXHAUSTED or (from a server that is stopping) CANCELLED is tried again with
+exponential backoff and jitter. An overloaded topicproj
 server sends the delay it wants in `google.rpc.RetryInfo` and, for gRPC's retry policy, in the
 `grpc-retry-pushback-ms` trailer, which the policy honours instead of its own backoff. Calls
 that change state and could be repeated by a retry (StartTraining, UploadCatalog) are not
@@ -41,7 +42,10 @@ class RetryPolicy:
     initial_backoff_s: float = 0.1
     max_backoff_s: float = 5.0
     backoff_multiplier: float = 2.0
-    retryable_status_codes: tuple[str, ...] = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
+    # CANCELLED too: a server that stops cancels the calls that reached it but had not yet
+    # been handed to a handler (grpc/grpc#41785), and the methods retried here are safe to
+    # repeat. A call the client cancels itself is never retried.
+    retryable_status_codes: tuple[str, ...] = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED")
 
     def service_config(self) -> str:
         policy = {

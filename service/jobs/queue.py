@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import InvalidInput, NoDataRoot, NotFound, PermissionDenied, TooMany
+from service.metrics import ServiceMetrics
 
 from .child import train_in_child
 from .spec import ENDED, Job, JobState, TrainSpec
@@ -59,6 +60,7 @@ class TrainingJobs:
         max_upload_bytes: int,
         activate: Callable[[str], Awaitable[Any]],
         upload_ttl_s: float = 24 * 3600.0,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.model_root = model_root
         self.uploads = model_root / "uploads"
@@ -68,6 +70,7 @@ class TrainingJobs:
         self.max_upload_bytes = max_upload_bytes
         self.upload_ttl_s = upload_ttl_s  # an upload is kept this long, for more jobs on it
         self.activate = activate
+        self.metrics = metrics
         self.jobs: dict[str, Job] = {}
         self._queue: collections.deque[Job] = collections.deque()
         self._changed = asyncio.Condition()
@@ -191,6 +194,8 @@ class TrainingJobs:
                 job.state = JobState.FAILED
                 job.error = "the server stopped while the job was running; start it again"
                 self._save(job)
+        if self.jobs:
+            self._observe(next(iter(self.jobs.values())), {})
         if self._queue:
             self._wakeup.set()
 
@@ -209,6 +214,7 @@ class TrainingJobs:
         self._save(job)
         self.jobs[job.id] = job
         self._queue.append(job)
+        self._observe(job, {})
         self._wakeup.set()
         topics, name = spec.options.n_topics, spec.catalog.name
         log.info("training job %s queued (%d topics, %s)", job.id, topics, name)
@@ -247,9 +253,29 @@ class TrainingJobs:
             for k, v in changes.items():
                 setattr(job, k, v)
             job.updated = time.time()
+            if changes.get("state") == JobState.RUNNING:
+                job.started = job.updated
             job.revision += 1
+            self._observe(job, changes)
             self._save(job)
             self._changed.notify_all()
+
+    def _observe(self, job: Job, changes: dict[str, Any]) -> None:
+        """The job metrics after a change: jobs by state, epochs, and how ended ones went."""
+        if self.metrics is None:
+            return
+        m = self.metrics
+        for state in JobState:
+            n = sum(1 for j in self.jobs.values() if j.state == state)
+            m.jobs.labels(state.name.lower()).set(n)
+        if "epoch" in changes:
+            m.job_epochs.inc()
+        if changes.get("state") in ENDED:
+            seconds = job.updated - (job.started or job.created)
+            m.job_seconds.labels(job.state.name.lower()).observe(seconds)
+            m.last_job_seconds.set(seconds)
+            if job.state == JobState.FAILED:
+                m.job_failures.inc()
 
     async def _run(self) -> None:
         while True:

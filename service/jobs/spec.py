@@ -94,6 +94,7 @@ class Job:
     activated: bool = False
     created: float = dataclasses.field(default_factory=time.time)
     updated: float = dataclasses.field(default_factory=time.time)
+    started: float = 0.0  # when it began running; 0 while queued
     revision: int = 0  # bumped at every change; watchers wait for it to move
 
     @property

@@ -20,10 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from service.errors import DeadlineExpired, QueueFull, ShuttingDown
 from service.metrics import ServiceMetrics
+
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ class _Pending(Generic[Work, Result]):
     items: int
     future: asyncio.Future[Result]
     deadline: float | None  # time.monotonic() seconds
+    span: Any = None  # the request's trace span, when tracing is on
     enqueued: float = field(default_factory=time.monotonic)
+    enqueued_ns: int = field(default_factory=time.time_ns)  # wall clock, for traces
 
 
 class Batcher(Generic[Work, Result]):
@@ -51,6 +55,7 @@ class Batcher(Generic[Work, Result]):
         metrics: ServiceMetrics,
         wait_when_idle: bool = False,
         retry_delay_ms: float = 100.0,
+        tracing: Tracing | None = None,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
         self.max_batch_items = max_batch_items
@@ -58,6 +63,7 @@ class Batcher(Generic[Work, Result]):
         self.max_queue_items = max_queue_items
         self.wait_when_idle = wait_when_idle
         self.retry_delay = retry_delay_ms / 1000.0  # what a refused client is asked to wait
+        self.tracing = tracing
         self.metrics = metrics
         self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
         self._queued_items = 0
@@ -88,7 +94,8 @@ class Batcher(Generic[Work, Result]):
         if self._queued_items + n > self.max_queue_items:
             raise QueueFull(self._queued_items, self.max_queue_items, self.retry_delay)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(work, n, future, deadline))
+        span = self.tracing.current() if self.tracing is not None else None
+        self._queue.append(_Pending(work, n, future, deadline, span))
         self._queued_items += n
         self.metrics.queue_items.set(self._queued_items)
         self._wakeup.set()
@@ -151,6 +158,7 @@ class Batcher(Generic[Work, Result]):
         self, loop: asyncio.AbstractEventLoop, taken: list[_Pending[Work, Result]]
     ) -> None:
         start = time.monotonic()
+        start_ns = time.time_ns()
         n_items = sum(p.items for p in taken)
         try:
             for p in taken:
@@ -162,6 +170,14 @@ class Batcher(Generic[Work, Result]):
                 raise RuntimeError(f"compute gave {len(results)} results for {len(taken)} requests")
             self.metrics.batch_compute.observe(time.monotonic() - start)
             self.metrics.batch_items.observe(n_items)
+            if self.tracing is not None:
+                self.tracing.batch(
+                    [p.span for p in taken],
+                    [p.enqueued_ns for p in taken],
+                    start_ns,
+                    time.time_ns(),
+                    n_items,
+                )
         except Exception as e:  # never let one batch stop the worker for everyone: each of its
             # requests fails with the error, and the worker goes on with the next batch
             log.exception("projection of a batch of %d items failed", n_items)

@@ -123,12 +123,10 @@ class ModelHolder:
 
     def describe(self) -> None:
         model = self.model
-        self.metrics.model.info(
-            {
-                "version": model.version_,
-                "topics": str(model.n_topics),
-                "vocabulary_size": str(len(model.vocabulary_)),
-                "activation": model.activation,
-                "device": str(model.device_),
-            }
+        self.metrics.describe_model(
+            model.version_,
+            model.n_topics,
+            len(model.vocabulary_),
+            model.activation,
+            str(model.device_),
         )

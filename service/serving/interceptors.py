@@ -12,10 +12,12 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
-from service.errors import status_for
+from service.errors import ShuttingDown, status_for
 from service.metrics import ServiceMetrics
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.v1 import topicproj_pb2 as pb
+
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,13 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
     reflection pass through.
     """
 
-    def __init__(self, metrics: ServiceMetrics) -> None:
+    def __init__(self, metrics: ServiceMetrics, tracing: Tracing | None = None) -> None:
         self.metrics = metrics
+        self.tracing = tracing
+        # Set when the server stops taking calls: new ones get UNAVAILABLE (retryable, and
+        # clients move to another replica) while those in flight finish.
+        self.closing = False
+        self.active = 0  # calls being handled now
         # Labelled children, looked up once: `labels()` takes a lock and builds a key on every
         # call, a cost paid twice per RPC otherwise.
         self._done: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
@@ -45,7 +52,7 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
         method: str = details.method  # type: ignore[attr-defined]
         if handler is None or not method.startswith((SERVICE_PREFIX, OIP_PREFIX)):
             return handler
-        rpc = method.rsplit("/", 1)[1]
+        rpc = method
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(rpc, handler.unary_unary),
@@ -72,7 +79,8 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _count(self, rpc: str, request: Any) -> None:
+    def _count(self, method: str, request: Any) -> None:
+        rpc = method.rsplit("/", 1)[1]
         if isinstance(request, pb.ProjectStreamRequest):
             request = request.request
         if isinstance(request, pb.ProjectRequest):  # items, or the same number sent packed
@@ -80,12 +88,24 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
             self.metrics.items.labels(rpc).inc(n)
 
     @contextlib.asynccontextmanager
-    async def _observed(self, rpc: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        """Count and time one RPC, and turn an exception into its status code."""
+    async def _observed(
+        self, method: str, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[None]:
+        """Count, time and trace one RPC, and turn an exception into its status code."""
+        rpc = method.rsplit("/", 1)[1]
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         self.metrics.inflight.inc()
+        self.active += 1
+        traced = (
+            self.tracing.rpc(method, context)
+            if self.tracing is not None
+            else contextlib.nullcontext()
+        )
+        span = traced.__enter__()
         try:
+            if self.closing:
+                raise ShuttingDown()
             yield
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
@@ -103,6 +123,9 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
             await context.abort(code, status.message, trailing_metadata=trailing)
         finally:
             self._record(rpc, code, start)
+            if span is not None:
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+            traced.__exit__(None, None, None)
 
     def _unary(self, rpc: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -146,6 +169,7 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _record(self, rpc: str, code: grpc.StatusCode, start: float) -> None:
         self.metrics.inflight.dec()
+        self.active -= 1
         children = self._done.get((rpc, code))
         if children is None:
             m = self.metrics

@@ -19,7 +19,6 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 
 import grpc
 import numpy as np
@@ -28,6 +27,7 @@ from models.core.topic_model import TopicModel
 from service.errors import InvalidInput, ModelVersionNotFound, NotFound
 from service.metrics import ServiceMetrics
 from service.settings import Settings
+from service.version import package_version
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
 
@@ -38,13 +38,6 @@ from .validation import Bags, check_bags
 MODEL_NAME = "topicproj"
 KEYWORDS, COUNTS, WEIGHTS, TOPICS = "keywords", "keyword_counts", "weights", "topics"
 _COUNT_TYPES = {"INT32": ("<i4", "int_contents"), "INT64": ("<i8", "int64_contents")}
-
-
-def _server_version() -> str:
-    try:
-        return version("topicproj")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def decode_bytes_tensor(raw: bytes, field: str) -> list[bytes]:
@@ -98,7 +91,7 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
     async def ServerMetadata(
         self, request: oip.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> oip.ServerMetadataResponse:
-        return oip.ServerMetadataResponse(name=MODEL_NAME, version=_server_version())
+        return oip.ServerMetadataResponse(name=MODEL_NAME, version=package_version())
 
     async def ModelMetadata(
         self, request: oip.ModelMetadataRequest, context: grpc.aio.ServicerContext

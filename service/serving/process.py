@@ -70,5 +70,4 @@ async def serve(settings: Settings, ready: Ready = announce, *, reuse_port: bool
     tune_interpreter()
     ready(server)
     await stop.wait()
-    log.info("shutting down: in-flight requests get %.1f s", settings.grace_seconds)
-    await server.stop()
+    await server.shutdown()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import grpc
@@ -20,17 +21,20 @@ from models.store.registry import ModelRegistry
 from service.jobs.queue import TrainingJobs
 from service.metrics import ServiceMetrics
 from service.settings import Settings
+from service.version import package_version
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
+from . import tracing
 from .auth import AuthInterceptor, server_credentials
 from .batching import Batcher
 from .holder import ModelHolder, Projected, warm_up
 from .interceptors import ErrorAndMetricsInterceptor
 from .oip import OpenInferenceServicer
 from .servicer import TopicProjectionServicer
+from .tracing import Tracing
 from .validation import Bags
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,9 @@ OIP_SERVICE_NAME = oip.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_
 # A client that keeps a connection alive pings it; grpc's default refuses pings more often than
 # every 5 minutes and then closes the connection. The clients ping every 30 s (client/channel.py).
 MIN_CLIENT_PING_INTERVAL_MS = 20_000
+# A health service that stays SERVING while the server drains, for liveness probes: a draining
+# server is healthy, only no longer ready (what "" and the named services say).
+LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -55,9 +62,14 @@ class ProjectionServer:
         *,
         reuse_port: bool = False,
         registry: ModelRegistry | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.settings = settings
-        self.metrics = metrics or ServiceMetrics()
+        self.metrics = metrics or ServiceMetrics(version=package_version())
+        # Tracing when asked for: a provider given here (tests), or one configured from OTEL_*.
+        self.tracing: Tracing | None = None
+        if tracer_provider is not None or tracing.wanted(settings.tracing):
+            self.tracing = Tracing(tracer_provider or tracing.default_provider())
         self.registry = registry
         self.holder = ModelHolder(
             model,
@@ -93,6 +105,7 @@ class ProjectionServer:
             metrics=self.metrics,
             wait_when_idle=s.wait_when_idle,
             retry_delay_ms=s.retry_delay_ms,
+            tracing=self.tracing,
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
@@ -101,7 +114,19 @@ class ProjectionServer:
             ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
             ("grpc.keepalive_permit_without_calls", 1),
         ]
-        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorAndMetricsInterceptor(self.metrics)]
+        if s.max_connection_age_seconds is not None:
+            # Each connection gets a GOAWAY after this age (grpc adds jitter), and the client
+            # reconnects, possibly to another replica: long-lived HTTP/2 connections otherwise
+            # stay on one pod forever behind a Kubernetes Service.
+            options += [
+                ("grpc.max_connection_age_ms", round(s.max_connection_age_seconds * 1000)),
+                (
+                    "grpc.max_connection_age_grace_ms",
+                    round(s.max_connection_age_grace_seconds * 1000),
+                ),
+            ]
+        self._calls = ErrorAndMetricsInterceptor(self.metrics, self.tracing)
+        interceptors: list[grpc.aio.ServerInterceptor] = [self._calls]
         if s.auth_token is not None:  # inside the metrics interceptor: refusals are counted
             interceptors.append(
                 AuthInterceptor(s.auth_token.get_secret_value(), protect_all=s.auth_all)
@@ -116,6 +141,7 @@ class ProjectionServer:
                 max_upload_bytes=s.max_upload_bytes,
                 activate=self.holder.activate,
                 upload_ttl_s=s.upload_ttl_hours * 3600.0,
+                metrics=self.metrics,
             )
         servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs)
         pb_grpc.add_TopicProjectionServiceServicer_to_server(servicer, server)
@@ -128,6 +154,7 @@ class ProjectionServer:
             (SERVICE_NAME, OIP_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         await self._set_health(NOT_SERVING)
+        await self.health.set(LIVENESS, SERVING)
         try:
             address = f"{s.host}:{s.port}"
             if s.tls_cert is not None and s.tls_key is not None:
@@ -162,6 +189,26 @@ class ProjectionServer:
         self.serving = status == SERVING
         for name in ("", SERVICE_NAME, OIP_SERVICE_NAME):
             await self.health.set(name, status)
+
+    async def shutdown(self) -> None:
+        """The answer to SIGTERM: drain, then stop.
+
+        1. Health says NOT_SERVING at once, so that health-checking load balancers and clients
+           move away, while the server keeps serving for `drain_seconds`.
+        2. Then new calls get UNAVAILABLE (retryable: a client's retry lands on another
+           replica) while those in flight get up to `grace_seconds` to finish.
+        3. Then the server stops: grpc sends GOAWAY and closes the connections.
+        """
+        s = self.settings
+        await self._set_health(NOT_SERVING)  # not ready; LIVENESS stays SERVING
+        log.info("draining: NOT_SERVING, serving on for %.1f s", s.drain_seconds)
+        await asyncio.sleep(s.drain_seconds)
+        self._calls.closing = True
+        deadline = time.monotonic() + s.grace_seconds
+        while self._calls.active and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        log.info("stopping: %d calls still in flight", self._calls.active)
+        await self.stop(max(0.0, deadline - time.monotonic()))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight RPCs finish within `grace` seconds, then close."""

@@ -200,7 +200,8 @@ class Supervisor:
             if p.exitcode is None and p.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.grace_seconds + KILL_AFTER_GRACE_S
+        s = self.settings
+        deadline = time.monotonic() + s.drain_seconds + s.grace_seconds + KILL_AFTER_GRACE_S
         for p in self.procs:
             p.join(max(0.0, deadline - time.monotonic()))
             if p.exitcode is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from models.core.topic_model import TopicModel
 from models.data.synthetic import make_synthetic_catalog
+from models.store.registry import ModelRegistry
 from service.metrics import ServiceMetrics
 from service.serving.loading import open_registry
 from service.serving.server import ProjectionServer
@@ -40,7 +42,13 @@ SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_k
 class RunningServer:
     """A `ProjectionServer` on a free port, with its own metrics registry."""
 
-    def __init__(self, model: TopicModel, wait: bool = True, **settings: object) -> None:
+    def __init__(
+        self,
+        model: TopicModel,
+        wait: bool = True,
+        tracer_provider: object = None,
+        **settings: object,
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -50,7 +58,11 @@ class RunningServer:
         if config.model_root is not None:  # the model comes from the registry, as in serve()
             model, registry, refused = open_registry(config)
         self.server = ProjectionServer(
-            model, config, ServiceMetrics(self.registry), registry=registry
+            model,
+            config,
+            ServiceMetrics(self.registry),
+            registry=registry,
+            tracer_provider=tracer_provider,
         )
         self.server.metrics.models_refused.inc(len(refused))
         self.started = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop)
@@ -114,3 +126,18 @@ def serve(model: TopicModel) -> Iterator:  # type: ignore[type-arg]
 @pytest.fixture
 def server(serve) -> RunningServer:  # type: ignore[no-untyped-def]
     return serve()
+
+
+@pytest.fixture
+def roots(tmp_path: Path, model_dir: Path) -> tuple[Path, Path]:
+    """A registry root holding the served model, and a data root with two catalogs."""
+    model_root, data_root = tmp_path / "models", tmp_path / "data"
+    registry = ModelRegistry(model_root)
+    registry.activate(registry.add(model_dir))
+    data_root.mkdir()
+    catalog = make_synthetic_catalog(**SYNTHETIC, seed=3).catalog
+    with open(data_root / "catalog.jsonl", "w", encoding="utf-8") as f:
+        for i, kws in enumerate(catalog.keywords):
+            f.write(json.dumps({"id": f"m{i}", "keywords": kws}) + "\n")
+    (data_root / "broken.jsonl").write_text('{"id": "a", "keywords": ["x"]}\nnot json\n')
+    return model_root, data_root

@@ -111,6 +111,7 @@ def test_retry_policy_is_the_channels_service_config():
     assert set(method["retryPolicy"]["retryableStatusCodes"]) == {
         "UNAVAILABLE",
         "RESOURCE_EXHAUSTED",
+        "CANCELLED",
     }
     names = {n["method"] for n in method["name"]}
     assert "Project" in names and "StartTraining" not in names  # no double-submitted jobs

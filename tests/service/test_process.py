@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -149,3 +153,104 @@ def test_a_slow_stream_reader_keeps_server_memory_bounded(model_dir, catalog_ite
     finally:
         proc.kill()
         proc.wait()
+
+
+def _load(
+    address: str,
+    request: pb.ProjectRequest,
+    stop: threading.Event,
+    retries: bool,
+    results: list[tuple[float, str]],
+) -> None:
+    """Project back to back over a connection of its own until `stop`; (sent at, status)."""
+    if retries:  # the project's client, with its default retry policy
+        with TopicClient(address, timeout=10) as client:
+            items = [list(i.keywords) for i in request.item_list.items]
+            while not stop.is_set():
+                sent = time.monotonic()
+                try:
+                    client.project(items)
+                    results.append((sent, "OK"))
+                except grpc.RpcError as e:
+                    results.append((sent, e.code().name))
+                    time.sleep(0.01)
+        return
+    options = [("grpc.enable_retries", 0), ("grpc.use_local_subchannel_pool", 1)]
+    with grpc.insecure_channel(address, options=options) as channel:
+        stub = pb_grpc.TopicProjectionServiceStub(channel)
+        while not stop.is_set():
+            sent = time.monotonic()
+            try:
+                stub.Project(request, timeout=10)
+                results.append((sent, "OK"))
+            except grpc.RpcError as e:
+                results.append((sent, e.code().name))
+                time.sleep(0.01)
+
+
+def test_sigterm_under_load_drains_then_stops_five_times_in_a_row(model_dir, catalog_items):
+    """16 connections project back to back; SIGTERM; the server says NOT_SERVING at once and
+    serves on through the 1 s drain, then refuses new calls with UNAVAILABLE (retryable) while
+    those in flight finish, and exits 0. Every call sent before the drain ended succeeds.
+
+    What races the final stop: grpc core cancels the calls that reached the server but had
+    not yet been matched to a handler when it stops (grpc/grpc#41785), and the Python API has
+    no way to send GOAWAY earlier without stopping. So a bare client sees a few CANCELLED
+    (counted here; about 3 in 1,500 calls), while the project's clients, which retry CANCELLED
+    for the calls that are safe to repeat, see only OK or UNAVAILABLE.
+    """
+    request = pb.ProjectRequest(
+        item_list=pb.ItemList(items=[pb.Item(keywords=k) for k in catalog_items[:8]])
+    )
+    cancelled = []
+    for run in range(5):
+        port = free_port()
+        address = f"127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "service.cli", "serve", "--model", str(model_dir)),
+                *("--port", str(port), "--no-metrics", "--drain-seconds", "1"),
+                *("--grace-seconds", "5"),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bare: list[tuple[float, str]] = []
+        ours: list[tuple[float, str]] = []
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=_load, args=(address, request, stop, n % 2 == 1, results))
+            for n, results in enumerate([bare, ours] * 8)
+        ]
+        try:
+            wait_serving(address)
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            with grpc.insecure_channel(address) as channel:  # not ready, still answering
+                check = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2
+                )
+            assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert proc.wait(timeout=30) == 0
+        finally:
+            stop.set()
+            if proc.poll() is None:
+                proc.kill()
+        for t in threads:
+            t.join(30)
+        drain_end = signalled + 1.0
+        for results in (bare, ours):
+            early = [code for sent, code in results if sent < drain_end - 0.1]
+            assert early and set(early) == {"OK"}, f"run {run}: {collections.Counter(early)}"
+        codes = collections.Counter(code for _, code in bare)
+        assert set(codes) <= {"OK", "UNAVAILABLE", "CANCELLED"}, f"run {run}: {codes}"
+        assert codes["UNAVAILABLE"] > 0, f"run {run}: {codes}"
+        cancelled.append(codes["CANCELLED"] / sum(codes.values()))
+        ours_codes = collections.Counter(code for _, code in ours)
+        assert set(ours_codes) <= {"OK", "UNAVAILABLE"}, f"run {run}: {ours_codes}"
+    assert max(cancelled) < 0.02  # the race is narrow: a handful of calls at the very end

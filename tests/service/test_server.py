@@ -241,18 +241,28 @@ def test_metrics_page_parses_and_moves(server, catalog_items):
         "topicproj_queue_wait_seconds_count",
         "topicproj_batch_compute_seconds_count",
         "topicproj_batch_items_sum",
-        "topicproj_zero_topic_fraction_count",
+        "topicproj_zero_topic_ratio_count",
         "topicproj_active_topics_count",
-        "topicproj_unknown_keyword_fraction_count",
+        "topicproj_unknown_keyword_ratio_count",
     ]
     for name in moving:
         assert samples[name].value > 0, name
-    for name in ("topicproj_dead_topics", "topicproj_queue_items", "topicproj_inflight_requests"):
-        assert name in samples
+    for name in (
+        "topicproj_dead_topics",
+        "topicproj_queue_items",
+        "topicproj_inflight_requests",
+        "process_cpu_seconds_total",  # the standard collectors, on the server's own registry
+        "process_resident_memory_bytes",
+        "python_info",
+        "topicproj_build_info",
+    ):
+        assert name in samples, name
+    assert samples["topicproj_model_topics"].value == 5
+    assert samples["topicproj_model_vocabulary_keywords"].value > 0
     info = samples["topicproj_model_info"]
     assert info.labels["activation"] == "overlap" and info.labels["topics"] == "5"
     # unknown-only item: unknown fraction 1.0 observed
-    assert samples["topicproj_unknown_keyword_fraction_sum"].value >= 1.0
+    assert samples["topicproj_unknown_keyword_ratio_sum"].value >= 1.0
     # no label carries an item id or keyword
     for family in text_string_to_metric_families(text):
         for s in family.samples:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -11,31 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from models.data.synthetic import make_synthetic_catalog
 from models.store.registry import ModelRegistry
 from service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
-from .conftest import SYNTHETIC, field_violations
+from .conftest import field_violations
 
 TOKEN = "train-token"
 QUICK = {"min_df": 2, "max_epochs": 6, "learning_rate": 0.005}
-
-
-@pytest.fixture
-def roots(tmp_path: Path, model_dir: Path) -> tuple[Path, Path]:
-    """A registry root holding the served model, and a data root with two catalogs."""
-    model_root, data_root = tmp_path / "models", tmp_path / "data"
-    registry = ModelRegistry(model_root)
-    registry.activate(registry.add(model_dir))
-    data_root.mkdir()
-    catalog = make_synthetic_catalog(**SYNTHETIC, seed=3).catalog
-    with open(data_root / "catalog.jsonl", "w", encoding="utf-8") as f:
-        for i, kws in enumerate(catalog.keywords):
-            f.write(json.dumps({"id": f"m{i}", "keywords": kws}) + "\n")
-    (data_root / "broken.jsonl").write_text('{"id": "a", "keywords": ["x"]}\nnot json\n')
-    return model_root, data_root
 
 
 def stub(address: str) -> pb_grpc.TopicProjectionServiceStub:
@@ -110,6 +93,15 @@ def test_uploaded_catalog_trains_and_a_bad_catalog_fails_with_its_message(serve,
         final = watch_to_the_end(client, bad["id"])[-1]
     assert final["state"] == "STATE_FAILED" and final["done"] and "response" not in final
     assert "CatalogError" in final["error"] and "row 2" in final["error"]
+    # the job metrics: jobs by state, epochs, failures, the last job's duration
+    assert server.metric("topicproj_training_jobs", {"state": "succeeded"}) == 1
+    assert server.metric("topicproj_training_jobs", {"state": "failed"}) == 1
+    assert server.metric("topicproj_training_jobs", {"state": "running"}) == 0
+    assert server.metric("topicproj_training_epochs_total") >= 1
+    assert server.metric("topicproj_training_job_failures_total") == 1
+    assert server.metric("topicproj_training_last_job_duration_seconds") > 0
+    labels = {"outcome": "succeeded"}
+    assert server.metric("topicproj_training_job_duration_seconds_count", labels) == 1
 
 
 def test_cancel_a_running_and_a_queued_job(serve, roots):
