@@ -22,6 +22,7 @@ ENTRY_NAMES = {
     "benchmarks.offline": "offline",
     "benchmarks.batcher": "batcher",
     "benchmarks.kernel": "kernel",
+    "benchmarks.peers.cli": "peers",
 }
 
 

@@ -181,13 +181,15 @@ async def _run(
             for n, config in enumerate(configs):
                 tag = f"{scenario.clients}x{scenario.items}-{n}"
                 print(f"{scenario.label}, {config.name}: ", end="", file=sys.stderr, flush=True)
-                server = ServerProcess(model, config, args.device, Path(tmp), tag)
+                server = ServerProcess(
+                    model, config, args.device, Path(tmp), tag, request_items=scenario.items
+                )
                 result = Result(scenario, config, args.duration)
                 profiler = Profiler(RUNS / "profiles", tag) if args.profile and n == 0 else None
                 with running(server):
                     try:
                         await server.wait_serving(args.startup_timeout)
-                        if not model_info and not config.noop:
+                        if not model_info and not config.noop and config.peer is None:
                             model_info = await model_description(server.address)
                         job = await start_training(server.address) if config.train else None
                         requests = by_form[config.via if config.via == "oip" else args.form]
@@ -241,7 +243,7 @@ async def _run(
     model_shown = str(model_path.relative_to(ROOT) if model_path.is_relative_to(ROOT) else model)
     text = [
         "```sh",
-        command_line("benchmarks.load", args.argv),
+        command_line(args.entry, args.argv),
         "```",
         "",
         f"Machine: {os.cpu_count()} cores ({cpu_name()}), {platform.system()}, "
@@ -276,10 +278,18 @@ async def _run(
     return 1 if problems else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    shown: tuple[str, Sequence[str]] | None = None,
+) -> int:
+    """`shown`: the entry point and arguments to record as the command (for `peers`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.entry = "benchmarks.load"
+    if shown is not None:
+        args.entry, args.argv = shown[0], list(shown[1])
     scenarios = resolve_scenarios(args, parser)
     if "before" in args.servers and args.form != "messages":
         parser.error("the 'before' server may not know the packed form: add --form messages")

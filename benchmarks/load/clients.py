@@ -78,6 +78,7 @@ class ClientJob:
     check_rows: bool
     form: str  # columnar, messages or oip (see workload.build_requests)
     clients_per_channel: int
+    metadata: tuple[tuple[str, str], ...] = ()  # sent with every call
 
 
 @dataclass
@@ -119,6 +120,7 @@ async def _drive(job: ClientJob, ready: Any) -> ClientReport:
             job.requests.last_ids,
         )
         n_requests = len(payloads)
+        metadata = job.metadata or None
 
         async def client(slot: int, k: int) -> None:
             call = calls[slot // job.clients_per_channel]
@@ -126,7 +128,7 @@ async def _drive(job: ClientJob, ready: Any) -> ClientReport:
                 j = k % n_requests
                 k += job.stride
                 try:
-                    response = await call(payloads[j], timeout=job.timeout)
+                    response = await call(payloads[j], timeout=job.timeout, metadata=metadata)
                 except grpc.aio.AioRpcError as e:
                     errors[e.code().name] += 1  # counted in warm-up too: an error is a bug
                     await asyncio.sleep(ERROR_BACKOFF_S)  # a dead server fails at once; don't spin
@@ -201,6 +203,7 @@ async def drive(
             check_rows=not config.noop,
             form=config.via or args.form,
             clients_per_channel=args.clients_per_channel,
+            metadata=config.metadata,
         )
         for p in range(n_proc)
     ]

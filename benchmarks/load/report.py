@@ -59,6 +59,9 @@ def table(results: Sequence[Result], in_process: dict[Scenario, float]) -> list[
             ("noop", "batched / no-op"),
             ("before", "batched / before"),
             ("training", "batched / while a job trains"),
+            ("oip", "batched / Open Inference Protocol"),
+            ("rayserve", "batched / Ray Serve"),
+            ("plain", "batched / plain grpc.aio"),
         ]:
             other = by_kind.get(kind)
             if _comparable(base, other):

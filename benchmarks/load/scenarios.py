@@ -56,6 +56,10 @@ class ServerConfig:
     # raw tensors from the same load generator; "tritonclient", tritonclient's asyncio client
     # from its own environment, as a team on Triton's tools would drive it.
     via: str | None = None
+    # A peer server instead of topicproj (a module of benchmarks.peers), and the metadata its
+    # clients must send (Ray Serve's gRPC proxy routes by the "application" key).
+    peer: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 def parse_scenarios(text: str) -> list[Scenario]:
@@ -86,6 +90,8 @@ SERVER_KINDS = (
     "training",
     "oip",
     "tritonclient",
+    "rayserve",
+    "plain",
     "workersN",
 )
 DEFAULT_SERVERS = "batched,unbatched,noop"
@@ -133,6 +139,21 @@ def server_configs(
         elif kind == "tritonclient":
             name = "batched, OIP from tritonclient.grpc.aio"
             out.append(ServerConfig(name, batching, kind, via="tritonclient"))
+        elif kind == "rayserve":
+            name = f"Ray Serve, @serve.batch ({items} items, {wait:g} ms), gRPC ingress"
+            out.append(
+                ServerConfig(
+                    name,
+                    ("--max-batch-items", str(items), "--max-wait-ms", str(wait)),
+                    kind,
+                    peer="ray_serve_app",
+                    metadata=(("application", "topicproj"),),
+                )
+            )
+        elif kind == "plain":
+            out.append(
+                ServerConfig("plain grpc.aio, no batching", (), kind, peer="unbatched_server")
+            )
         elif kind == "training":
             out.append(ServerConfig("batched, while a job trains", batching, kind, train=True))
         elif kind == "before":

@@ -41,15 +41,22 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 
 def tree_cpu_seconds(pid: int) -> float | None:
-    """CPU of a process and its direct children, which are alive now (Linux /proc)."""
+    """CPU of a process and all its descendants alive now (Linux /proc): the workers of
+    `--workers N`, and Ray's GCS, raylet and actor processes under the Ray Serve peer."""
     total = process_cpu_seconds(pid)
     if total is None:
         return None
+    children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             text = stat.read_text()
-            if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
-                total += process_cpu_seconds(int(stat.parent.name)) or 0.0
+            parent = int(text[text.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        total += process_cpu_seconds(child) or 0.0
+        todo += children.get(child, [])
     return total
 
 
@@ -59,13 +66,35 @@ class ServerCrashed(RuntimeError):
 
 class ServerProcess:
     def __init__(
-        self, model: Path, config: ServerConfig, device: str | None, log_dir: Path, tag: str
+        self,
+        model: Path,
+        config: ServerConfig,
+        device: str | None,
+        log_dir: Path,
+        tag: str,
+        request_items: int = 1,
     ) -> None:
         self.port = free_port()
         self.address = f"{HOST}:{self.port}"
         self.log_path = log_dir / f"server-{tag}.log"
         self.cwd = config.tree or ROOT
-        if config.noop:
+        self.ready_line: str | None = None  # a peer prints it when up (it has no health service)
+        if config.peer is not None:
+            self.command = [
+                sys.executable,
+                "-m",
+                f"benchmarks.peers.{config.peer}",
+                *("--model", str(model), "--port", str(self.port)),
+                *config.flags,
+            ]
+            if config.peer == "ray_serve_app":
+                self.ready_line = "ready"
+                # With the batch counted in items, Ray Serve refuses a request larger than
+                # max_batch_size outright ("Size of item is greater than max_batch_size"),
+                # where topicproj runs it as a batch of its own: give it room for one request.
+                i = self.command.index("--max-batch-items") + 1
+                self.command[i] = str(max(int(self.command[i]), request_items))
+        elif config.noop:
             self.command = [
                 sys.executable,
                 "-m",
@@ -86,6 +115,8 @@ class ServerProcess:
                 "--port",
                 str(self.port),
                 "--no-metrics",
+                # no drain between rows: nothing balances load away from this server
+                *(("--drain-seconds", "0") if config.tree is None else ()),
                 *config.flags,
                 *(
                     ("--model-root", str(log_dir / f"registry-{tag}"), "--data-root", str(log_dir))
@@ -130,10 +161,15 @@ class ServerProcess:
                     raise ServerCrashed(
                         f"server not SERVING after {timeout:.0f} s\n" + self.log_tail()
                     )
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    reply = await stub.Check(request, timeout=1.0)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                if self.ready_line is not None:
+                    log = self.log_path.read_text(errors="replace").splitlines()
+                    if self.ready_line in log:
                         return
+                else:
+                    with contextlib.suppress(grpc.aio.AioRpcError):
+                        reply = await stub.Check(request, timeout=1.0)
+                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                            return
                 await asyncio.sleep(0.2)
 
     def cpu_seconds(self) -> float | None:

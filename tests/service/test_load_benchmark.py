@@ -17,7 +17,7 @@ def test_load_benchmark_runs_every_server_kind_and_writes_its_tables(model_dir, 
     profile = shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists()
     command = [
         *(sys.executable, "-m", "benchmarks", "load", "--model", str(model_dir)),
-        *("--scenarios", "4x3", "--servers", "batched,noop,workers2"),
+        *("--scenarios", "4x3", "--servers", "batched,noop,workers2,oip,plain"),
         *("--client-processes", "2", "--clients-per-channel", "1"),
         *("--duration", "1", "--warmup", "0.5", "--out", str(out)),
         *(("--profile",) if profile else ()),
@@ -33,10 +33,20 @@ def test_load_benchmark_runs_every_server_kind_and_writes_its_tables(model_dir, 
         "batched, 2 workers",
         "*batched / no-op*",
         "*batched, 2 workers / 1 worker*",
+        "batched, Open Inference Protocol (ModelInfer, raw tensors)",
+        "*batched / Open Inference Protocol*",
+        "plain grpc.aio, no batching",
+        "*batched / plain grpc.aio*",
         "in-process (map + project)",
     ):
         assert name in rows, f"no row {name!r} in\n{text}"
-    for name in ("batched (256 items, 2 ms)", "no-op grpc.aio (ceiling)", "batched, 2 workers"):
+    for name in (
+        "batched (256 items, 2 ms)",
+        "no-op grpc.aio (ceiling)",
+        "batched, 2 workers",
+        "batched, Open Inference Protocol (ModelInfer, raw tensors)",
+        "plain grpc.aio, no batching",
+    ):
         cells = rows[name].split(" | ")
         assert float(cells[2].replace(",", "")) > 0  # requests/s
         assert cells[7] == "0"  # errors
