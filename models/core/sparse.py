@@ -37,6 +37,16 @@ class SparseBatch:
         """Known keywords per item, shape (n_items,)."""
         return np.diff(self.indptr)
 
+    def rows(self, start: int, end: int) -> SparseBatch:
+        """Items start..end-1 as a batch of their own."""
+        a, b = int(self.indptr[start]), int(self.indptr[end])
+        return SparseBatch(
+            indices=self.indices[a:b],
+            weights=self.weights[a:b],
+            indptr=self.indptr[start : end + 1] - a,
+            unknown=self.unknown[start:end],
+        )
+
     def to_csr(self, n_keywords: int) -> sp.csr_matrix:
         """The batch as a scipy CSR matrix of shape (n_items, n_keywords)."""
         return sp.csr_matrix(

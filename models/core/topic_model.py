@@ -18,6 +18,7 @@ from models.errors import ModelDirectoryError, NotFittedError
 from .artifacts import model_version, read_model_dir, write_model_dir
 from .decoder import KeywordDecoder
 from .device import resolve_device
+from .explain import ItemExplanation, explain_batch
 from .history import TrainResult
 from .options import DEFAULTS, TrainOptions
 from .projector import Projector, ProjectorConfig
@@ -178,6 +179,15 @@ class TopicModel(TransformerMixin, BaseEstimator):
         """Project items given as a CSR matrix over this model's vocabulary."""
         self._check_fitted()
         return self.project_batch(SparseBatch.from_csr(X)).cpu().numpy()
+
+    def explain(self, X: Items, top_keywords: int = 5) -> list[ItemExplanation]:
+        """Why each item got its topics: per active topic, the keywords with the largest terms
+        of its pre-activation; per topic that shares a keyword but stayed at zero, the overlap
+        and the threshold that closed its gate. Exact: the terms and the bias add up to the
+        pre-activation, and the gate reproduces `transform` (see `models.core.explain`)."""
+        self._check_fitted()
+        batch = self.vocabulary_.map_batch(X)
+        return explain_batch(self.projector_, batch, self.vocabulary_.keywords, top_keywords)
 
     @torch.no_grad()
     def keyword_scores(self, X: sp.csr_matrix) -> np.ndarray:

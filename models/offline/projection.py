@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.core.explain import explain_batch
 from models.core.ranking import top_topics
 from models.core.topic_model import TopicModel
 from models.data.catalog import FORMATS, ArrowBatch, ReadStats, detect_format, iter_catalog_arrow
@@ -46,7 +48,9 @@ def expand_inputs(spec: str | Path) -> list[Path]:
     return paths
 
 
-def output_schema(model: TopicModel, top_k: int, extras: bool) -> pa.Schema:
+def output_schema(
+    model: TopicModel, top_k: int, extras: bool, explain: int | None = None
+) -> pa.Schema:
     fields = [
         pa.field("id", pa.string()),
         pa.field("topics", pa.list_(pa.float32(), model.n_topics)),
@@ -62,6 +66,8 @@ def output_schema(model: TopicModel, top_k: int, extras: bool) -> pa.Schema:
             pa.field("unknown_keywords", pa.int32()),
             pa.field("active_topics", pa.int32()),
         ]
+    if explain is not None:  # JSON per item: any reader (Spark, DuckDB, pandas) can take it
+        fields.append(pa.field("explanation", pa.string()))
     metadata = {
         METADATA_VERSION: getattr(model, "version_", "unversioned").encode(),
         METADATA_TOPICS: str(model.n_topics).encode(),
@@ -70,7 +76,12 @@ def output_schema(model: TopicModel, top_k: int, extras: bool) -> pa.Schema:
 
 
 def project_arrow(
-    model: TopicModel, batch: ArrowBatch, *, top_k: int = 0, extras: bool = True
+    model: TopicModel,
+    batch: ArrowBatch,
+    *,
+    top_k: int = 0,
+    extras: bool = True,
+    explain: int | None = None,
 ) -> pa.RecordBatch:
     """Project one batch of items; a record batch with the `output_schema` columns."""
     if top_k < 0:
@@ -96,7 +107,11 @@ def project_arrow(
             pa.array(sparse.unknown.astype(np.int32)),
             pa.array((Y > 0).sum(axis=1).astype(np.int32)),
         ]
-    return pa.RecordBatch.from_arrays(columns, schema=output_schema(model, top_k, extras))
+    if explain is not None:
+        explained = explain_batch(model.projector_, sparse, model.vocabulary_.keywords, explain)
+        columns.append(pa.array([json.dumps(asdict(e)) for e in explained], pa.string()))
+    schema = output_schema(model, top_k, extras, explain)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
@@ -180,8 +195,13 @@ def project_catalog(
     extras: bool = True,
     skip_bad_rows: bool = False,
     progress: bool = True,
+    explain: int | None = None,
 ) -> ProjectionSummary:
-    """Project every item of `inputs` into `output` (.parquet, or .npy for the dense matrix)."""
+    """Project every item of `inputs` into `output` (.parquet, or .npy for the dense matrix).
+
+    `explain=N` adds a column `explanation` (Parquet only): per item, JSON of
+    `models.core.explain.ItemExplanation` with N keywords per topic.
+    """
     if format is not None and format not in FORMATS:
         raise CatalogError(inputs[0], f"unknown format {format!r}")
     if format is None:
@@ -190,6 +210,8 @@ def project_catalog(
     suffix = output.suffix.lower()
     if suffix not in (".parquet", ".npy"):
         raise CatalogError(output, "output must end in .parquet or .npy")
+    if explain is not None and suffix != ".parquet":
+        raise CatalogError(output, "explanations need a .parquet output")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     stats = ReadStats()
@@ -200,13 +222,14 @@ def project_catalog(
         if suffix == ".npy":
             writer = _NpyWriter(tmp, model.n_topics)
         else:
-            writer = parquet_writer(tmp, output_schema(model, top_k, extras))
+            writer = parquet_writer(tmp, output_schema(model, top_k, extras, explain))
         for batch in _batches(inputs, format, batch_size, skip_bad_rows, stats):
             record = project_arrow(
                 model,
                 batch,
                 top_k=top_k if suffix == ".parquet" else 0,
                 extras=extras and suffix == ".parquet",
+                explain=explain if suffix == ".parquet" else None,
             )
             if suffix == ".npy":
                 topics = record.column("topics")

@@ -209,6 +209,8 @@ def cmd_project(args: argparse.Namespace) -> int:
     output = Path(args.output)
     inputs = expand_inputs(args.input)
     if args.engine == "ray":
+        if args.explain is not None:
+            raise TopicprojError("--explain needs the local engine")
         from models.offline.ray_engine import project_with_ray
 
         summary = project_with_ray(
@@ -237,6 +239,7 @@ def cmd_project(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             skip_bad_rows=args.skip_bad_rows,
             progress=not args.quiet,
+            explain=args.explain,
         )
     if not args.quiet:
         print(summary.line(), file=sys.stderr)
@@ -290,6 +293,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
     p.add_argument("--batch-size", type=int, default=8192, help="items per batch")
     p.add_argument("--top-k", type=int, default=0, help="also write each item's top-k topics")
+    p.add_argument(
+        "--explain",
+        type=int,
+        metavar="N",
+        help="also write why each item got its topics (JSON, N keywords per topic)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")

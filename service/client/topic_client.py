@@ -82,13 +82,15 @@ class TopicClient(_Client):
         omit_topics: bool = False,
         model_version: str = "",
         fast: bool = True,
+        explain: int | None = None,
     ) -> Projections:
         """Project `items`: keyword lists, or dicts with `id`, `keywords` and `weights`.
 
         `fast` (the default) sends the items packed and gets the answer as columns; without
-        it, one message per item each way. The result is the same either way.
+        it, one message per item each way. The result is the same either way. `explain=N`
+        also returns, per item, why its topics fired, with N keywords per topic.
         """
-        request = to_request(items, top_k, omit_topics, model_version, fast)
+        request = to_request(items, top_k, omit_topics, model_version, fast, explain)
         response = self._stub.Project(request, **self._call())
         return from_response(response, _item_ids(request, items))
 
@@ -175,9 +177,10 @@ class AsyncTopicClient(_Client):
         omit_topics: bool = False,
         model_version: str = "",
         fast: bool = True,
+        explain: int | None = None,
     ) -> Projections:
         """Project `items`, as `TopicClient.project` does."""
-        request = to_request(items, top_k, omit_topics, model_version, fast)
+        request = to_request(items, top_k, omit_topics, model_version, fast, explain)
         response = await self._stub.Project(request, **self._call())
         return from_response(response, _item_ids(request, items))
 

@@ -31,6 +31,9 @@ class Projections:
     known_keywords: np.ndarray
     unknown_keywords: np.ndarray
     active_topics: np.ndarray
+    # With `explain`: per item, {"active_topics": [...], "closed_topics": [...]}, each topic a
+    # dict named as `TopicExplanation` in the proto.
+    explanations: list[dict[str, Any]] | None = None
 
 
 SEPARATOR = "\x1f"  # ends every keyword of `PackedItems.keywords`
@@ -69,6 +72,7 @@ def to_request(
     omit_topics: bool = False,
     model_version: str = "",
     fast: bool = True,
+    explain: int | None = None,
 ) -> pb.ProjectRequest:
     """The request for `items`. With `fast` (the default), the items go packed (unless a
     keyword holds the separator) and the answer comes back as columns, the cheapest form on both
@@ -80,6 +84,9 @@ def to_request(
         model_version=model_version,
         response_form=pb.RESPONSE_FORM_COLUMNS if fast else pb.RESPONSE_FORM_ITEMS,
     )
+    if explain is not None:
+        request.explain = True
+        request.explain_keywords = explain
     keywords = [k for item in parsed for k in item.keywords]
     if fast and not any(SEPARATOR in k for k in keywords):
         packed = request.packed
@@ -114,6 +121,7 @@ def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None
             top = [[] for _ in range(n)]
         # One buffer for the whole response: no per-float Python objects on either side.
         topics = np.frombuffer(c.topics, dtype="<f4").reshape(n if c.topics else 0, width)
+        explained = list(c.explanations)
     else:
         rows = response.projection_list.projections
         n = len(rows)
@@ -126,6 +134,7 @@ def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None
         topics = np.array([p.topics for p in rows], dtype=np.float32).reshape(
             n if dense else 0, width
         )
+        explained = [p.explanation for p in rows if p.HasField("explanation")]
     return Projections(
         model_version=response.model_version,
         ids=ids,
@@ -134,6 +143,7 @@ def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None
         known_keywords=known,
         unknown_keywords=unknown,
         active_topics=active,
+        explanations=[as_dict(e) for e in explained] if explained else None,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.core.explain import ItemExplanation, explain_batch
 from models.core.topic_model import TopicModel
 from models.store.registry import ModelRegistry
 from service.errors import NoModelRoot
@@ -31,6 +32,7 @@ class Projected:
     known: np.ndarray  # (items,) distinct keywords found in the vocabulary
     unknown: np.ndarray  # (items,) keywords not found
     version: str  # of the model that projected them
+    explanations: list[ItemExplanation] | None = None  # per item, when asked for
 
     @classmethod
     def empty(cls, topics: int, version: str) -> Projected:
@@ -99,7 +101,13 @@ class ModelHolder:
         row = 0
         for r in requests:
             end = row + len(r)
-            out.append(Projected(Y[row:end], known[row:end], unknown[row:end], version))
+            projected = Projected(Y[row:end], known[row:end], unknown[row:end], version)
+            if r.explain is not None:  # only when asked: the rest of the batch pays nothing
+                keywords = model.vocabulary_.keywords
+                projected.explanations = explain_batch(
+                    model.projector_, batch.rows(row, end), keywords, r.explain
+                )
+            out.append(projected)
             row = end
         return out
 

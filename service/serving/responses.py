@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from models.core.explain import ItemExplanation, TopicExplanation
 from models.core.options import TrainOptions
 from models.core.ranking import top_topics
 from models.core.topic_model import TopicModel
@@ -83,6 +84,26 @@ def version_message(version: VersionInfo, serving: str) -> pb.ModelVersion:
     )
 
 
+def explanation_message(explanation: ItemExplanation) -> pb.Explanation:
+    def topic(t: TopicExplanation) -> pb.TopicExplanation:
+        return pb.TopicExplanation(
+            topic=t.topic,
+            activation=t.activation,
+            pre_activation=t.pre_activation,
+            bias=t.bias,
+            overlap=t.overlap,
+            threshold=t.threshold,
+            sharpness=t.sharpness,
+            gate=t.gate,
+            keywords=[pb.KeywordContribution(keyword=k, contribution=c) for k, c in t.keywords],
+        )
+
+    return pb.Explanation(
+        active_topics=[topic(t) for t in explanation.active],
+        closed_topics=[topic(t) for t in explanation.closed],
+    )
+
+
 def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.ProjectResponse:
     """The response for one request: columns, or one message per item built in bulk."""
     Y = projected.Y
@@ -104,6 +125,8 @@ def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.Proje
             columns.top_scores.extend(scores.tolist())
         if not request.omit_topics and n:
             columns.topics = np.ascontiguousarray(Y, dtype="<f4").tobytes()
+        if projected.explanations is not None:
+            columns.explanations.extend(map(explanation_message, projected.explanations))
         return response
     response.projection_list.SetInParent()
     rows = response.projection_list.projections
@@ -126,4 +149,7 @@ def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.Proje
             add_top = p.top.add
             for j in range(bounds[i], bounds[i + 1]):
                 add_top(topic=topics_l[j], score=scores_l[j])
+    if projected.explanations is not None:
+        for p, explanation in zip(rows, projected.explanations, strict=True):
+            p.explanation.CopyFrom(explanation_message(explanation))
     return response

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from service.errors import ModelVersionNotFound, NoModelRoot
+from service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot
 from service.jobs.queue import TrainingJobs
 from service.jobs.spec import spec_from_request
 from service.settings import Settings
@@ -158,6 +158,10 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         if asked and asked != served.version_:
             raise ModelVersionNotFound(asked, served.version_)
         bags = validate(request, self.settings)
+        if bags.explain is not None and served.projector_.activation.form != "gate":
+            raise InvalidInput(
+                f"the served activation {served.activation!r} has no explanation", "explain"
+            )
         if not len(bags):
             return build_response(request, Projected.empty(served.n_topics, served.version_))
         remaining = context.time_remaining()

@@ -30,6 +30,7 @@ class Bags:
     counts: np.ndarray  # (items,) int64
     weights: np.ndarray | None  # (keywords,) float32; None: every weight is 1
     model_version: str = ""  # the version the request asked for, if any
+    explain: int | None = None  # keywords per explained topic, when explanations are asked for
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -148,4 +149,7 @@ def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
         where, items_field = _listed, "item_list.items"
     counts_np = np.array(counts, dtype=np.int64)
     check_bags(keywords, counts_np, weights, settings, where, items_field)
-    return Bags(keywords, counts_np, weights, request.model_version)
+    explain = None
+    if request.explain:
+        explain = request.explain_keywords if request.HasField("explain_keywords") else 5
+    return Bags(keywords, counts_np, weights, request.model_version, explain)

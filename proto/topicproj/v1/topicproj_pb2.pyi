@@ -20,20 +20,24 @@ RESPONSE_FORM_ITEMS: ResponseForm
 RESPONSE_FORM_COLUMNS: ResponseForm
 
 class ProjectRequest(_message.Message):
-    __slots__ = ("item_list", "packed", "response_form", "top_k", "omit_topics", "model_version")
+    __slots__ = ("item_list", "packed", "response_form", "top_k", "omit_topics", "model_version", "explain", "explain_keywords")
     ITEM_LIST_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FORM_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     OMIT_TOPICS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     item_list: ItemList
     packed: PackedItems
     response_form: ResponseForm
     top_k: int
     omit_topics: bool
     model_version: str
-    def __init__(self, item_list: _Optional[_Union[ItemList, _Mapping]] = ..., packed: _Optional[_Union[PackedItems, _Mapping]] = ..., response_form: _Optional[_Union[ResponseForm, str]] = ..., top_k: _Optional[int] = ..., omit_topics: _Optional[bool] = ..., model_version: _Optional[str] = ...) -> None: ...
+    explain: bool
+    explain_keywords: int
+    def __init__(self, item_list: _Optional[_Union[ItemList, _Mapping]] = ..., packed: _Optional[_Union[PackedItems, _Mapping]] = ..., response_form: _Optional[_Union[ResponseForm, str]] = ..., top_k: _Optional[int] = ..., omit_topics: _Optional[bool] = ..., model_version: _Optional[str] = ..., explain: _Optional[bool] = ..., explain_keywords: _Optional[int] = ...) -> None: ...
 
 class ItemList(_message.Message):
     __slots__ = ("items",)
@@ -82,20 +86,60 @@ class ProjectionList(_message.Message):
     def __init__(self, projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ...) -> None: ...
 
 class Projection(_message.Message):
-    __slots__ = ("id", "topics", "top", "known_keywords", "unknown_keywords", "active_topics")
+    __slots__ = ("id", "topics", "top", "known_keywords", "unknown_keywords", "active_topics", "explanation")
     ID_FIELD_NUMBER: _ClassVar[int]
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     TOP_FIELD_NUMBER: _ClassVar[int]
     KNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     topics: _containers.RepeatedScalarFieldContainer[float]
     top: _containers.RepeatedCompositeFieldContainer[TopicScore]
     known_keywords: int
     unknown_keywords: int
     active_topics: int
-    def __init__(self, id: _Optional[str] = ..., topics: _Optional[_Iterable[float]] = ..., top: _Optional[_Iterable[_Union[TopicScore, _Mapping]]] = ..., known_keywords: _Optional[int] = ..., unknown_keywords: _Optional[int] = ..., active_topics: _Optional[int] = ...) -> None: ...
+    explanation: Explanation
+    def __init__(self, id: _Optional[str] = ..., topics: _Optional[_Iterable[float]] = ..., top: _Optional[_Iterable[_Union[TopicScore, _Mapping]]] = ..., known_keywords: _Optional[int] = ..., unknown_keywords: _Optional[int] = ..., active_topics: _Optional[int] = ..., explanation: _Optional[_Union[Explanation, _Mapping]] = ...) -> None: ...
+
+class Explanation(_message.Message):
+    __slots__ = ("active_topics", "closed_topics")
+    ACTIVE_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    active_topics: _containers.RepeatedCompositeFieldContainer[TopicExplanation]
+    closed_topics: _containers.RepeatedCompositeFieldContainer[TopicExplanation]
+    def __init__(self, active_topics: _Optional[_Iterable[_Union[TopicExplanation, _Mapping]]] = ..., closed_topics: _Optional[_Iterable[_Union[TopicExplanation, _Mapping]]] = ...) -> None: ...
+
+class TopicExplanation(_message.Message):
+    __slots__ = ("topic", "activation", "pre_activation", "bias", "overlap", "threshold", "sharpness", "gate", "keywords")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    PRE_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    BIAS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SHARPNESS_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    topic: int
+    activation: float
+    pre_activation: float
+    bias: float
+    overlap: float
+    threshold: float
+    sharpness: float
+    gate: float
+    keywords: _containers.RepeatedCompositeFieldContainer[KeywordContribution]
+    def __init__(self, topic: _Optional[int] = ..., activation: _Optional[float] = ..., pre_activation: _Optional[float] = ..., bias: _Optional[float] = ..., overlap: _Optional[float] = ..., threshold: _Optional[float] = ..., sharpness: _Optional[float] = ..., gate: _Optional[float] = ..., keywords: _Optional[_Iterable[_Union[KeywordContribution, _Mapping]]] = ...) -> None: ...
+
+class KeywordContribution(_message.Message):
+    __slots__ = ("keyword", "contribution")
+    KEYWORD_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    keyword: str
+    contribution: float
+    def __init__(self, keyword: _Optional[str] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class TopicScore(_message.Message):
     __slots__ = ("topic", "score")
@@ -106,7 +150,7 @@ class TopicScore(_message.Message):
     def __init__(self, topic: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ProjectionColumns(_message.Message):
-    __slots__ = ("topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores")
+    __slots__ = ("topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores", "explanations")
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +158,7 @@ class ProjectionColumns(_message.Message):
     TOP_COUNTS_FIELD_NUMBER: _ClassVar[int]
     TOP_TOPICS_FIELD_NUMBER: _ClassVar[int]
     TOP_SCORES_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
     topics: bytes
     known_keywords: _containers.RepeatedScalarFieldContainer[int]
     unknown_keywords: _containers.RepeatedScalarFieldContainer[int]
@@ -121,7 +166,8 @@ class ProjectionColumns(_message.Message):
     top_counts: _containers.RepeatedScalarFieldContainer[int]
     top_topics: _containers.RepeatedScalarFieldContainer[int]
     top_scores: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, topics: _Optional[bytes] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ...) -> None: ...
+    explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
+    def __init__(self, topics: _Optional[bytes] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ...) -> None: ...
 
 class ProjectStreamRequest(_message.Message):
     __slots__ = ("request",)
