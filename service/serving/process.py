@@ -64,10 +64,13 @@ async def serve(settings: Settings, ready: Ready = announce, *, reuse_port: bool
         await server.stop(0)  # release the port, the metrics thread and the worker
         raise
     stop = asyncio.Event()
+    received: list[int] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
     tune_interpreter()
     ready(server)
     await stop.wait()
-    await server.shutdown()
+    # SIGTERM is an orchestrator's: drain first. Ctrl-C (SIGINT) is a person's at a terminal:
+    # no load balancer to wait for, so straight to the grace period.
+    await server.shutdown(drain=received[0] == signal.SIGTERM)

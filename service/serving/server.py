@@ -190,8 +190,8 @@ class ProjectionServer:
         for name in ("", SERVICE_NAME, OIP_SERVICE_NAME):
             await self.health.set(name, status)
 
-    async def shutdown(self) -> None:
-        """The answer to SIGTERM: drain, then stop.
+    async def shutdown(self, drain: bool = True) -> None:
+        """The answer to SIGTERM: drain, then stop (`drain=False`: no drain, for Ctrl-C).
 
         1. Health says NOT_SERVING at once, so that health-checking load balancers and clients
            move away, while the server keeps serving for `drain_seconds`.
@@ -201,8 +201,9 @@ class ProjectionServer:
         """
         s = self.settings
         await self._set_health(NOT_SERVING)  # not ready; LIVENESS stays SERVING
-        log.info("draining: NOT_SERVING, serving on for %.1f s", s.drain_seconds)
-        await asyncio.sleep(s.drain_seconds)
+        if drain:
+            log.info("draining: NOT_SERVING, serving on for %.1f s", s.drain_seconds)
+            await asyncio.sleep(s.drain_seconds)
         self._calls.closing = True
         deadline = time.monotonic() + s.grace_seconds
         while self._calls.active and time.monotonic() < deadline:

@@ -254,3 +254,26 @@ def test_sigterm_under_load_drains_then_stops_five_times_in_a_row(model_dir, cat
         ours_codes = collections.Counter(code for _, code in ours)
         assert set(ours_codes) <= {"OK", "UNAVAILABLE"}, f"run {run}: {ours_codes}"
     assert max(cancelled) < 0.02  # the race is narrow: a handful of calls at the very end
+
+
+def test_ctrl_c_stops_without_the_drain(model_dir):
+    """SIGINT is a person at a terminal: no load balancer to wait for, so no drain."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "service.cli", "serve", "--model", str(model_dir)),
+            *("--port", str(port), "--no-metrics", "--drain-seconds", "60"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_serving(f"127.0.0.1:{port}")
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - start < 20  # far less than the 60 s drain
+    finally:
+        if proc.poll() is None:
+            proc.kill()
