@@ -313,22 +313,25 @@ def rule_tests() -> dict[str, object]:
     return {"rule_files": ["alerts.yaml"], "evaluation_interval": "1m", "tests": tests}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Writes into deploy/ (or the folder given as the one argument, for the test)."""
     sys.path.insert(0, str(HERE))
     from grafana_dashboard import dashboard  # beside this file
 
-    prometheus = HERE / "prometheus"
-    prometheus.mkdir(exist_ok=True)
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0]) if args else HERE
+    prometheus = out / "prometheus"
+    prometheus.mkdir(parents=True, exist_ok=True)
     (prometheus / "alerts.yaml").write_text(HEADER + _yaml(rules()) + "\n", encoding="utf-8")
     (prometheus / "alerts_test.yaml").write_text(
         HEADER + _yaml(rule_tests()) + "\n", encoding="utf-8"
     )
-    grafana = HERE / "grafana"
-    grafana.mkdir(exist_ok=True)
+    grafana = out / "grafana"
+    grafana.mkdir(parents=True, exist_ok=True)
     (grafana / "topicproj.json").write_text(
         json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    print("wrote deploy/prometheus/alerts.yaml, alerts_test.yaml, deploy/grafana/topicproj.json")
+    print(f"wrote {prometheus}/alerts.yaml, alerts_test.yaml, {grafana}/topicproj.json")
     return 0
 
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_items_per_request: int = Field(4096, ge=1, description="larger requests are refused")
     max_keywords_per_item: int = Field(4096, ge=1, description="larger items are refused")
     max_keyword_length: int = Field(256, ge=1, description="characters per keyword at most")
+    max_explained_items: int = Field(
+        256, ge=1, description="items of one request that may ask for explanations"
+    )
     max_message_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="largest gRPC message, in or out"
     )

@@ -81,10 +81,17 @@ def explain_batch(
         terms = weights[:, None] * W[ids]  # (item's keywords, topics): each keyword's term
         shared = (terms > 0).any(axis=0)  # topics the item shares a keyword with
 
-        def explain(k: int, i: int = i, ids: np.ndarray = ids, terms: np.ndarray = terms) -> (
-            TopicExplanation
-        ):
-            order = np.argsort(-terms[:, k], kind="stable")[:top_keywords]
+        # One sort for every topic of the item: its keywords by term, largest first.
+        ranked = np.argsort(-terms, axis=0, kind="stable")[:top_keywords]  # (top, topics)
+
+        def explain(
+            k: int,
+            i: int = i,
+            ids: np.ndarray = ids,
+            terms: np.ndarray = terms,
+            ranked: np.ndarray = ranked,
+        ) -> TopicExplanation:
+            order = ranked[:, k]
             return TopicExplanation(
                 topic=k,
                 activation=float(y[i, k]),
@@ -97,7 +104,8 @@ def explain_batch(
                 keywords=[(keywords[ids[j]], float(terms[j, k])) for j in order],
             )
 
-        active = [int(k) for k in np.argsort(-y[i], kind="stable") if y[i, k] != 0]
-        closed = [int(k) for k in np.flatnonzero(shared & (y[i] == 0))]
+        by_value = np.argsort(-y[i], kind="stable")
+        active = by_value[y[i, by_value] != 0].tolist()
+        closed = np.flatnonzero(shared & (y[i] == 0)).tolist()
         out.append(ItemExplanation([explain(k) for k in active], [explain(k) for k in closed]))
     return out

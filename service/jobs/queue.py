@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -310,8 +311,15 @@ class TrainingJobs:
                 try:
                     kind, value = await loop.run_in_executor(None, progress.get, True, POLL_S)
                 except queue.Empty:
-                    if proc.exitcode is not None:  # died without a word (killed, or crashed)
-                        break
+                    if proc.exitcode is not None:
+                        # It may have reported just before it exited: read what is left, so
+                        # that a success is not taken for a silent death.
+                        with contextlib.suppress(queue.Empty):
+                            while outcome is None:
+                                kind, value = progress.get_nowait()
+                                if kind != "epoch":
+                                    outcome = (kind, value)
+                        break  # died without a word (killed, or crashed) if still None
                     continue
                 if kind == "epoch":
                     await self._update(
@@ -327,7 +335,12 @@ class TrainingJobs:
             await loop.run_in_executor(None, proc.join, 10)
             if proc.exitcode is None:
                 proc.kill()
-        if job.id in self._cancelled:
+            progress.close()
+        cancelled = job.id in self._cancelled
+        self._cancelled.discard(job.id)
+        if cancelled and (outcome is None or outcome[0] != "succeeded"):
+            # A cancel that came after the child reported success is too late: the model is
+            # in the registry, so the job is what it was, SUCCEEDED.
             await self._update(job, state=JobState.CANCELLED)
         elif outcome is None:
             await self._update(

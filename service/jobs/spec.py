@@ -44,10 +44,21 @@ class TrainSpec:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TrainSpec:
+        if "options" in record:
+            options = TrainOptions(**record["options"])
+        else:  # a record written before the options were one object: flat, 0 for the default
+            legacy = {"topics": "n_topics", "seed": "random_state"}
+            given = {
+                legacy.get(k, k): v
+                for k, v in record.items()
+                if k in (*legacy, "activation", "min_df", "max_epochs", "learning_rate", "l1")
+                and v is not None
+            }
+            options = TrainOptions(**given)
         return cls(
             catalog=Path(record["catalog"]),
             format=record["format"],
-            options=TrainOptions(**record["options"]),
+            options=options,
             activate_on_success=bool(record["activate_on_success"]),
         )
 

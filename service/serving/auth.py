@@ -17,7 +17,7 @@ import grpc
 from service.client.channel import HEADER
 from service.errors import Unauthenticated
 
-from .interceptors import SERVICE_PREFIX
+from .interceptors import OIP_PREFIX, SERVICE_PREFIX
 
 # The RPCs that change state. Everything else (projection, model info, health, reflection)
 # is open unless `protect_all` is set.
@@ -58,7 +58,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if self._allowed(details):
             return handler
-        return _refusing(handler, ours=method.startswith(SERVICE_PREFIX))
+        return _refusing(handler, ours=method.startswith((SERVICE_PREFIX, OIP_PREFIX)))
 
 
 def _refusing(handler: grpc.RpcMethodHandler, *, ours: bool) -> grpc.RpcMethodHandler:

@@ -102,7 +102,10 @@ class ModelHolder:
         for r in requests:
             end = row + len(r)
             projected = Projected(Y[row:end], known[row:end], unknown[row:end], version)
-            if r.explain is not None:  # only when asked: the rest of the batch pays nothing
+            # Only when asked: the rest of the batch pays nothing. The model may have been
+            # swapped for one without the gate since the request was checked; then there is
+            # no explanation, and the servicer refuses that request alone.
+            if r.explain is not None and model.projector_.activation.form == "gate":
                 keywords = model.vocabulary_.keywords
                 projected.explanations = explain_batch(
                     model.projector_, batch.rows(row, end), keywords, r.explain

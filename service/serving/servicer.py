@@ -169,4 +169,6 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         projected = await self.batcher.submit(bags, len(bags), deadline)
         if asked and asked != projected.version:  # swapped while the request queued
             raise ModelVersionNotFound(asked, projected.version)
+        if bags.explain is not None and projected.explanations is None:  # swapped, too
+            raise InvalidInput("the model now served has no explanation", "explain")
         return build_response(request, projected)

@@ -151,5 +151,15 @@ def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
     check_bags(keywords, counts_np, weights, settings, where, items_field)
     explain = None
     if request.explain:
-        explain = request.explain_keywords if request.HasField("explain_keywords") else 5
+        # Explanations are computed in the compute thread every client shares: bounded.
+        if len(counts_np) > settings.max_explained_items:
+            raise InvalidInput(
+                f"{len(counts_np)} items asked for explanations; the limit is "
+                f"{settings.max_explained_items}",
+                "explain",
+            )
+        explain = min(
+            request.explain_keywords if request.HasField("explain_keywords") else 5,
+            settings.max_keywords_per_item,
+        )
     return Bags(keywords, counts_np, weights, request.model_version, explain)

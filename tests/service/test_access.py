@@ -161,3 +161,23 @@ def test_settings_refuse_half_configured_security(certificate, tmp_path):
 def test_settings_refuse_a_registry_with_several_workers(tmp_path):
     with pytest.raises(ValidationError, match="more than one worker is not supported"):
         Settings(model_root=tmp_path, workers=2)
+
+
+def test_auth_all_refuses_the_inference_protocol_cleanly(serve):
+    """With --auth-all, an OIP call without the token is UNAUTHENTICATED and counted so, not an
+    internal error (which would feed the error-ratio alert)."""
+    from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
+    from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
+
+    server = serve(auth_token="s3cret", auth_all=True)
+    stub = oip_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(server.address))
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ModelReady(oip.ModelReadyRequest(name="topicproj"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    labels = {"rpc": "ModelReady", "code": "UNAUTHENTICATED"}
+    assert server.metric_reaches("topicproj_requests_total", labels, 1)
+    assert server.metric("topicproj_requests_total", {"rpc": "ModelReady", "code": "INTERNAL"}) == 0
+    ready = stub.ModelReady(
+        oip.ModelReadyRequest(name="topicproj"), timeout=5, metadata=bearer("s3cret")
+    )
+    assert ready.ready

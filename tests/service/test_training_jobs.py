@@ -302,3 +302,25 @@ def test_operators_train_and_swap_from_the_command_line(serve, roots):
     assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
     missing = topicproj("jobs", "show", "nope")
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+
+
+def test_job_records_of_the_previous_format_still_load():
+    """Records written before the options were one object keep their jobs on upgrade."""
+    from service.jobs.spec import TrainSpec
+
+    legacy = {
+        "catalog": "/data/c.jsonl",
+        "format": None,
+        "topics": 5,
+        "activation": "relu",
+        "min_df": None,  # None (or 0 on the wire) meant the default
+        "max_epochs": 6,
+        "learning_rate": None,
+        "l1": None,
+        "seed": 7,
+        "activate_on_success": True,
+    }
+    spec = TrainSpec.from_record(legacy)
+    assert (spec.options.n_topics, spec.options.activation) == (5, "relu")
+    assert (spec.options.max_epochs, spec.options.random_state, spec.options.min_df) == (6, 7, 3)
+    assert TrainSpec.from_record(spec.to_record()) == spec  # and the new format round-trips
