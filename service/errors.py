@@ -51,6 +51,10 @@ class NoModelRoot(ServiceError):
         )
 
 
+class Unsupported(ServiceError):
+    """A request this server's configuration cannot carry out (the message says which)."""
+
+
 class Unauthenticated(ServiceError):
     def __init__(self) -> None:
         super().__init__("missing or wrong token: send 'authorization: Bearer <token>'")
@@ -96,6 +100,7 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (ModelVersionNotFound, grpc.StatusCode.NOT_FOUND),
     (UnknownVersion, grpc.StatusCode.NOT_FOUND),
     (NoModelRoot, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unsupported, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (NotFound, grpc.StatusCode.NOT_FOUND),

@@ -52,8 +52,13 @@ def write_model_dir(
     model: dict[str, Any],
     *,
     overwrite: bool = False,
+    unlisted: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a model directory at `path`, atomically."""
+    """Write a model directory at `path`, atomically.
+
+    `unlisted` maps file names to JSON content written beside the others but left out of the
+    manifest, so that they can change without changing the version (topic labels).
+    """
     path = Path(path)
     if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
         raise ModelDirectoryError(path, "already exists; choose another path or overwrite it")
@@ -63,6 +68,8 @@ def write_model_dir(
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / WEIGHTS)
         _write_json(tmp / VOCABULARY, vocabulary)
         _write_json(tmp / MODEL, {"format_version": FORMAT_VERSION, **model})
+        for name, content in (unlisted or {}).items():
+            _write_json(tmp / name, content)
         manifest = {
             "format_version": FORMAT_VERSION,
             "files": {

@@ -20,6 +20,8 @@ from .decoder import KeywordDecoder
 from .device import resolve_device
 from .explain import ItemExplanation, explain_batch
 from .history import TrainResult
+from .labels import LABELS, check_labels, derived_label, merge_labels, read_labels
+from .lineage import Lineage, extend_topics, match_topics, similarity_matrix
 from .options import DEFAULTS, TrainOptions
 from .projector import Projector, ProjectorConfig
 from .sparse import SparseBatch
@@ -46,6 +48,13 @@ class TopicModel(TransformerMixin, BaseEstimator):
     train_result_ : TrainResult
     version_ : str
         Set by `load`: the model directory's content digest.
+    path_ : Path
+        Set by `load`: the model directory, where labels set later are written.
+    lineage_ : Lineage or None
+        Set when the model was trained from a parent (`fit(..., parent=...)`) or aligned to one
+        (`align_to`): the parent's version and each topic's similarity to its parent topic.
+    label_overrides_ : dict[int, str]
+        The labels a person set; other topics are labelled from their top keywords (`labels`).
     """
 
     # The defaults are TrainOptions' own: scikit-learn reads the parameters from this
@@ -102,9 +111,16 @@ class TopicModel(TransformerMixin, BaseEstimator):
         X: Items,
         y: Any = None,
         *,
+        parent: TopicModel | None = None,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> TopicModel:
         """Fit on `X`, a sequence of keyword lists (one per item).
+
+        `parent`, a fitted model with the same number of topics and activation, makes this a
+        child version: its topics start from the parent's (keywords the parent lacked get
+        weights from the items that use them; keywords `X` no longer has are dropped), and once
+        trained they are renumbered to match the parent's (see `models.core.lineage`), with
+        the parent's labels kept on the topics that kept their meaning. `init` is then unused.
 
         `on_epoch`, when given, receives each epoch's entry of the training history (epoch,
         train_loss, validation_loss) as the epoch ends: for progress reports.
@@ -112,6 +128,14 @@ class TopicModel(TransformerMixin, BaseEstimator):
         options = self.options
         if len(X) == 0:
             raise ValueError("cannot fit on an empty catalog")
+        if parent is not None:
+            parent._check_fitted()
+            if (parent.n_topics, parent.activation) != (self.n_topics, self.activation):
+                raise ValueError(
+                    f"a child keeps its parent's topics and activation: the parent has "
+                    f"{parent.n_topics} topics with {parent.activation!r}, this model "
+                    f"{self.n_topics} with {self.activation!r}"
+                )
         from models.training.loop import initial_topics, train  # only fitting needs them
 
         device = resolve_device(self.device)
@@ -129,14 +153,17 @@ class TopicModel(TransformerMixin, BaseEstimator):
         if (np.diff(csr.indptr) > 0).sum() < 2:
             raise ValueError("fewer than 2 items have a known keyword; nothing to learn from")
         torch.manual_seed(self.random_state)
-        topics = initial_topics(csr, self.n_topics, self.init, self.random_state)  # (K, V)
         projector = Projector(ProjectorConfig(len(vocab), self.n_topics, self.activation))
         decoder = KeywordDecoder(self.n_topics, len(vocab))
+        prior = np.log((vocab.document_frequency + 1.0) / (vocab.n_documents + 1.0))
         with torch.no_grad():
-            projector.keyword_topics.copy_(torch.from_numpy(topics.T))
-            decoder.topic_keywords.copy_(torch.from_numpy(topics))
-            prior = np.log((vocab.document_frequency + 1.0) / (vocab.n_documents + 1.0))
             decoder.prior.copy_(torch.from_numpy(prior.astype(np.float32)))
+            if parent is None:
+                topics = initial_topics(csr, self.n_topics, self.init, self.random_state)
+                projector.keyword_topics.copy_(torch.from_numpy(topics.T))
+                decoder.topic_keywords.copy_(torch.from_numpy(topics))
+            else:
+                _start_from(parent, vocab, csr, projector, decoder, self.random_state)
         result = train(
             projector, decoder, csr, options, device, progress=self.verbose, on_epoch=on_epoch
         )
@@ -147,7 +174,84 @@ class TopicModel(TransformerMixin, BaseEstimator):
         self.n_epochs_ = result.epochs
         self.train_seconds_ = time.perf_counter() - start
         self.n_features_in_ = len(vocab)
+        self.label_overrides_ = {}
+        self.lineage_ = None
+        if parent is not None:
+            self.align_to(parent)
         return self
+
+    # -- lineage ---------------------------------------------------------------------------------
+
+    def align_to(self, parent: TopicModel) -> Lineage:
+        """Renumber this model's topics so that topic k is the best match of the parent's
+        topic k, record each one's similarity (`lineage_`), and take over the parent's labels
+        on the topics that kept their meaning. Projections change only in the order of their
+        columns."""
+        self._check_fitted()
+        parent._check_fitted()
+        S = similarity_matrix(
+            self.components_, self.vocabulary_.keywords,
+            parent.components_, parent.vocabulary_.keywords,
+        )  # fmt: skip
+        order, matched = match_topics(S)
+        self._renumber_topics(order)
+        shared = sum(1 for k in self.vocabulary_.keywords if k in parent.vocabulary_)
+        self.lineage_ = Lineage(
+            parent=getattr(parent, "version_", None),
+            similarity=[round(float(s), 6) for s in matched],
+            keywords_added=len(self.vocabulary_) - shared,
+            keywords_dropped=len(parent.vocabulary_) - shared,
+        )
+        self.label_overrides_ = {
+            k: label
+            for k, label in getattr(parent, "label_overrides_", {}).items()
+            if not self.lineage_.new[k]
+        }
+        return self.lineage_
+
+    @torch.no_grad()
+    def _renumber_topics(self, order: np.ndarray) -> None:
+        """Topic k becomes the old topic `order[k]`, in every tensor indexed by topic."""
+        index = torch.as_tensor(order, dtype=torch.long, device=self.device_)
+        W = self.projector_.keyword_topics
+        W.copy_(W.index_select(1, index))
+        D = self.decoder_.topic_keywords
+        D.copy_(D.index_select(0, index))
+        # The bias and the activation's per-topic parameters: every other projector tensor of
+        # one entry per topic (keyword_topics, handled above, is the only 2-d one).
+        for name, t in [*self.projector_.named_parameters(), *self.projector_.named_buffers()]:
+            if name != "keyword_topics" and t.dim() == 1 and t.shape[0] == self.n_topics:
+                t.copy_(t.index_select(0, index))
+
+    # -- labels ----------------------------------------------------------------------------------
+
+    def labels(self) -> list[str]:
+        """Each topic's label: the one a person set, or its three top keywords.
+
+        Cached while the weights and the labels set are unchanged: serving attaches labels to
+        every top-k answer, and deriving them sorts every topic's weights.
+        """
+        self._check_fitted()
+        own = getattr(self, "label_overrides_", {})
+        W = self.projector_.keyword_topics
+        key = (W.data_ptr(), W._version, tuple(own.items()))
+        cached = getattr(self, "_labels_cache", None)
+        if cached is None or cached[0] != key:
+            derived = [derived_label(words) for words in self.top_keywords(3)]
+            cached = (key, [own.get(k) or d for k, d in enumerate(derived)])
+            self._labels_cache = cached
+        return list(cached[1])
+
+    def set_labels(self, labels: dict[int, str]) -> dict[int, str]:
+        """Set (or, with "", clear) some topics' labels; returns the labels now set.
+
+        ValueError names the first bad topic or label; nothing changes then.
+        """
+        self._check_fitted()
+        self.label_overrides_ = merge_labels(
+            getattr(self, "label_overrides_", {}), check_labels(labels, self.n_topics)
+        )
+        return dict(self.label_overrides_)
 
     # -- projection ------------------------------------------------------------------------------
 
@@ -208,12 +312,14 @@ class TopicModel(TransformerMixin, BaseEstimator):
         return [[self.vocabulary_.keywords[j] for j in row] for row in order]
 
     def topic_table(self, n_keywords: int = 10) -> list[dict[str, Any]]:
-        """Per topic: its top keywords and its learned activation parameters and bias."""
+        """Per topic: its label, top keywords, learned activation parameters and bias."""
         params = self.projector_.activation.parameters_table()
         bias = self.projector_.bias.detach().cpu().tolist()
+        labels = self.labels()
         return [
             {
                 "topic": k,
+                "label": labels[k],
                 "top_keywords": words,
                 "slope": params["slope"][k],
                 "threshold": params["threshold"][k],
@@ -236,6 +342,7 @@ class TopicModel(TransformerMixin, BaseEstimator):
             },
             "training": self.train_result_.to_dict() if hasattr(self, "train_result_") else None,
             "data": getattr(self, "data_summary_", None),
+            "lineage": lineage.to_dict() if (lineage := getattr(self, "lineage_", None)) else None,
         }
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -243,8 +350,14 @@ class TopicModel(TransformerMixin, BaseEstimator):
         self._check_fitted()
         tensors = {f"projector.{k}": v for k, v in self.projector_.state_dict().items()}
         tensors |= {f"decoder.{k}": v for k, v in self.decoder_.state_dict().items()}
+        own = getattr(self, "label_overrides_", {})
         return write_model_dir(
-            path, tensors, self.vocabulary_.to_dict(), self.model_info(), overwrite=overwrite
+            path,
+            tensors,
+            self.vocabulary_.to_dict(),
+            self.model_info(),
+            overwrite=overwrite,
+            unlisted={LABELS: {str(k): v for k, v in own.items()}} if own else None,
         )
 
     @classmethod
@@ -285,5 +398,42 @@ class TopicModel(TransformerMixin, BaseEstimator):
             model.train_result_ = TrainResult(**info["training"])
             model.n_epochs_ = model.train_result_.epochs
         model.data_summary_ = info.get("data")
+        model.lineage_ = Lineage.from_dict(info["lineage"]) if info.get("lineage") else None
+        model.label_overrides_ = read_labels(path, config.n_topics)
         model.version_ = model_version(path)
+        model.path_ = Path(path)
         return model
+
+
+def _start_from(
+    parent: TopicModel,
+    vocab: Vocabulary,
+    X: sp.csr_matrix,
+    projector: Projector,
+    decoder: KeywordDecoder,
+    seed: int,
+) -> None:
+    """Initialise `projector` and `decoder` (over `vocab`) from `parent`'s trained weights.
+
+    Shared keywords keep the parent's weights exactly, and the bias and activation parameters
+    are the parent's. New keywords get weights in the parent's topics from the items that use
+    them (`extend_topics`), a decoder weight of 0 and their frequency prior, so the decoder
+    predicts them at their base rate until training teaches it more.
+    """
+    p_index = {k: i for i, k in enumerate(parent.vocabulary_.keywords)}
+    shared = np.array([j for j, k in enumerate(vocab.keywords) if k in p_index], dtype=np.int64)
+    if len(shared) == 0:
+        raise ValueError("the catalog shares no keyword with the parent; train from scratch")
+    from_parent = np.array([p_index[vocab.keywords[j]] for j in shared], dtype=np.int64)
+    new = np.setdiff1d(np.arange(len(vocab)), shared)
+    Wp = parent.projector_.keyword_topics.detach().cpu().numpy()  # (parent keywords, topics)
+    W = np.zeros((len(vocab), parent.n_topics), dtype=np.float32)
+    W[shared] = Wp[from_parent]
+    W[new] = extend_topics(X, Wp[from_parent], shared, seed)
+    state = {k: v.detach().cpu() for k, v in parent.projector_.state_dict().items()}
+    projector.load_state_dict({**state, "keyword_topics": torch.from_numpy(W)})
+    Dp = parent.decoder_.topic_keywords.detach().cpu()
+    decoder.topic_keywords.zero_()
+    decoder.topic_keywords[:, torch.from_numpy(shared)] = Dp[:, torch.from_numpy(from_parent)]
+    prior_p = parent.decoder_.prior.detach().cpu()
+    decoder.prior[torch.from_numpy(shared)] = prior_p[torch.from_numpy(from_parent)]

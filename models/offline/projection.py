@@ -31,6 +31,7 @@ from models.errors import CatalogError
 CATALOG_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".zip", ".gz")
 METADATA_VERSION = b"topicproj.model_version"
 METADATA_TOPICS = b"topicproj.topics"
+METADATA_LABELS = b"topicproj.topic_labels"  # JSON list, topic order
 
 
 def expand_inputs(spec: str | Path) -> list[Path]:
@@ -71,6 +72,7 @@ def output_schema(
     metadata = {
         METADATA_VERSION: getattr(model, "version_", "unversioned").encode(),
         METADATA_TOPICS: str(model.n_topics).encode(),
+        METADATA_LABELS: json.dumps(model.labels(), ensure_ascii=False).encode(),
     }
     return pa.schema(fields, metadata=metadata)
 
@@ -274,6 +276,12 @@ def _bar(enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(unit="item", unit_scale=True, desc="projecting", disable=None)
+
+
+def read_topic_labels(path: str | Path) -> list[str] | None:
+    """The topic labels recorded in a projected Parquet file's metadata, in topic order."""
+    value = (pq.read_schema(path).metadata or {}).get(METADATA_LABELS)
+    return json.loads(value) if value is not None else None
 
 
 def read_model_version(path: str | Path) -> str | None:

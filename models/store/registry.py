@@ -13,6 +13,7 @@ crash at any point leaves either the old state or the new one, never half of eit
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -21,7 +22,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.core.artifacts import MANIFEST, model_version, read_model_dir
+from models.core.artifacts import MANIFEST, MODEL, model_version, read_model_dir
+from models.core.lineage import Lineage
+from models.core.options import TrainOptions
 from models.core.topic_model import TopicModel
 from models.errors import ModelDirectoryError, UnknownVersion
 
@@ -38,6 +41,7 @@ class VersionInfo:
     path: Path
     created: float  # seconds since the epoch, when the version was added
     active: bool
+    lineage: Lineage | None = None  # its parent and topic similarities, when it has a parent
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _described(directory: Path) -> dict:
+    """A model directory's model.json, unverified ({} when unreadable): for listings only;
+    loading a version verifies it."""
+    try:
+        info = json.loads((directory / MODEL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 class ModelRegistry:
@@ -82,7 +96,9 @@ class ModelRegistry:
                     created = (d / MANIFEST).stat().st_mtime
                 except OSError:
                     created = d.stat().st_mtime
-                out.append(VersionInfo(d.name, d, created, d.name == active))
+                lineage = _described(d).get("lineage")
+                lineage = Lineage.from_dict(lineage) if isinstance(lineage, dict) else None
+                out.append(VersionInfo(d.name, d, created, d.name == active, lineage))
         return sorted(out, key=lambda v: (v.created, v.version))
 
     def active(self) -> str | None:
@@ -135,6 +151,14 @@ class ModelRegistry:
             raise
         _fsync_dir(self.root)
         log.info("activated model version %s", version)
+
+    def options(self, version: str) -> TrainOptions:
+        """The training options `version` was trained with (read without loading weights)."""
+        params = _described(self.path(version)).get("params")
+        if not isinstance(params, dict):
+            raise ModelDirectoryError(self.path(version), f"{MODEL} holds no training options")
+        names = {f.name for f in TrainOptions.fields()}
+        return TrainOptions(**{k: v for k, v in params.items() if k in names})
 
     def load(self, version: str, device: str = "auto") -> TopicModel:
         return TopicModel.load(self.path(version), device=device)

@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TopicprojError(f"{out} already exists; pass --overwrite to replace it")
     given = given_options(args, args.option_names)
     if args.demo:
-        if given or args.input is not None:
+        if given or args.input is not None or args.parent is not None:
             raise TopicprojError("--demo is a whole recipe: give it no catalog or options")
         from models.training.demo import train_demo_model
 
@@ -78,10 +78,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"trained the demo model; saved to {path}", file=sys.stderr)
         return 0
-    options = DEFAULTS.replace(**given)
+    parent = None
+    if args.parent is not None:
+        from .versions import resolve_model
+
+        parent = TopicModel.load(resolve_model(args.parent, args.model_root), device=args.device)
+    # A child continues its parent: the options not given are the parent's.
+    options = (parent.options if parent is not None else DEFAULTS).replace(**given)
     catalog, _ = _catalog(args)
     model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
-    model.fit(catalog.keywords)
+    model.fit(catalog.keywords, parent=parent)
     model.data_summary_ = {
         "source": catalog.source,
         "items": len(catalog),
@@ -99,6 +105,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{path}",
             file=sys.stderr,
         )
+        if model.lineage_ is not None:
+            ln = model.lineage_
+            print(
+                f"from parent {ln.parent or args.parent}: {ln.kept} of {len(ln.similarity)} "
+                f"topics kept their meaning (similarity >= {ln.threshold}); "
+                f"{ln.keywords_added} keywords added, {ln.keywords_dropped} dropped",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -183,6 +197,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             "keywords": len(model.vocabulary_),
             "training": model.train_result_.to_dict() if hasattr(model, "train_result_") else None,
             "data": model.data_summary_,
+            "lineage": model.lineage_.to_dict() if model.lineage_ else None,
             "topic_table": topics,
         }
         if info["training"]:
@@ -194,12 +209,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f"{args.model}: {model.n_topics} topics, activation {model.activation}, "
         f"{len(model.vocabulary_)} keywords"
     )
-    print(f"{'topic':>5}  {'slope':>6}  {'tau':>6}  {'beta':>7}  {'bias':>6}  top keywords")
+    from .versions import lineage_line
+
+    print(lineage_line(model))
+    similarity = model.lineage_.similarity if model.lineage_ else None
+    print(f"{'topic':>5}  {'slope':>6}  {'tau':>6}  {'beta':>7}  {'bias':>6}  label / top keywords")
     for t in topics:
+        k = t["topic"]
+        origin = ""
+        if similarity is not None:
+            new = similarity[k] < model.lineage_.threshold
+            origin = f"  ({'new, ' if new else ''}similarity {similarity[k]:.2f} to parent)"
+        mark = " *" if k in model.label_overrides_ else ""
         print(
-            f"{t['topic']:>5}  {t['slope']:>6.3f}  {t['threshold']:>6.3f}  {t['sharpness']:>7.2f}  "
-            f"{t['bias']:>6.3f}  {', '.join(t['top_keywords'])}"
+            f"{k:>5}  {t['slope']:>6.3f}  {t['threshold']:>6.3f}  {t['sharpness']:>7.2f}  "
+            f"{t['bias']:>6.3f}  {t['label']}{mark}{origin}"
         )
+        print(f"{'':>40}{', '.join(t['top_keywords'])}")
     return 0
 
 
@@ -255,6 +281,13 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help=f"the demo model's recipe: the synthetic movie catalog, {DEMO.n_topics} topics",
     )
+    p.add_argument(
+        "--parent",
+        metavar="VERSION|DIR",
+        help="train a child of this model: its topics start from the parent's and keep their "
+        "numbers; options not given are the parent's",
+    )
+    p.add_argument("--model-root", help="registry where --parent VERSION is looked up")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--output", required=True, help="model directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")

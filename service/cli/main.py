@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from models.errors import TopicprojError
 from service.version import package_version
 
-from . import local, remote, serve
+from . import local, remote, serve, versions
 
 EXIT_USAGE = 2
 # Installed by topicproj[server] only: a command that needs one says so instead of a traceback.
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     local.add_parsers(sub)
     serve.add_parsers(sub)
+    versions.add_parsers(sub)
     remote.add_parsers(sub)
     return parser
 

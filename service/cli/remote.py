@@ -1,14 +1,14 @@
-"""`topicproj models ...` and `topicproj jobs ...`: operate a running server from the shell.
+"""`topicproj jobs ...`: train on a running server from the shell, and the connection flags
+that every command talking to a server shares.
 
-Thin wrappers over `TopicClient`: list and activate model versions, start, watch and cancel
-training jobs. The token comes from `--token` or `TOPICPROJ_AUTH_TOKEN`; `--ca-file` connects
-over TLS. A gRPC error prints its status and message and exits 1.
+Thin wrappers over `TopicClient`: start, watch and cancel training jobs. The token comes from
+`--token` or `TOPICPROJ_AUTH_TOKEN`; `--ca-file` connects over TLS. A gRPC error prints its
+status and message and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import os
 import sys
@@ -24,19 +24,19 @@ from service.client import TopicClient
 from .options import add_option_args, given_options
 
 
-def _connection_args(p: argparse.ArgumentParser) -> None:
+def connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default="127.0.0.1:50051", help="HOST:PORT")
     p.add_argument("--token", help="bearer token (default TOPICPROJ_AUTH_TOKEN)")
     p.add_argument("--ca-file", help="connect over TLS, trusting this PEM certificate")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
 
 
-def _client(args: argparse.Namespace) -> TopicClient:
+def connect(args: argparse.Namespace) -> TopicClient:
     token = args.token or os.environ.get("TOPICPROJ_AUTH_TOKEN") or None
     return TopicClient(args.address, timeout=args.timeout, token=token, ca_file=args.ca_file)
 
 
-def _reports_rpc_errors(
+def reports_rpc_errors(
     command: Callable[[argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
     @functools.wraps(command)
@@ -54,6 +54,8 @@ def _job_line(job: dict[str, Any]) -> str:
     state = job["state"].removeprefix("STATE_")
     progress = job["progress"]
     line = f"{job['id']} {state} epoch {progress['epoch']}/{progress['max_epochs']}"
+    if job.get("parent_version"):
+        line += f" from {job['parent_version']}"
     if progress["epoch"]:
         line += f" loss {progress['train_loss']:.4f} validation {progress['validation_loss']:.4f}"
     if "response" in job:
@@ -65,24 +67,9 @@ def _job_line(job: dict[str, Any]) -> str:
     return line
 
 
-@_reports_rpc_errors
-def cmd_models(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        if args.action == "activate":
-            info = client.activate_model(args.version)
-            topics = info["topic_count"]
-            print(f"serving {info['version']} ({topics} topics, {info['activation']})")
-            return 0
-        for m in client.list_models():
-            when = datetime.datetime.fromisoformat(m["create_time"])
-            flags = [f for f in ("active", "serving") if m[f]]
-            print(f"{m['version']}  {when:%Y-%m-%d %H:%M} UTC  {' '.join(flags)}".rstrip())
-    return 0
-
-
-@_reports_rpc_errors
+@reports_rpc_errors
 def cmd_jobs(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with connect(args) as client:
         if args.action == "start":
             # The request's fields are named as in the proto; TrainOptions says which is which.
             proto_name = {option: field for field, option in TrainOptions.proto_fields().items()}
@@ -94,6 +81,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 catalog_path=args.catalog_path or "",
                 upload_id=upload_id,
                 activate_on_success=args.activate,
+                parent_version=args.parent or "",
+                from_scratch=args.from_scratch,
                 **fields,
             )
             if not args.watch:
@@ -119,15 +108,6 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("models", help="list or activate the model versions of a running server")
-    actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("list", help="every version, oldest first")
-    _connection_args(a)
-    a = actions.add_parser("activate", help="serve this version from now on")
-    a.add_argument("version")
-    _connection_args(a)
-    p.set_defaults(func=cmd_models)
-
     p = sub.add_parser("jobs", help="train on a running server: start, watch, show, cancel")
     actions = p.add_subparsers(dest="action", required=True)
     a = actions.add_parser("start", help="queue a training job")
@@ -135,12 +115,22 @@ def add_parsers(sub: Any) -> None:
     where.add_argument("--catalog-path", help="a catalog under the server's --data-root")
     where.add_argument("--upload", help="a local catalog file, sent to the server first")
     a.add_argument("--activate", action="store_true", help="serve the model once it succeeds")
+    start = a.add_mutually_exclusive_group()
+    start.add_argument(
+        "--parent",
+        metavar="VERSION",
+        help="train a child of this version (default: the served one); options not given are "
+        "the parent's",
+    )
+    start.add_argument(
+        "--from-scratch", action="store_true", help="no parent: options not given are defaults"
+    )
     a.add_argument("--watch", action="store_true", help="print every epoch until it ends")
     a.add_argument("--format", choices=FORMATS, help="default: told by the file's extension")
     a.set_defaults(option_names=add_option_args(a))
-    _connection_args(a)
+    connection_args(a)
     a = actions.add_parser("list", help="every job the server knows, oldest first")
-    _connection_args(a)
+    connection_args(a)
     for name, text in (
         ("watch", "print the job's state at every change until it ends"),
         ("show", "the job's state now"),
@@ -148,5 +138,5 @@ def add_parsers(sub: Any) -> None:
     ):
         a = actions.add_parser(name, help=text)
         a.add_argument("job_id")
-        _connection_args(a)
+        connection_args(a)
     p.set_defaults(func=cmd_jobs)

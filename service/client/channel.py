@@ -27,6 +27,7 @@ RETRIED_METHODS = (
     "GetModel",
     "ListModels",
     "ActivateModel",
+    "SetTopicLabels",
     "GetTrainingJob",
     "ListTrainingJobs",
     "WatchTrainingJob",

@@ -106,6 +106,12 @@ class TopicClient(_Client):
         request = pb.ActivateModelRequest(version=version)
         return as_dict(self._stub.ActivateModel(request, **self._call()).model)
 
+    def set_topic_labels(self, labels: dict[int, str], version: str = "") -> list[str]:
+        """Set (or, with "", clear) topics' labels of `version` (default: the served one).
+        Returns every topic's label now."""
+        request = pb.SetTopicLabelsRequest(version=version, labels=labels)
+        return list(self._stub.SetTopicLabels(request, **self._call()).labels)
+
     # -- training through the service (servers with --model-root) -------------------------
 
     def upload_catalog(self, path: str | Path, chunk_bytes: int = 1 << 20) -> str:
@@ -195,6 +201,10 @@ class AsyncTopicClient(_Client):
     async def activate_model(self, version: str) -> dict[str, Any]:
         request = pb.ActivateModelRequest(version=version)
         return as_dict((await self._stub.ActivateModel(request, **self._call())).model)
+
+    async def set_topic_labels(self, labels: dict[int, str], version: str = "") -> list[str]:
+        request = pb.SetTopicLabelsRequest(version=version, labels=labels)
+        return list((await self._stub.SetTopicLabels(request, **self._call())).labels)
 
     async def upload_catalog(self, path: str | Path, chunk_bytes: int = 1 << 20) -> str:
         chunks = catalog_chunks(Path(path), chunk_bytes)

@@ -22,6 +22,7 @@ class Projections:
 
     topics  : float32 array of shape (n_items, n_topics); (0, n_topics) with `omit_topics`
     top     : per item, a list of (topic, score), best first
+    top_labels : per item, the labels of its `top` topics, in the same order
     """
 
     model_version: str
@@ -34,6 +35,7 @@ class Projections:
     # With `explain`: per item, {"active_topics": [...], "closed_topics": [...]}, each topic a
     # dict named as `TopicExplanation` in the proto.
     explanations: list[dict[str, Any]] | None = None
+    top_labels: list[list[str]] | None = None
 
 
 SEPARATOR = "\x1f"  # ends every keyword of `PackedItems.keywords`
@@ -116,9 +118,12 @@ def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None
         active = np.array(c.active_topics, dtype=np.int64)
         bounds = np.concatenate([[0], np.cumsum(np.array(c.top_counts, dtype=np.int64))])
         pairs = list(zip(c.top_topics, c.top_scores, strict=True))
-        top = [pairs[a:b] for a, b in itertools.pairwise(bounds.tolist())]
+        spans = list(itertools.pairwise(bounds.tolist()))
+        top = [pairs[a:b] for a, b in spans]
+        top_labels = [list(c.top_labels[a:b]) for a, b in spans]
         if not c.top_counts:
             top = [[] for _ in range(n)]
+            top_labels = [[] for _ in range(n)]
         # One buffer for the whole response: no per-float Python objects on either side.
         topics = np.frombuffer(c.topics, dtype="<f4").reshape(n if c.topics else 0, width)
         explained = list(c.explanations)
@@ -130,6 +135,7 @@ def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None
         unknown = np.array([p.unknown_keywords for p in rows], dtype=np.int64)
         active = np.array([p.active_topics for p in rows], dtype=np.int64)
         top = [[(t.topic, t.score) for t in p.top] for p in rows]
+        top_labels = [[t.label for t in p.top] for p in rows]
         dense = n and len(rows[0].topics)
         topics = np.array([p.topics for p in rows], dtype=np.float32).reshape(
             n if dense else 0, width
@@ -144,6 +150,7 @@ def from_response(response: pb.ProjectResponse, ids: Sequence[str] | None = None
         unknown_keywords=unknown,
         active_topics=active,
         explanations=[as_dict(e) for e in explained] if explained else None,
+        top_labels=top_labels,
     )
 
 
@@ -173,13 +180,19 @@ def start_training_request(
     upload_id: str = "",
     format: str = "",
     activate_on_success: bool = False,
+    parent_version: str = "",
+    from_scratch: bool = False,
     **options: Any,
 ) -> pb.StartTrainingRequest:
     """`options` are `TrainingOptions` fields (topics, activation, l1, seed, ...); those not
-    given take the server's defaults. A misspelt one raises ValueError before anything is sent."""
+    given take the parent's values, or the server's defaults with `from_scratch`. The parent
+    is `parent_version`, or the served version when it is empty. A misspelt option raises
+    ValueError before anything is sent."""
     request = pb.StartTrainingRequest(
         format=format,
         activate_on_success=activate_on_success,
+        parent_version=parent_version,
+        from_scratch=from_scratch,
         options=pb.TrainingOptions(**options),
     )
     if upload_id:

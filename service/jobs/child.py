@@ -26,9 +26,15 @@ def train_in_child(spec: TrainSpec, model_root: str, device: str, progress: Any)
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     try:
         catalog = read_catalog(spec.catalog, format=spec.format)
+        registry = ModelRegistry(model_root)
+        parent = registry.load(spec.parent, device) if spec.parent else None
         model = TopicModel.from_options(spec.options, device=device)
-        model.fit(catalog.keywords, on_epoch=lambda entry: progress.put(("epoch", entry)))
-        version = ModelRegistry(model_root).add(model)
+        model.fit(
+            catalog.keywords,
+            parent=parent,
+            on_epoch=lambda entry: progress.put(("epoch", entry)),
+        )
+        version = registry.add(model)
         progress.put(("succeeded", version))
     except Exception as e:  # reported to the client as the job's error
         progress.put(("failed", f"{type(e).__name__}: {e}"))

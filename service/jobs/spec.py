@@ -33,6 +33,7 @@ class TrainSpec:
     format: str | None
     options: TrainOptions
     activate_on_success: bool
+    parent: str | None = None  # the registry version it trains from; None: from scratch
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class TrainSpec:
             "format": self.format,
             "options": self.options.to_dict(),
             "activate_on_success": self.activate_on_success,
+            "parent": self.parent,
         }
 
     @classmethod
@@ -60,14 +62,22 @@ class TrainSpec:
             format=record["format"],
             options=options,
             activate_on_success=bool(record["activate_on_success"]),
+            parent=record.get("parent"),
         )
 
 
-def spec_from_request(request: pb.StartTrainingRequest, catalog: Path) -> TrainSpec:
-    """The spec of a `StartTrainingRequest`: its options over `TrainOptions`' defaults, checked.
+def spec_from_request(
+    request: pb.StartTrainingRequest,
+    catalog: Path,
+    parent: str | None = None,
+    parent_options: TrainOptions | None = None,
+) -> TrainSpec:
+    """The spec of a `StartTrainingRequest`: its options over the base options, checked.
 
-    Each option of the request's `TrainingOptions` has presence; the ones set replace the
-    defaults, and `TrainOptions` says which proto field is which option.
+    The base is the parent's options when the job trains from `parent`, else `TrainOptions`'
+    defaults. Each option of the request's `TrainingOptions` has presence; the ones set
+    replace the base, and `TrainOptions` says which proto field is which option. A child keeps
+    its parent's topic count and activation; asking for others is refused.
     """
     if not catalog.is_file():
         raise NotFound(f"no catalog file {catalog.name!r}")
@@ -79,10 +89,19 @@ def spec_from_request(request: pb.StartTrainingRequest, catalog: Path) -> TrainS
         if request.options.HasField(field)
     }
     try:
-        options = TrainOptions(**given)
+        options = (parent_options or TrainOptions()).replace(**given)
     except ValueError as e:
         raise InvalidInput(str(e), _field_of(str(e))) from None
-    return TrainSpec(catalog, request.format or None, options, request.activate_on_success)
+    if parent_options is not None:
+        for option in ("n_topics", "activation"):
+            if getattr(options, option) != getattr(parent_options, option):
+                raise InvalidInput(
+                    f"{option} must stay {getattr(parent_options, option)!r}, the parent "
+                    f"{parent}'s: a child keeps its parent's topics; set from_scratch to train "
+                    "anew",
+                    _field_of(option),
+                )
+    return TrainSpec(catalog, request.format or None, options, request.activate_on_success, parent)
 
 
 def _field_of(message: str) -> str:

@@ -24,6 +24,7 @@ from .interceptors import OIP_PREFIX, SERVICE_PREFIX
 MUTATING = frozenset(
     {
         SERVICE_PREFIX + "ActivateModel",
+        SERVICE_PREFIX + "SetTopicLabels",
         SERVICE_PREFIX + "StartTraining",
         SERVICE_PREFIX + "UploadCatalog",
         SERVICE_PREFIX + "CancelTrainingJob",

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.core.explain import ItemExplanation, explain_batch
+from models.core.labels import check_labels, merge_labels, write_labels
 from models.core.topic_model import TopicModel
 from models.store.registry import ModelRegistry
-from service.errors import NoModelRoot
+from service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot
 from service.metrics import DeadTopicTracker, ServiceMetrics
 
 from .validation import Bags
@@ -33,6 +34,7 @@ class Projected:
     unknown: np.ndarray  # (items,) keywords not found
     version: str  # of the model that projected them
     explanations: list[ItemExplanation] | None = None  # per item, when asked for
+    labels: list[str] | None = None  # the topics' labels at the time, when top-k is asked for
 
     @classmethod
     def empty(cls, topics: int, version: str) -> Projected:
@@ -102,6 +104,8 @@ class ModelHolder:
         for r in requests:
             end = row + len(r)
             projected = Projected(Y[row:end], known[row:end], unknown[row:end], version)
+            if r.top_k:
+                projected.labels = model.labels()
             # Only when asked: the rest of the batch pays nothing. The model may have been
             # swapped for one without the gate since the request was checked; then there is
             # no explanation, and the servicer refuses that request alone.
@@ -130,6 +134,29 @@ class ModelHolder:
             self.describe()
             self.metrics.model_swaps.inc()
         log.info("now serving model version %s", version)
+        return model
+
+    async def set_labels(self, version: str, labels: dict[int, str]) -> TopicModel:
+        """Set or clear topic labels of `version` ("" for the served one); returns the model.
+
+        The labels file is replaced first and the served model's labels after, so a crash in
+        between loses nothing a client was told had been set.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._activating:  # not while a swap replaces the served model
+            model = self.model
+            if version and version != model.version_:
+                if self.registry is None:
+                    raise ModelVersionNotFound(version, model.version_)
+                model = await loop.run_in_executor(None, self.registry.load, version, "cpu")
+            try:
+                changes = check_labels(labels, model.n_topics)
+            except ValueError as e:
+                raise InvalidInput(str(e), "labels") from None
+            merged = merge_labels(model.label_overrides_, changes)
+            await loop.run_in_executor(None, write_labels, model.path_, merged)
+            model.label_overrides_ = merged
+        log.info("labels of model version %s: %d set", model.version_, len(merged))
         return model
 
     def describe(self) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from models.core.explain import ItemExplanation, TopicExplanation
+from models.core.lineage import Lineage
 from models.core.options import TrainOptions
 from models.core.ranking import top_topics
 from models.core.topic_model import TopicModel
@@ -45,6 +46,7 @@ def job_message(job: Job) -> pb.TrainingJob:
         options=options_message(job.spec.options),
         create_time=timestamp(job.created),
         update_time=timestamp(job.updated),
+        parent_version=job.spec.parent or "",
     )
     if job.state == JobState.SUCCEEDED:
         message.response.model_version = job.model_version
@@ -54,7 +56,21 @@ def job_message(job: Job) -> pb.TrainingJob:
     return message
 
 
+def lineage_message(lineage: Lineage | None) -> pb.Lineage | None:
+    if lineage is None:
+        return None
+    return pb.Lineage(
+        parent_version=lineage.parent or "",
+        topic_similarity=lineage.similarity,
+        kept_threshold=lineage.threshold,
+        kept_topic_count=lineage.kept,
+        keywords_added=lineage.keywords_added,
+        keywords_dropped=lineage.keywords_dropped,
+    )
+
+
 def model_message(model: TopicModel, top_keywords: int) -> pb.Model:
+    labels, own = model.labels(), model.label_overrides_
     return pb.Model(
         version=model.version_,
         topic_count=model.n_topics,
@@ -69,9 +85,12 @@ def model_message(model: TopicModel, top_keywords: int) -> pb.Model:
                 threshold=row["threshold"],
                 sharpness=row["sharpness"],
                 bias=row["bias"],
+                label=labels[row["topic"]],
+                label_set=row["topic"] in own,
             )
             for row in model.topic_table(top_keywords)
         ],
+        lineage=lineage_message(model.lineage_),
     )
 
 
@@ -81,6 +100,7 @@ def version_message(version: VersionInfo, serving: str) -> pb.ModelVersion:
         create_time=timestamp(version.created),
         active=version.active,
         serving=version.version == serving,
+        lineage=lineage_message(version.lineage),
     )
 
 
@@ -123,6 +143,9 @@ def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.Proje
             columns.top_counts.extend(counts.tolist())
             columns.top_topics.extend(topics.tolist())
             columns.top_scores.extend(scores.tolist())
+            if projected.labels is not None:
+                labels = projected.labels
+                columns.top_labels.extend([labels[t] for t in topics.tolist()])
         if not request.omit_topics and n:
             columns.topics = np.ascontiguousarray(Y, dtype="<f4").tobytes()
         if projected.explanations is not None:
@@ -145,10 +168,11 @@ def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.Proje
     if top_k and n:
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         topics_l, scores_l = topics.tolist(), scores.tolist()
+        labels = projected.labels or [""] * Y.shape[1]
         for i, p in enumerate(rows):
             add_top = p.top.add
             for j in range(bounds[i], bounds[i + 1]):
-                add_top(topic=topics_l[j], score=scores_l[j])
+                add_top(topic=topics_l[j], score=scores_l[j], label=labels[topics_l[j]])
     if projected.explanations is not None:
         for p, explanation in zip(rows, projected.explanations, strict=True):
             p.explanation.CopyFrom(explanation_message(explanation))

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot
+from service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot, Unsupported
 from service.jobs.queue import TrainingJobs
 from service.jobs.spec import spec_from_request
 from service.settings import Settings
@@ -114,8 +114,30 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
     ) -> pb.StartTrainingResponse:
         jobs = self._jobs()
         catalog = jobs.catalog_path(request.catalog_path, request.upload_id)
-        job = await jobs.submit(spec_from_request(request, catalog))
+        parent, parent_options = None, None
+        if request.from_scratch and request.parent_version:
+            raise InvalidInput("give parent_version or from_scratch, not both", "from_scratch")
+        if not request.from_scratch:
+            parent = request.parent_version or self.holder.model.version_
+            registry = self.holder.registry
+            assert registry is not None  # jobs exist only with a model root
+            loop = asyncio.get_running_loop()
+            parent_options = await loop.run_in_executor(None, registry.options, parent)
+        job = await jobs.submit(spec_from_request(request, catalog, parent, parent_options))
         return pb.StartTrainingResponse(job=job_message(job))
+
+    async def SetTopicLabels(
+        self, request: pb.SetTopicLabelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetTopicLabelsResponse:
+        if self.settings.workers > 1:
+            raise Unsupported(
+                "labels cannot be set on a server of several worker processes: each keeps its "
+                "own copy of the model; set them with `topicproj models label --model DIR`"
+            )
+        model = await self.holder.set_labels(request.version, dict(request.labels))
+        return pb.SetTopicLabelsResponse(
+            labels=model.labels(), set_topics=sorted(model.label_overrides_)
+        )
 
     async def UploadCatalog(
         self,

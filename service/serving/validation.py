@@ -31,6 +31,7 @@ class Bags:
     weights: np.ndarray | None  # (keywords,) float32; None: every weight is 1
     model_version: str = ""  # the version the request asked for, if any
     explain: int | None = None  # keywords per explained topic, when explanations are asked for
+    top_k: int = 0  # top topics per item asked for; their labels come with them
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -162,4 +163,4 @@ def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
             request.explain_keywords if request.HasField("explain_keywords") else 5,
             settings.max_keywords_per_item,
         )
-    return Bags(keywords, counts_np, weights, request.model_version, explain)
+    return Bags(keywords, counts_np, weights, request.model_version, explain, request.top_k)

@@ -12,7 +12,12 @@ import pytest
 
 from models.core.topic_model import TopicModel
 from models.errors import CatalogError
-from models.offline.projection import expand_inputs, project_catalog, read_model_version
+from models.offline.projection import (
+    expand_inputs,
+    project_catalog,
+    read_model_version,
+    read_topic_labels,
+)
 
 from .factories import small_synthetic
 
@@ -63,6 +68,7 @@ def test_parquet_output_equals_the_in_process_projection(tmp_path, model, items)
         want = [int(k) for k in np.argsort(-row, kind="stable")[:3] if row[k] > 0]
         assert top == want and scores == pytest.approx(row[want].tolist())
     assert read_model_version(tmp_path / "out.parquet") == model.version_
+    assert read_topic_labels(tmp_path / "out.parquet") == model.labels()
     # streamed: one row group per batch of 10, never the whole catalog at once
     assert pq.ParquetFile(tmp_path / "out.parquet").metadata.num_row_groups == 11
 

@@ -142,13 +142,26 @@ def test_inspect_prints_a_table(model_dir, capsys):
     lines = out.splitlines()
     assert lines[0] == f"{model_dir}: 4 topics, activation overlap, " + lines[0].split(", ")[-1]
     assert lines[0].endswith(" keywords")
-    assert lines[1].split() == ["topic", "slope", "tau", "beta", "bias", "top", "keywords"]
-    rows = lines[2:]
-    assert len(rows) == 4
-    top = TopicModel.load(model_dir, device="cpu").top_keywords(10)
-    for k, row in enumerate(rows):
-        assert row.split()[0] == str(k)
-        assert row.endswith(", ".join(top[k]))
+    assert lines[1] == "trained from scratch (no parent)"
+    assert lines[2].split() == [
+        "topic",
+        "slope",
+        "tau",
+        "beta",
+        "bias",
+        "label",
+        "/",
+        "top",
+        "keywords",
+    ]
+    rows = lines[3:]
+    assert len(rows) == 8  # per topic: its parameters and label, then its keywords
+    model = TopicModel.load(model_dir, device="cpu")
+    top, labels = model.top_keywords(10), model.labels()
+    for k in range(4):
+        head, keywords = rows[2 * k], rows[2 * k + 1]
+        assert head.split()[0] == str(k) and head.endswith(labels[k])
+        assert keywords.strip() == ", ".join(top[k])
 
 
 def test_inspect_emits_no_torch_warning(model_dir, capsys):
@@ -333,3 +346,48 @@ def test_train_flags_are_the_training_options(capsys):
     text = capsys.readouterr().out
     for f in TrainOptions.fields():
         assert str(f.metadata.get("flag", "--" + f.name.replace("_", "-"))) in text, f.name
+
+
+def test_a_child_version_from_the_command_line_diff_label_and_inspect(tmp_path, capsys):
+    first = write_jsonl(tmp_path / "first.jsonl")
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    quick = ["--min-df", "2", "--max-epochs", "6", "--learning-rate", "0.01", "--quiet"]
+    rc, _, err = run(capsys, "train", "--input", first, "--topics", "4", *quick, "--output", parent)
+    assert rc == 0, err
+    rc, _, err = run(capsys, "models", "label", "--model", parent, "--set", "2", "Heists")
+    assert rc == 0, err
+    # The later catalog: the same items and more of them, with a keyword the parent never saw.
+    later = tmp_path / "later.jsonl"
+    rows = first.read_text().splitlines()
+    extra = [json.dumps({"id": f"n{i}", "keywords": ["brand new", "fresh"]}) for i in range(5)]
+    later.write_text("\n".join(rows + rows[:100] + extra) + "\n")
+    # No --topics: a child takes its parent's options; a different count is refused.
+    rc, _, err = run(capsys, "train", "--input", later, "--parent", parent, "--topics", "5",
+                     "--quiet", "--output", child)  # fmt: skip
+    assert rc == 2 and "keeps its parent's topics" in err
+    rc, _, err = run(capsys, "train", "--input", later, "--parent", parent, *quick[4:],
+                     "--max-epochs", "6", "--output", child)  # fmt: skip
+    assert rc == 0, err
+    model, before = TopicModel.load(child, device="cpu"), TopicModel.load(parent, device="cpu")
+    assert model.n_topics == 4 and "brand new" in model.vocabulary_
+    assert model.lineage_.parent == before.version_
+    assert model.lineage_.keywords_added >= 2  # and filler keywords that reached min_df
+
+    rc, out, err = run(capsys, "models", "diff", parent, child, "--json")
+    assert rc == 0, err
+    diff = json.loads(out)
+    assert [t["similarity"] for t in diff["topics"]] == pytest.approx(model.lineage_.similarity)
+    assert diff["topics"][2]["label_a"] == "Heists"
+    assert diff["topics"][2]["label_b"] == ("Heists" if diff["topics"][2]["kept"] else
+                                             model.labels()[2])  # fmt: skip
+    rc, out, _ = run(capsys, "models", "diff", parent, child)
+    assert f"{model.lineage_.kept} of 4 topics of B keep A's meaning" in out
+
+    rc, out, _ = run(capsys, "inspect", "--model", child, "--json")
+    assert json.loads(out)["lineage"]["parent"] == before.version_
+    rc, out, err = run(capsys, "models", "label", "--model", child, "--clear", "2")
+    assert rc == 0 and out.splitlines()[2].split(None, 1)[1] == model.top_keywords(3)[2][0] + (
+        " / " + " / ".join(model.top_keywords(3)[2][1:])
+    )
+    rc, _, err = run(capsys, "models", "label", "--model", child, "--set", "9", "x")
+    assert rc == 2 and "not a topic" in err

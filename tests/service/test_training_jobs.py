@@ -19,6 +19,8 @@ from .conftest import field_violations
 
 TOKEN = "train-token"
 QUICK = {"min_df": 2, "max_epochs": 6, "learning_rate": 0.005}
+# The served model has 5 topics; a job of another count trains from scratch, not as its child.
+SCRATCH = {"topics": 4, "from_scratch": True}
 
 
 def stub(address: str) -> pb_grpc.TopicProjectionServiceStub:
@@ -82,14 +84,14 @@ def test_uploaded_catalog_trains_and_a_bad_catalog_fails_with_its_message(serve,
     server = serve(model_root=model_root, data_root=data_root)
     with TopicClient(server.address) as client:
         upload = client.upload_catalog(data_root / "catalog.jsonl", chunk_bytes=4096)
-        job = client.start_training(topics=4, upload_id=upload, **QUICK)
+        job = client.start_training(**SCRATCH, upload_id=upload, **QUICK)
         final = watch_to_the_end(client, job["id"])[-1]
         assert final["state"] == "STATE_SUCCEEDED" and not final["response"]["activated"]
         listed = {m["version"]: m for m in client.list_models()}
         assert final["response"]["model_version"] in listed
         assert not listed[final["response"]["model_version"]]["serving"]
 
-        bad = client.start_training(topics=4, catalog_path="broken.jsonl", **QUICK)
+        bad = client.start_training(**SCRATCH, catalog_path="broken.jsonl", **QUICK)
         final = watch_to_the_end(client, bad["id"])[-1]
     assert final["state"] == "STATE_FAILED" and final["done"] and "response" not in final
     assert "CatalogError" in final["error"] and "row 2" in final["error"]
@@ -185,13 +187,13 @@ def test_too_many_queued_jobs_are_refused(serve, roots):
     server = serve(model_root=model_root, data_root=data_root, max_queued_jobs=1)
     slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
     with TopicClient(server.address) as client:
-        first = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
+        first = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
         for state in client.watch_training_job(first["id"]):
             if state["state"] == "STATE_RUNNING":
                 break
-        second = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
+        second = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
         with pytest.raises(grpc.RpcError) as e:
-            client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
+            client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         for job in (second, first):
             client.cancel_training_job(job["id"])
@@ -208,7 +210,7 @@ def test_the_async_client_trains_too(serve, roots):
     async def train() -> list[dict]:
         async with AsyncTopicClient(server.address) as client:
             upload = await client.upload_catalog(data_root / "catalog.jsonl")
-            job = await client.start_training(topics=4, upload_id=upload, **QUICK)
+            job = await client.start_training(**SCRATCH, upload_id=upload, **QUICK)
             states = [s async for s in client.watch_training_job(job["id"])]
             assert (await client.training_job(job["id"]))["state"] == "STATE_SUCCEEDED"
             return states
@@ -224,13 +226,13 @@ def test_jobs_outlive_a_restart(serve, roots, model):
     slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
     first = serve(model_root=model_root, data_root=data_root)
     with TopicClient(first.address) as client:
-        done = client.start_training(topics=4, catalog_path="catalog.jsonl", **QUICK)
+        done = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **QUICK)
         assert watch_to_the_end(client, done["id"])[-1]["state"] == "STATE_SUCCEEDED"
-        running = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
+        running = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
         for state in client.watch_training_job(running["id"]):
             if state["state"] == "STATE_RUNNING":
                 break
-        queued = client.start_training(topics=4, catalog_path="catalog.jsonl", **slow)
+        queued = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
     first.stop()  # as a crash would, the running job does not get to finish
 
     second = RunningServer(model, model_root=model_root, data_root=data_root)
@@ -255,7 +257,7 @@ def test_old_uploads_are_swept_unless_a_job_needs_them(serve, roots):
     with TopicClient(server.address) as client:
         kept = client.upload_catalog(data_root / "catalog.jsonl")
         gone = client.upload_catalog(data_root / "catalog.jsonl")
-        job = client.start_training(topics=4, upload_id=kept, **slow)
+        job = client.start_training(**SCRATCH, upload_id=kept, **slow)
         jobs = server.server.jobs
         assert jobs is not None
         removed = jobs.sweep_uploads(now=time.time() + 25 * 3600)  # a day and an hour later
@@ -284,17 +286,18 @@ def test_operators_train_and_swap_from_the_command_line(serve, roots):
         )
 
     trained = topicproj(
-        *("jobs", "start", "--topics", "4", "--catalog-path", "catalog.jsonl"),
+        *("jobs", "start", "--catalog-path", "catalog.jsonl"),  # a child of the served one
         *("--min-df", "2", "--max-epochs", "4", "--learning-rate", "0.005"),
         *("--activate", "--watch"),
     )
     assert trained.returncode == 0, trained.stderr
     last = trained.stdout.strip().splitlines()[-1]
-    assert " SUCCEEDED " in last and "(activated)" in last
+    assert " SUCCEEDED " in last and "(activated)" in last and f" from {before} " in last
     new = last.split(" model ")[1].split()[0]
     listed = topicproj("models", "list").stdout.splitlines()
     assert len(listed) == 2 and any(
-        line.startswith(new) and "active serving" in line for line in listed
+        line.startswith(new) and "active serving" in line and f"parent {before}" in line
+        for line in listed
     )
     swapped = topicproj("models", "activate", before)
     assert swapped.returncode == 0 and f"serving {before}" in swapped.stdout

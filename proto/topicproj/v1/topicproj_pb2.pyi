@@ -142,15 +142,17 @@ class KeywordContribution(_message.Message):
     def __init__(self, keyword: _Optional[str] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class TopicScore(_message.Message):
-    __slots__ = ("topic", "score")
+    __slots__ = ("topic", "score", "label")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     topic: int
     score: float
-    def __init__(self, topic: _Optional[int] = ..., score: _Optional[float] = ...) -> None: ...
+    label: str
+    def __init__(self, topic: _Optional[int] = ..., score: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
 
 class ProjectionColumns(_message.Message):
-    __slots__ = ("topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores", "explanations")
+    __slots__ = ("topics", "known_keywords", "unknown_keywords", "active_topics", "top_counts", "top_topics", "top_scores", "explanations", "top_labels")
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     KNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +161,7 @@ class ProjectionColumns(_message.Message):
     TOP_TOPICS_FIELD_NUMBER: _ClassVar[int]
     TOP_SCORES_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
+    TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
     topics: bytes
     known_keywords: _containers.RepeatedScalarFieldContainer[int]
     unknown_keywords: _containers.RepeatedScalarFieldContainer[int]
@@ -167,7 +170,8 @@ class ProjectionColumns(_message.Message):
     top_topics: _containers.RepeatedScalarFieldContainer[int]
     top_scores: _containers.RepeatedScalarFieldContainer[float]
     explanations: _containers.RepeatedCompositeFieldContainer[Explanation]
-    def __init__(self, topics: _Optional[bytes] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ...) -> None: ...
+    top_labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, topics: _Optional[bytes] = ..., known_keywords: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[int]] = ..., active_topics: _Optional[_Iterable[int]] = ..., top_counts: _Optional[_Iterable[int]] = ..., top_topics: _Optional[_Iterable[int]] = ..., top_scores: _Optional[_Iterable[float]] = ..., explanations: _Optional[_Iterable[_Union[Explanation, _Mapping]]] = ..., top_labels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProjectStreamRequest(_message.Message):
     __slots__ = ("request",)
@@ -194,36 +198,58 @@ class GetModelResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("version", "topic_count", "vocabulary_size", "activation", "device", "topics")
+    __slots__ = ("version", "topic_count", "vocabulary_size", "activation", "device", "topics", "lineage")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TOPIC_COUNT_FIELD_NUMBER: _ClassVar[int]
     VOCABULARY_SIZE_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TOPICS_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
     version: str
     topic_count: int
     vocabulary_size: int
     activation: str
     device: str
     topics: _containers.RepeatedCompositeFieldContainer[Topic]
-    def __init__(self, version: _Optional[str] = ..., topic_count: _Optional[int] = ..., vocabulary_size: _Optional[int] = ..., activation: _Optional[str] = ..., device: _Optional[str] = ..., topics: _Optional[_Iterable[_Union[Topic, _Mapping]]] = ...) -> None: ...
+    lineage: Lineage
+    def __init__(self, version: _Optional[str] = ..., topic_count: _Optional[int] = ..., vocabulary_size: _Optional[int] = ..., activation: _Optional[str] = ..., device: _Optional[str] = ..., topics: _Optional[_Iterable[_Union[Topic, _Mapping]]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ...) -> None: ...
+
+class Lineage(_message.Message):
+    __slots__ = ("parent_version", "topic_similarity", "kept_threshold", "kept_topic_count", "keywords_added", "keywords_dropped")
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    KEPT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    KEPT_TOPIC_COUNT_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    parent_version: str
+    topic_similarity: _containers.RepeatedScalarFieldContainer[float]
+    kept_threshold: float
+    kept_topic_count: int
+    keywords_added: int
+    keywords_dropped: int
+    def __init__(self, parent_version: _Optional[str] = ..., topic_similarity: _Optional[_Iterable[float]] = ..., kept_threshold: _Optional[float] = ..., kept_topic_count: _Optional[int] = ..., keywords_added: _Optional[int] = ..., keywords_dropped: _Optional[int] = ...) -> None: ...
 
 class Topic(_message.Message):
-    __slots__ = ("index", "top_keywords", "slope", "threshold", "sharpness", "bias")
+    __slots__ = ("index", "top_keywords", "slope", "threshold", "sharpness", "bias", "label", "label_set")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TOP_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     SLOPE_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SHARPNESS_FIELD_NUMBER: _ClassVar[int]
     BIAS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SET_FIELD_NUMBER: _ClassVar[int]
     index: int
     top_keywords: _containers.RepeatedScalarFieldContainer[str]
     slope: float
     threshold: float
     sharpness: float
     bias: float
-    def __init__(self, index: _Optional[int] = ..., top_keywords: _Optional[_Iterable[str]] = ..., slope: _Optional[float] = ..., threshold: _Optional[float] = ..., sharpness: _Optional[float] = ..., bias: _Optional[float] = ...) -> None: ...
+    label: str
+    label_set: bool
+    def __init__(self, index: _Optional[int] = ..., top_keywords: _Optional[_Iterable[str]] = ..., slope: _Optional[float] = ..., threshold: _Optional[float] = ..., sharpness: _Optional[float] = ..., bias: _Optional[float] = ..., label: _Optional[str] = ..., label_set: _Optional[bool] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -236,16 +262,18 @@ class ListModelsResponse(_message.Message):
     def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("version", "create_time", "active", "serving")
+    __slots__ = ("version", "create_time", "active", "serving", "lineage")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
     version: str
     create_time: _timestamp_pb2.Timestamp
     active: bool
     serving: bool
-    def __init__(self, version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active: _Optional[bool] = ..., serving: _Optional[bool] = ...) -> None: ...
+    lineage: Lineage
+    def __init__(self, version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active: _Optional[bool] = ..., serving: _Optional[bool] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ...) -> None: ...
 
 class ActivateModelRequest(_message.Message):
     __slots__ = ("version",)
@@ -259,19 +287,46 @@ class ActivateModelResponse(_message.Message):
     model: Model
     def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
 
+class SetTopicLabelsRequest(_message.Message):
+    __slots__ = ("version", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: str
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[str] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    labels: _containers.ScalarMap[int, str]
+    def __init__(self, version: _Optional[str] = ..., labels: _Optional[_Mapping[int, str]] = ...) -> None: ...
+
+class SetTopicLabelsResponse(_message.Message):
+    __slots__ = ("labels", "set_topics")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SET_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    set_topics: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, labels: _Optional[_Iterable[str]] = ..., set_topics: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class StartTrainingRequest(_message.Message):
-    __slots__ = ("catalog_path", "upload_id", "format", "options", "activate_on_success")
+    __slots__ = ("catalog_path", "upload_id", "format", "options", "activate_on_success", "parent_version", "from_scratch")
     CATALOG_PATH_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     ACTIVATE_ON_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FROM_SCRATCH_FIELD_NUMBER: _ClassVar[int]
     catalog_path: str
     upload_id: str
     format: str
     options: TrainingOptions
     activate_on_success: bool
-    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ...) -> None: ...
+    parent_version: str
+    from_scratch: bool
+    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ..., parent_version: _Optional[str] = ..., from_scratch: _Optional[bool] = ...) -> None: ...
 
 class TrainingOptions(_message.Message):
     __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed")
@@ -372,7 +427,7 @@ class CancelTrainingJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[TrainingJob, _Mapping]] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
-    __slots__ = ("id", "state", "done", "progress", "response", "error", "options", "create_time", "update_time")
+    __slots__ = ("id", "state", "done", "progress", "response", "error", "options", "create_time", "update_time", "parent_version")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[TrainingJob.State]
@@ -396,6 +451,7 @@ class TrainingJob(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: TrainingJob.State
     done: bool
@@ -405,7 +461,8 @@ class TrainingJob(_message.Message):
     options: TrainingOptions
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., done: _Optional[bool] = ..., progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., response: _Optional[_Union[TrainingResult, _Mapping]] = ..., error: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    parent_version: str
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., done: _Optional[bool] = ..., progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., response: _Optional[_Union[TrainingResult, _Mapping]] = ..., error: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parent_version: _Optional[str] = ...) -> None: ...
 
 class TrainingProgress(_message.Message):
     __slots__ = ("epoch", "max_epochs", "train_loss", "validation_loss")

@@ -61,6 +61,11 @@ class TopicProjectionServiceStub:
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
                 response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelResponse.FromString,
                 _registered_method=True)
+        self.SetTopicLabels = channel.unary_unary(
+                '/topicproj.v1.TopicProjectionService/SetTopicLabels',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.SetTopicLabelsRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.SetTopicLabelsResponse.FromString,
+                _registered_method=True)
         self.StartTraining = channel.unary_unary(
                 '/topicproj.v1.TopicProjectionService/StartTraining',
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.StartTrainingRequest.SerializeToString,
@@ -139,6 +144,16 @@ class TopicProjectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTopicLabels(self, request, context):
+        """Sets or clears some topics' labels on a version (the served one by default). A label
+        names a topic and changes nothing it computes, so the version stays the same, and a
+        child version trained from this one takes the labels of the topics that kept their
+        meaning. Changes state: needs the auth token when one is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StartTraining(self, request, context):
         """Starts learning topics from a catalog: a file under the server's data root
         (`--data-root`), or one sent with `UploadCatalog`. Returns at once with the queued job;
@@ -212,6 +227,11 @@ def add_TopicProjectionServiceServicer_to_server(servicer, server):
                     servicer.ActivateModel,
                     request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.FromString,
                     response_serializer=topicproj_dot_v1_dot_topicproj__pb2.ActivateModelResponse.SerializeToString,
+            ),
+            'SetTopicLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTopicLabels,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.SetTopicLabelsRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.SetTopicLabelsResponse.SerializeToString,
             ),
             'StartTraining': grpc.unary_unary_rpc_method_handler(
                     servicer.StartTraining,
@@ -381,6 +401,33 @@ class TopicProjectionService:
             '/topicproj.v1.TopicProjectionService/ActivateModel',
             topicproj_dot_v1_dot_topicproj__pb2.ActivateModelRequest.SerializeToString,
             topicproj_dot_v1_dot_topicproj__pb2.ActivateModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTopicLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjectionService/SetTopicLabels',
+            topicproj_dot_v1_dot_topicproj__pb2.SetTopicLabelsRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.SetTopicLabelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
