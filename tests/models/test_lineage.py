@@ -13,7 +13,7 @@ from models.core.labels import LABELS, read_labels
 from models.core.lineage import match_topics, similarity_matrix
 from models.core.topic_model import TopicModel
 
-from .factories import small_synthetic
+from .factories import TMDB, small_synthetic
 
 QUICK = {"min_df": 2, "max_epochs": 15, "learning_rate": 0.01, "device": "cpu"}
 
@@ -150,3 +150,39 @@ def test_labels_are_derived_set_cleared_and_kept_out_of_the_version(parent, tmp_
 
     (path / LABELS).write_text("{not json", encoding="utf-8")
     assert TopicModel.load(path, device="cpu").labels() == derived  # damaged: derived labels
+
+
+def test_stored_cosine_counts_an_item_that_went_silent_as_moved():
+    from models.research.continuity import stored_cosine
+
+    before = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0], [1.0, 1.0]])
+    after = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    # items: same direction (1), went silent (0), zero both times (left out), 45 degrees
+    assert stored_cosine(before, after) == pytest.approx((1 + 0 + 2**-0.5) / 3)
+
+
+def test_the_year_split_experiment_reports_both_ways_of_training(tmp_path):
+    from models.research.continuity import report_markdown, run_experiment
+
+    catalog = small_synthetic(300, seed=2).catalog
+    years = [2000 if i % 3 else 2020 for i in range(len(catalog))]
+    result = run_experiment(
+        catalog, years, year=2010, seeds=[0], n_topics=5, progress=False,
+        min_df=2, max_epochs=4, learning_rate=0.01,
+    )  # fmt: skip
+    setting = result["setting"]
+    assert setting["items_first"] < setting["items_all"]
+    for name in ("child", "scratch"):
+        run = result["runs"][0][name]
+        assert 0 <= run["kept_share"] <= 1 and len(run["similarity"]) == 5
+        assert 0 <= run["stored_cosine"] <= 1 and 0 <= run["recall_at_10"] <= 1
+    table = report_markdown(result, "cmd")
+    assert "| child of version 1 |" in table and "| from scratch, aligned |" in table
+
+
+@pytest.mark.skipif(not TMDB.exists(), reason="needs ../shared/data (TMDB)")
+def test_release_years_come_from_the_tmdb_file():
+    from models.research.continuity import release_years
+
+    years = release_years(TMDB)
+    assert len(years) >= 4800 and years["19995"] == 2009  # Avatar
