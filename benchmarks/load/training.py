@@ -31,8 +31,11 @@ async def start_training(address: str) -> str:
             request_serializer=pb.StartTrainingRequest.SerializeToString,
             response_deserializer=pb.StartTrainingResponse.FromString,
         )
+        # From scratch: the served model has its own topic count, which a child would keep.
         request = pb.StartTrainingRequest(
-            catalog_path=TRAINING_CATALOG, options=pb.TrainingOptions(topics=TRAINING_TOPICS)
+            catalog_path=TRAINING_CATALOG,
+            options=pb.TrainingOptions(topics=TRAINING_TOPICS),
+            from_scratch=True,
         )
         job = (await start(request, timeout=10.0)).job
     return str(job.id)

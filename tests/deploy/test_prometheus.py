@@ -157,7 +157,7 @@ def test_every_dashboard_panel_returns_data(serve, roots, catalog_items, tmp_pat
     try:
         with TopicClient(server.address) as client:
             job = client.start_training(
-                catalog_path="catalog.jsonl", topics=4, min_df=2, max_epochs=3
+                catalog_path="catalog.jsonl", topics=4, min_df=2, max_epochs=3, from_scratch=True
             )
             deadline = time.monotonic() + 25
             while time.monotonic() < deadline:
