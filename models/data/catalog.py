@@ -21,11 +21,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from models.errors import CatalogError
 
 from .formats import FORMATS
+from .storage import Location, locate, storage_errors
 
 
 @dataclass
@@ -105,23 +107,29 @@ def iter_catalog(
     skip_bad_rows: bool = False,
     stats: ReadStats | None = None,
 ) -> Iterator[CatalogBatch]:
-    """Stream a catalog file as batches of items."""
-    path = Path(path)
+    """Stream a catalog file (a local path or a URI) as batches of items."""
     fmt = (format or detect_format(path)).lower()
     if fmt not in FORMATS:
         raise CatalogError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if not path.exists():
-        raise CatalogError(path, "no such file")
-    if path.is_dir():
-        raise CatalogError(path, "is a directory, not a catalog file")
-    if path.stat().st_size == 0:
-        raise CatalogError(path, "file is empty")
+    loc = _existing_file(path)
     stats = stats if stats is not None else ReadStats()
     reader = {"csv": _iter_csv, "tmdb": _iter_csv, "jsonl": _iter_jsonl, "parquet": _iter_parquet}
-    for batch in reader[fmt](path, batch_size, skip_bad_rows, stats):
+    for batch in reader[fmt](loc, batch_size, skip_bad_rows, stats):
         stats.rows += len(batch)
         stats.empty += sum(1 for k in batch.keywords if not k)
         yield batch
+
+
+def _existing_file(path: str | Path) -> Location:
+    loc = locate(path)
+    info = loc.info()
+    if info.type == pafs.FileType.NotFound:
+        raise CatalogError(loc.uri, "no such file")
+    if info.type == pafs.FileType.Directory:
+        raise CatalogError(loc.uri, "is a directory, not a catalog file")
+    if info.size == 0:
+        raise CatalogError(loc.uri, "file is empty")
+    return loc
 
 
 def read_catalog(
@@ -212,32 +220,39 @@ class _BatchBuilder:
 
 
 @contextlib.contextmanager
-def _open_binary(path: Path) -> Iterator[IO[bytes]]:
-    """The decompressed bytes of `path`: a plain file, a .gz, or the single CSV inside a .zip."""
-    if path.suffix.lower() == ".zip":
+def _open_binary(loc: Location) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of a file: plain, .gz, or the single CSV inside a .zip."""
+    suffix = Path(loc.path).suffix.lower()
+    if suffix == ".zip":
+        with storage_errors(loc.uri):
+            raw = loc.filesystem.open_input_file(loc.path)  # zip needs to seek
         try:
-            zf = zipfile.ZipFile(path)
+            zf = zipfile.ZipFile(raw)
         except zipfile.BadZipFile as e:
-            raise CatalogError(path, f"not a valid zip archive ({e})") from None
-        with zf:
+            raise CatalogError(loc.uri, f"not a valid zip archive ({e})") from None
+        with raw, zf:
             names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
             if len(names) != 1:
-                raise CatalogError(path, f"zip must hold exactly one file, found {len(names)}")
+                raise CatalogError(loc.uri, f"zip must hold exactly one file, found {len(names)}")
             with zf.open(names[0]) as f:
                 yield f
-    elif path.suffix.lower() == ".gz":
-        with gzip.open(path, "rb") as f:
-            yield f
-    else:
-        with open(path, "rb") as f:
-            yield f
+        return
+    with storage_errors(loc.uri):
+        raw = loc.filesystem.open_input_stream(loc.path, compression=None)
+    with raw:
+        if suffix == ".gz":
+            with gzip.open(raw, "rb") as f:  # type: ignore[call-overload]
+                yield f
+        else:
+            yield raw  # type: ignore[misc]
 
 
 def _iter_csv(
-    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
 ) -> Iterator[CatalogBatch]:
-    delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-    with _open_binary(path) as f:
+    path = loc.uri
+    delimiter = "\t" if ".tsv" in [s.lower() for s in Path(loc.path).suffixes] else ","
+    with _open_binary(loc) as f:
         head = f.read(1 << 16)
     first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")  # Excel writes a BOM
     columns = [c.strip().strip('"') for c in first_line.split(delimiter)]
@@ -264,7 +279,7 @@ def _iter_csv(
         include_columns=wanted, column_types={c: pa.string() for c in wanted}
     )
     row = 0
-    with _open_binary(path) as f:
+    with _open_binary(loc) as f:
         try:
             reader = pacsv.open_csv(
                 io.BufferedReader(f),
@@ -303,10 +318,11 @@ def _iter_csv(
 
 
 def _iter_jsonl(
-    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
 ) -> Iterator[CatalogBatch]:
+    path = loc.uri
     builder: _BatchBuilder | None = None
-    with _open_binary(path) as raw:
+    with _open_binary(loc) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8")
         for line_no, line in enumerate(text, start=1):
             if not line.strip():
@@ -340,12 +356,10 @@ def _iter_jsonl(
 
 
 def _iter_parquet(
-    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
 ) -> Iterator[CatalogBatch]:
-    try:
-        pf = pq.ParquetFile(path)
-    except pa.ArrowException as e:
-        raise CatalogError(path, f"not a readable Parquet file ({e})") from None
+    path = loc.uri
+    pf = _parquet_file(loc)
     names = pf.schema_arrow.names
     if "keywords" not in names:
         raise CatalogError(path, "no 'keywords' column")
@@ -444,7 +458,6 @@ def iter_catalog_arrow(
 ) -> Iterator[ArrowBatch]:
     """Stream a catalog as Arrow batches. Parquet stays in Arrow end to end; other formats go
     through their row readers (which check each row) and are converted per batch."""
-    path = Path(path)
     fmt = (format or detect_format(path)).lower()
     stats = stats if stats is not None else ReadStats()
     if fmt != "parquet":
@@ -456,12 +469,9 @@ def iter_catalog_arrow(
                 pa.array(batch.keywords, type=pa.list_(pa.string())),
             )
         return
-    if not path.exists():
-        raise CatalogError(path, "no such file")
-    try:
-        pf = pq.ParquetFile(path)
-    except pa.ArrowException as e:
-        raise CatalogError(path, f"not a readable Parquet file ({e})") from None
+    loc = _existing_file(path)
+    path = loc.uri
+    pf = _parquet_file(loc)
     names = pf.schema_arrow.names
     if "keywords" not in names:
         raise CatalogError(path, "no 'keywords' column")
@@ -486,3 +496,13 @@ def iter_catalog_arrow(
         stats.rows += len(keywords)
         stats.empty += int(pc.sum(pc.equal(pc.list_value_length(keywords), 0)).as_py() or 0)
         yield ArrowBatch(pc.fill_null(ids, ""), keywords)
+
+
+def _parquet_file(loc: Location) -> pq.ParquetFile:
+    with storage_errors(loc.uri):
+        source = loc.filesystem.open_input_file(loc.path)
+    try:
+        return pq.ParquetFile(source)
+    except pa.ArrowException as e:
+        source.close()
+        raise CatalogError(loc.uri, f"not a readable Parquet file ({e})") from None

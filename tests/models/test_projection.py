@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -90,8 +91,8 @@ def test_npy_output_and_directory_and_glob_inputs(tmp_path, model, items):
     write_jsonl(tmp_path / "in" / "a.jsonl", items[:50])
     write_jsonl(tmp_path / "in" / "b.jsonl", items[50:])
     (tmp_path / "in" / "notes.txt").write_text("not a catalog")
-    assert [p.name for p in expand_inputs(tmp_path / "in")] == ["a.jsonl", "b.jsonl"]
-    assert [p.name for p in expand_inputs(str(tmp_path / "in" / "*.jsonl"))] == [
+    assert [Path(p).name for p in expand_inputs(tmp_path / "in")] == ["a.jsonl", "b.jsonl"]
+    assert [Path(p).name for p in expand_inputs(str(tmp_path / "in" / "*.jsonl"))] == [
         "a.jsonl",
         "b.jsonl",
     ]
