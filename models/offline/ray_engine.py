@@ -46,8 +46,10 @@ class RowTally:
         self.counts = RowCounts()
         self.nodes: set[str] = set()
 
-    def add(self, node: str, read: int, skipped: int, projected: int, bad: list[str]) -> None:
+    def started(self, node: str) -> None:
         self.nodes.add(node)
+
+    def add(self, read: int, skipped: int, projected: int, bad: list[str]) -> None:
         self.counts.add(RowCounts(read, skipped, projected, 0, bad))
 
     def result(self) -> tuple[dict[str, Any], list[str]]:
@@ -66,7 +68,7 @@ class ProjectBatches:
         self.top_k = top_k
         self.skip_bad_rows = skip_bad_rows
         self.tally = tally
-        self.node = ray.get_runtime_context().get_node_id()
+        ray.get(tally.started.remote(ray.get_runtime_context().get_node_id()))
 
     def __call__(self, table: pa.Table) -> pa.Table:
         import ray
@@ -83,9 +85,7 @@ class ProjectBatches:
         record = project_arrow(self.model, ArrowBatch(ids, keywords), top_k=self.top_k)
         # Waited for, so that every batch is counted before the driver reads the tally.
         ray.get(
-            self.tally.add.remote(
-                self.node, table.num_rows, table.num_rows - len(record), len(record), bad
-            )
+            self.tally.add.remote(table.num_rows, table.num_rows - len(record), len(record), bad)
         )
         return pa.Table.from_batches([record])
 
