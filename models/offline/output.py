@@ -92,6 +92,8 @@ class OutputDirectory:
             self._delete_file(self.location.child(MARKER))
             if not keep_parts:
                 self.fs.delete_dir_contents(self.location.path, missing_dir_ok=True)
+            elif self.location.child(TEMPORARY).exists():  # what an interrupted run was writing
+                self.fs.delete_dir(self.location.child(TEMPORARY).path)
             self.fs.create_dir(self.temporary.path, recursive=True)
 
     def commit_part(self, name: str) -> None:

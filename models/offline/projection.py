@@ -33,7 +33,7 @@ from models.data.storage import Location, expand, locate, storage_errors
 from models.errors import CatalogError, RowCountError
 
 from .accounting import RowCounts
-from .output import OutputDirectory, Part, footer_rows, part_name, read_marker
+from .output import PART, OutputDirectory, Part, footer_rows, part_name, read_marker
 from .overlap import WriteBehind, read_ahead
 from .writers import NpyWriter, npy_rows, parquet_writer
 
@@ -314,7 +314,7 @@ class _Run:
         """One part per input file under the output directory, then the `_SUCCESS` marker."""
         directory = OutputDirectory(out)
         directory.prepare(keep_parts=resume)
-        present = {e.base_name for e in directory.entries()} if resume else set()
+        present = {e.base_name for e in directory.entries() if PART.match(e.base_name)}
         parts: list[Part] = []
         total = RowCounts()
         resumed = 0

@@ -211,15 +211,18 @@ def project_with_ray(
     sources = [str(p) for p in inputs]
     out = locate(output)
     directory = OutputDirectory(out)
-    address = address or os.environ.get("RAY_ADDRESS")
+    # Before Ray starts: a missing file or bucket, or bad credentials, fail in a second.
+    for source in sources:
+        if not locate(source).exists():
+            raise CatalogError(source, "no such file")
+    with storage_errors(out.uri):
+        out.filesystem.create_dir(out.path, recursive=True)
+    address = address or os.environ.get("RAY_ADDRESS") or None
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     start = time.perf_counter()
     try:
-        for source in sources:  # on the driver: a missing file or bucket, or bad credentials
-            if not locate(source).exists():
-                raise CatalogError(source, "no such file")
         nodes = check_shared(sources, out)
         directory.prepare(keep_parts=False)
         ds = _dataset(sources, format)

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +18,8 @@ import pytest
 from models.core.topic_model import TopicModel
 from service.cli import main
 from service.client import TopicClient
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_parquet(path, items):
@@ -181,3 +189,87 @@ def test_ray_on_a_two_node_cluster_writes_to_s3_what_the_local_engine_writes(
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_object_storage_errors_are_one_line_without_a_traceback(
+    tmp_path, model_dir, catalog_items, s3
+):
+    src = write_parquet(tmp_path / "c.parquet", catalog_items[:20])
+    bucket = s3.new_bucket()
+    base = [sys.executable, "-m", "service.cli", "project", "--model", str(model_dir)]
+    cases = {
+        "no such bucket": (s3.environment(), f"s3://no-such-bucket-{bucket}/out"),
+        "access denied: check the credentials": (
+            s3.environment(secret_key="wrong"),
+            f"s3://{bucket}/out",
+        ),
+    }
+    for expected, (env, output) in cases.items():
+        for engine in ("local", "ray"):
+            done = subprocess.run(
+                [*base, "--input", str(src), "--output", output, "--engine", engine, "--quiet"],
+                env={k: v for k, v in {**os.environ, **env}.items() if k != "RAY_ADDRESS"},
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            lines = [line for line in done.stderr.splitlines() if line.startswith("topicproj")]
+            assert done.returncode == 2, (engine, done.stderr[-2000:])
+            assert "Traceback" not in done.stderr, (engine, done.stderr[-2000:])
+            assert len(lines) == 1 and expected in lines[0], (engine, done.stderr[-2000:])
+    assert s3.keys(bucket) == []
+
+
+def test_an_interrupted_run_resumes_with_only_the_missing_files(tmp_path, model_dir, catalog_items):
+    """A real `topicproj project` killed midway; `--resume` keeps the parts it finished."""
+    (tmp_path / "in").mkdir()
+    files = 16
+    per_file = 1000
+    for n in range(files):
+        rows = [catalog_items[(n * per_file + i) % len(catalog_items)] for i in range(per_file)]
+        with open(tmp_path / "in" / f"c{n:02d}.jsonl", "w") as f:
+            for i, kws in enumerate(rows):
+                f.write(json.dumps({"id": f"f{n}-{i}", "keywords": kws}) + "\n")
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "project",
+        "--model",
+        str(model_dir),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(out),
+        "--batch-size",
+        "25",
+        "--resume",
+    ]
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("part-*.parquet"))) < 2:
+        assert run.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert not (out / "_SUCCESS").exists()
+    finished = {p.name: p.stat().st_ino for p in out.glob("part-*.parquet")}
+    assert 2 <= len(finished) < files
+
+    done = subprocess.run([*command, "--quiet"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    kept = {p.name: p.stat().st_ino for p in out.glob("part-*.parquet") if p.name in finished}
+    assert kept == finished  # the finished parts were not written again
+    assert len(list(out.glob("part-*.parquet"))) == files
+    assert not (out / "_temporary").exists()
+
+    from models.offline.output import read_projection
+
+    marker = json.loads((out / "_SUCCESS").read_text())
+    assert marker["rows"]["read"] == marker["rows"]["written"] == files * per_file
+    whole = tmp_path / "whole.parquet"
+    assert main(["project", *command[4:10], "--output", str(whole), "--quiet"]) == 0
+    assert read_projection(str(out)).equals(pq.read_table(whole))
