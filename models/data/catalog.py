@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from models.errors import CatalogError
@@ -318,14 +319,18 @@ def _iter_csv(
 
 
 def _iter_jsonl(
-    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, skip: int = 0
 ) -> Iterator[CatalogBatch]:
+    """Records one by one; the first `skip` records (already read another way) are passed over."""
     path = loc.uri
     builder: _BatchBuilder | None = None
     with _open_binary(loc) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8")
         for line_no, line in enumerate(text, start=1):
             if not line.strip():
+                continue
+            if skip:
+                skip -= 1
                 continue
             try:
                 record = json.loads(line)
@@ -460,6 +465,9 @@ def iter_catalog_arrow(
     through their row readers (which check each row) and are converted per batch."""
     fmt = (format or detect_format(path)).lower()
     stats = stats if stats is not None else ReadStats()
+    if fmt == "jsonl":
+        yield from _iter_jsonl_arrow(_existing_file(path), batch_size, skip_bad_rows, stats)
+        return
     if fmt != "parquet":
         for batch in iter_catalog(
             path, format=fmt, batch_size=batch_size, skip_bad_rows=skip_bad_rows, stats=stats
@@ -506,3 +514,70 @@ def _parquet_file(loc: Location) -> pq.ParquetFile:
     except pa.ArrowException as e:
         source.close()
         raise CatalogError(loc.uri, f"not a readable Parquet file ({e})") from None
+
+
+def _iter_jsonl_arrow(
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+) -> Iterator[ArrowBatch]:
+    """JSONL through pyarrow's JSON reader, which parses in C++ without the GIL, falling back to
+    the row reader from the first block it cannot take exactly as the row reader would.
+
+    The fast path takes a block only when every record has a non-null id (string or integer)
+    and a non-null `keywords` list of non-empty strings, or a string; anything else (a missing
+    field, TMDB's objects, a malformed line, a type that changes between blocks) is left to the
+    row reader, which names the bad row or skips it, from that record on.
+    """
+    done = 0  # records yielded by the fast path
+    try:
+        with _open_binary(loc) as raw:
+            reader = pajson.open_json(raw, read_options=pajson.ReadOptions(block_size=1 << 22))
+            for block in reader:
+                batch = _exact_block(block, loc.uri, done)
+                if batch is None:
+                    break
+                for start in range(0, len(batch), batch_size):
+                    part = ArrowBatch(
+                        batch.ids.slice(start, batch_size), batch.keywords.slice(start, batch_size)
+                    )
+                    stats.rows += len(part)
+                    stats.empty += int(
+                        pc.sum(pc.equal(pc.list_value_length(part.keywords), 0)).as_py() or 0
+                    )
+                    done += len(part)
+                    yield part
+            else:
+                return
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    for batch in _iter_jsonl(loc, batch_size, skip_bad_rows, stats, skip=done):
+        stats.rows += len(batch)
+        stats.empty += sum(1 for k in batch.keywords if not k)
+        yield ArrowBatch(
+            pa.array(batch.ids, type=pa.string()),
+            pa.array(batch.keywords, type=pa.list_(pa.string())),
+        )
+
+
+def _exact_block(block: pa.RecordBatch, path: str, first: int) -> ArrowBatch | None:
+    """A block as the row reader would read it, or None where it might read it otherwise."""
+    names = block.schema.names
+    if "keywords" not in names or "id" not in names:
+        return None
+    ids, column = block.column("id"), block.column("keywords")
+    if ids.null_count or column.null_count:
+        return None
+    if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type)):
+        return None
+    is_list = pa.types.is_list(column.type) and pa.types.is_string(column.type.value_type)
+    if not (is_list or pa.types.is_string(column.type)):
+        return None
+    try:
+        keywords, kept = keywords_column(column, path, first_row=first)
+    except CatalogError:
+        return None
+    if kept is not None:
+        return None
+    flat = pc.list_flatten(keywords)
+    if is_list and (flat.null_count or pc.any(pc.equal(pc.utf8_trim_whitespace(flat), "")).as_py()):
+        return None  # the row reader drops blank keywords; the lists here keep them
+    return ArrowBatch(pc.cast(ids, pa.string()), keywords)
