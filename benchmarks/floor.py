@@ -171,6 +171,57 @@ def sklearn_rate(parquet: Path, model_dir: Path, subset: int) -> float:
     return subset / best
 
 
+def kernel_bound(parquet: Path, model_dir: Path, batch_size: int, device: str) -> str:
+    """The kernel on the device against its memory-bandwidth bound, as a Markdown paragraph.
+
+    Bandwidth is measured here, as a device-to-device copy of 1 GiB. The bound counts only the
+    bytes the kernel cannot avoid: each keyword's row of topic weights read once per occurrence,
+    and the (items, topics) float32 result written once; the activation's element-wise passes
+    over the result are not counted, so the ratio includes them.
+    """
+    import torch
+
+    from models.core.topic_model import TopicModel
+    from models.data.catalog import iter_catalog_arrow
+
+    model = TopicModel.load(model_dir, device=device)
+    batches = [
+        model.vocabulary_.map_batch(b.keywords).torch_inputs(device)
+        for b in iter_catalog_arrow(parquet, batch_size=batch_size)
+    ]
+    items = sum(len(offsets) for _, offsets, _ in batches)
+    occurrences = sum(len(indices) for indices, _, _ in batches)
+    topics = model.n_topics
+    synchronize = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    source = torch.empty(1 << 28, dtype=torch.float32, device=device)  # 1 GiB
+    target = torch.empty_like(source)
+    best_copy = best_kernel = math.inf
+    with torch.no_grad():
+        for _ in range(5):
+            synchronize()
+            start = time.perf_counter()
+            target.copy_(source)
+            synchronize()
+            best_copy = min(best_copy, time.perf_counter() - start)
+            start = time.perf_counter()
+            for inputs in batches:
+                model.projector_(*inputs)
+            synchronize()
+            best_kernel = min(best_kernel, time.perf_counter() - start)
+    bandwidth = 2 * source.numel() * 4 / best_copy  # read + write, bytes/s
+    moved = (occurrences + items) * topics * 4
+    bound = moved / bandwidth
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+    return (
+        f"kernel on {device} ({name}): `projector_` over all {items:,} items in batches of "
+        f"{batch_size:,}, inputs already on the device, fastest of 5: "
+        f"{best_kernel * 1e3:.1f} ms; measured copy bandwidth "
+        f"{bandwidth / 1e9:,.0f} GB/s; unavoidable bytes {moved / 1e9:.2f} GB ({occurrences:,} "
+        f"weight rows + {items:,} result rows of {topics} float32), so the bound is "
+        f"{bound * 1e3:.2f} ms and the kernel takes **{best_kernel / bound:.1f}×** it"
+    )
+
+
 @dataclass
 class Row:
     name: str
@@ -286,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             cached_model(SYN_MODEL, lambda: fit_synthetic_model(synthetic_sample()))
             notes.append(f"synthetic: {dataset.description}; model `runs/{SYN_MODEL.name}`")
             rows.append(measure("synthetic parquet", dataset.path, SYN_MODEL, args.items, args))
+            if args.device != "cpu":
+                notes.append(kernel_bound(dataset.path, SYN_MODEL, args.batch_size, args.device))
     emit(report(args, rows, notes), args.out)
     return 0
 

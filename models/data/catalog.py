@@ -30,6 +30,8 @@ from models.errors import CatalogError
 from .formats import FORMATS
 from .storage import Location, locate, storage_errors
 
+JSON_BLOCK_BYTES = 1 << 22  # pyarrow's JSON reader parses this much at a time, in parallel
+
 
 @dataclass
 class CatalogBatch:
@@ -530,7 +532,8 @@ def _iter_jsonl_arrow(
     done = 0  # records yielded by the fast path
     try:
         with _open_binary(loc) as raw:
-            reader = pajson.open_json(raw, read_options=pajson.ReadOptions(block_size=1 << 22))
+            options = pajson.ReadOptions(block_size=JSON_BLOCK_BYTES)
+            reader = pajson.open_json(raw, read_options=options)
             for block in reader:
                 batch = _exact_block(block, loc.uri, done)
                 if batch is None:

@@ -160,3 +160,32 @@ def test_negative_top_k_is_refused(tmp_path, model, items):
     src = write_jsonl(tmp_path / "c.jsonl", items)
     with pytest.raises(ValueError, match="top_k"):
         project_catalog(model, [src], tmp_path / "o.parquet", top_k=-2, progress=False)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"id": "t", "keywords": [{"id": 1, "name": "alien"}]},  # TMDB's objects
+        {"id": "b", "keywords": ["alien", " "]},  # a blank keyword, which the row reader drops
+        {"keywords": ["alien"]},  # no id: its line number stands in
+        {"id": 61, "keywords": "alien|space"},  # a number for an id, keywords as one string
+        {"id": "n", "keywords": None},
+    ],
+)
+def test_jsonl_reads_the_same_through_pyarrow_and_row_by_row(tmp_path, items, monkeypatch, odd):
+    """pyarrow's JSON reader takes the blocks it reads exactly; the row reader takes the rest."""
+    from models.data import catalog
+    from models.data.catalog import iter_catalog, iter_catalog_arrow
+
+    monkeypatch.setattr(catalog, "JSON_BLOCK_BYTES", 512)  # many blocks, the first ones clean
+    lines = [json.dumps({"id": f"i{i + 1}", "keywords": k}) for i, k in enumerate(items)]
+    lines[60] = json.dumps(odd)
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rows = list(iter_catalog(path, batch_size=7))
+    arrow = list(iter_catalog_arrow(path, batch_size=7))
+    assert [i for b in arrow for i in b.ids.to_pylist()] == [i for b in rows for i in b.ids]
+    assert [k for b in arrow for k in b.keywords.to_pylist()] == [
+        k for b in rows for k in b.keywords
+    ]
+    assert len(arrow) > len(rows)  # the fast path's blocks came first
