@@ -254,6 +254,7 @@ def measure(name: str, source: Path, model: Path, items: int, args: argparse.Nam
     if source.suffix == ".parquet" and args.device == "cpu":
         rate = sklearn_rate(source, model, min(items, 20_000))
     shown = " ".join(["topicproj", *project[3:]]).replace(str(out), "$OUT")
+    shown = shown.replace(str(source.parent), "$DATA").replace(f"{ROOT}/", "")
     return Row(name, items, t_project, t_floor, rate, shown)
 
 
