@@ -79,7 +79,10 @@ class ProjectBatches:
         ids = pc.fill_null(pc.cast(table.column("id").combine_chunks(), pa.string()), "")
         bad: list[str] = []
         if kept is not None:
-            bad = [f"item {ids[i]}: keywords: invalid JSON list" for i in (~kept).nonzero()[0][:5]]
+            bad = [
+                f"item {ids[int(i)].as_py()}: keywords: invalid JSON list"
+                for i in (~kept).nonzero()[0][:5]
+            ]
             ids = ids.filter(pa.array(kept))
             keywords = keywords.filter(pa.array(kept))
         record = project_arrow(self.model, ArrowBatch(ids, keywords), top_k=self.top_k)
@@ -246,7 +249,8 @@ def project_with_ray(
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_gpus=gpus_per_actor or None,
-            # one model per node before two on one
+            # One model per node before two on one. Ray 2.60 names no parameter for this and
+            # warns that this route will go in 2.64; until then it is the only one.
             ray_remote_args_fn=lambda: {"scheduling_strategy": "SPREAD"},
         )
         temporary = directory.temporary
