@@ -6,7 +6,8 @@ threads beside the model (`overlap.py`). A local file output is written under a 
 and renamed into place at the end, so an interrupted run never leaves a file that looks complete.
 An output on object storage, or a run that may be resumed, is a directory with one part per
 input file and a `_SUCCESS` marker written last (`output.py`). Every run accounts for its rows
-(`accounting.py`). `project_arrow` is the per-batch function; the Ray engine calls it too.
+(`accounting.py`). `project_arrow` (`batch.py`) is the per-batch function; the Ray engine
+calls it too.
 """
 
 from __future__ import annotations
@@ -20,29 +21,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from models.core.explain import explain_batch
-from models.core.ranking import top_topics
 from models.core.topic_model import TopicModel
 from models.data.catalog import FORMATS, ArrowBatch, ReadStats, detect_format, iter_catalog_arrow
 from models.data.storage import Location, expand, locate, storage_errors
 from models.errors import CatalogError, RowCountError
 
 from .accounting import RowCounts
+from .batch import METADATA_VERSION, output_schema, project_arrow
 from .output import PART, OutputDirectory, Part, footer_rows, part_name, read_marker
 from .overlap import WriteBehind, read_ahead
 from .writers import NpyWriter, npy_rows, parquet_writer
 
 CATALOG_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".zip", ".gz")
-METADATA_VERSION = b"topicproj.model_version"
-METADATA_TOPICS = b"topicproj.topics"
 METADATA_ROWS = b"topicproj.rows"  # the run's row counts, JSON
 METADATA_PART = b"topicproj.part"  # in a directory's part: its input and options, JSON
 
+# project_arrow and parquet_writer are imported from here by callers of the engine
 __all__ = ["parquet_writer", "project_arrow", "project_catalog", "read_model_version"]
 
 
@@ -53,72 +51,6 @@ def expand_inputs(spec: str | Path) -> list[str]:
     if not paths:
         raise CatalogError(str(spec), "matches no catalog files")
     return paths
-
-
-def output_schema(
-    model: TopicModel, top_k: int, extras: bool, explain: int | None = None
-) -> pa.Schema:
-    fields = [
-        pa.field("id", pa.string()),
-        pa.field("topics", pa.list_(pa.float32(), model.n_topics)),
-    ]
-    if top_k:
-        fields += [
-            pa.field("top_k_topics", pa.list_(pa.int32())),
-            pa.field("top_k_scores", pa.list_(pa.float32())),
-        ]
-    if extras:
-        fields += [
-            pa.field("known_keywords", pa.int32()),
-            pa.field("unknown_keywords", pa.int32()),
-            pa.field("active_topics", pa.int32()),
-        ]
-    if explain is not None:  # JSON per item: any reader (Spark, DuckDB, pandas) can take it
-        fields.append(pa.field("explanation", pa.string()))
-    metadata = {
-        METADATA_VERSION: getattr(model, "version_", "unversioned").encode(),
-        METADATA_TOPICS: str(model.n_topics).encode(),
-    }
-    return pa.schema(fields, metadata=metadata)
-
-
-def project_arrow(
-    model: TopicModel,
-    batch: ArrowBatch,
-    *,
-    top_k: int = 0,
-    extras: bool = True,
-    explain: int | None = None,
-) -> pa.RecordBatch:
-    """Project one batch of items; a record batch with the `output_schema` columns."""
-    if top_k < 0:
-        raise ValueError(f"top_k must be >= 0, got {top_k}")
-    sparse = model.vocabulary_.map_batch(batch.keywords)
-    Y = model.project_batch(sparse).cpu().numpy()  # (items, topics) float32
-    n, k = Y.shape
-    columns: list[pa.Array] = [
-        batch.ids,
-        pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), k),
-    ]
-    if top_k:
-        topics, scores, counts = top_topics(Y, top_k)
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        columns += [
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(topics)),
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(scores)),
-        ]
-    if extras:
-        columns += [
-            pa.array(sparse.known.astype(np.int32)),
-            pa.array(sparse.unknown.astype(np.int32)),
-            pa.array((Y > 0).sum(axis=1).astype(np.int32)),
-        ]
-    if explain is not None:
-        explained = explain_batch(model.projector_, sparse, model.vocabulary_.keywords, explain)
-        columns.append(pa.array([json.dumps(asdict(e)) for e in explained], pa.string()))
-    schema = output_schema(model, top_k, extras, explain)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 @dataclass

@@ -35,8 +35,9 @@ from models.data.storage import Location, locate, storage_errors
 from models.errors import StorageError
 
 from .accounting import RowCounts
+from .batch import project_arrow
 from .output import OutputDirectory, Part, footer_rows, part_name
-from .projection import ProjectionSummary, project_arrow
+from .projection import ProjectionSummary
 
 
 class RowTally:
