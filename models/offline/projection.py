@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from models.core.topic_model import TopicModel
 from models.data.catalog import FORMATS, ArrowBatch, ReadStats, detect_format, iter_catalog_arrow
 from models.data.storage import Location, expand, locate, storage_errors
-from models.errors import CatalogError, RowCountError
+from models.errors import CatalogError, OutputExistsError, RowCountError
 
 from .accounting import RowCounts
 from .batch import METADATA_VERSION, output_schema, project_arrow
@@ -203,6 +203,10 @@ class _Run:
     def to_file(self, sources: list[str], out: Location) -> RowCounts:
         """One local file, written under a temporary name and renamed when whole."""
         path = Path(out.path)
+        if path.is_dir():
+            raise OutputExistsError(
+                out.uri, "is a directory (a resumable or Ray output): pass --resume, or remove it"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         counts = RowCounts()
