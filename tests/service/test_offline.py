@@ -101,7 +101,15 @@ def test_ray_engine_equals_local_engine_row_for_row(
     pytest.importorskip("ray.data")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     items = [*catalog_items[:120], [], ["not in the vocabulary"]]
-    src = write_parquet(tmp_path / "c.parquet", items)
+    # keywords as JSON strings, TMDB's way, one of them broken: both engines skip and count it
+    texts = [json.dumps(k) for k in items]
+    texts[50] = '["broken'
+    src = tmp_path / "c.parquet"
+    pq.write_table(
+        pa.table({"id": [f"m{i}" for i in range(len(items))], "keywords": texts}),
+        src,
+        row_group_size=25,
+    )
     common = [
         "--model",
         str(model_dir),
@@ -112,6 +120,7 @@ def test_ray_engine_equals_local_engine_row_for_row(
         "--quiet",
         "--batch-size",
         "32",
+        "--skip-bad-rows",
     ]
     assert main(["project", *common, "--output", str(tmp_path / "local.parquet")]) == 0
     assert (
@@ -122,7 +131,15 @@ def test_ray_engine_equals_local_engine_row_for_row(
     distributed = pq.read_table(tmp_path / "ray.parquet").sort_by("id")  # a directory of parts
     assert (tmp_path / "ray.parquet").is_dir()
     assert distributed.schema.equals(local.schema, check_metadata=True)  # model version included
-    assert distributed.equals(local)
+    assert distributed.equals(local) and local.num_rows == len(items) - 1
+    rows = json.loads((tmp_path / "ray.parquet" / "_SUCCESS").read_text())["rows"]
+    assert (rows["read"], rows["skipped"], rows["projected"], rows["written"]) == (
+        len(items),
+        1,
+        len(items) - 1,
+        len(items) - 1,
+    )
+    assert rows["bad_rows"] == ["item m50: keywords: invalid JSON list"]
 
 
 def upload_parquet(s3, bucket: str, key: str, items, first: int = 0) -> str:
