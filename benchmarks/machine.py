@@ -22,6 +22,7 @@ ENTRY_NAMES = {
     "benchmarks.offline": "offline",
     "benchmarks.batcher": "batcher",
     "benchmarks.kernel": "kernel",
+    "benchmarks.floor": "floor",
     "benchmarks.peers.cli": "peers",
 }
 

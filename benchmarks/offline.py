@@ -54,7 +54,7 @@ from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MultiLabelBinarizer
 
-import models.core.topic_model as topic_model_module
+import models.training.loop as training_loop
 from benchmarks.machine import command_line, cpu_name
 from models.core.sparse import SparseBatch
 from models.core.topic_model import TopicModel
@@ -264,8 +264,9 @@ def fit_synthetic_model(sample: list[list[str]]) -> TopicModel:
     model = TopicModel(
         SYN_TOPICS, min_df=1, max_vocabulary=None, max_epochs=SYN_EPOCHS, device="cpu"
     )
-    # `fit` looks `initial_topics` up at call time; everything else is the real fit.
-    with mock.patch.object(topic_model_module, "initial_topics", _quick_initial_topics):
+    # `fit` imports `initial_topics` from the training loop at call time; everything else is the
+    # real fit.
+    with mock.patch.object(training_loop, "initial_topics", _quick_initial_topics):
         return model.fit(sample)
 
 

@@ -43,3 +43,36 @@ class UnknownVersion(TopicprojError, LookupError):
     def __init__(self, version: str, root: str | Path) -> None:
         self.version = version
         super().__init__(f"no model version {version!r} under {root}")
+
+
+class StorageError(TopicprojError, OSError):
+    """A file or URI could not be read or written: names it and what to fix."""
+
+    def __init__(self, uri: str | Path, reason: str) -> None:
+        self.uri = str(uri)
+        self.reason = reason
+        super().__init__(f"{self.uri}: {reason}")
+
+    def __str__(self) -> str:  # OSError's own __str__ would show the args as a tuple
+        return f"{self.uri}: {self.reason}"
+
+
+class RowCountError(TopicprojError, RuntimeError):
+    """A run's rows do not add up: read != projected + skipped, or projected != written."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: rows do not add up: {reason}")
+
+
+class OutputExistsError(TopicprojError, FileExistsError):
+    """An output that a run may not write into (another run's, or not a projection)."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        self.uri = uri
+        self.reason = reason
+        super().__init__(f"{uri}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.uri}: {self.reason}"

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
 
 from models.errors import ModelDirectoryError, NotFittedError
 
 from .artifacts import model_version, read_model_dir, write_model_dir
 from .decoder import KeywordDecoder
 from .device import resolve_device
+from .estimator import EstimatorProtocol
 from .explain import ItemExplanation, explain_batch
 from .history import TrainResult
 from .labels import LABELS, check_labels, derived_label, merge_labels, read_labels
@@ -30,7 +30,7 @@ from .vocabulary import Vocabulary
 Items = Sequence[Sequence[str]]
 
 
-class TopicModel(TransformerMixin, BaseEstimator):
+class TopicModel(EstimatorProtocol):
     """Learn topics from bags of keywords and project items onto them.
 
     Parameters

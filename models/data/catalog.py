@@ -21,11 +21,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from models.errors import CatalogError
 
 from .formats import FORMATS
+from .storage import Location, locate, storage_errors
+
+JSON_BLOCK_BYTES = 1 << 22  # pyarrow's JSON reader parses this much at a time, in parallel
 
 
 @dataclass
@@ -105,23 +110,29 @@ def iter_catalog(
     skip_bad_rows: bool = False,
     stats: ReadStats | None = None,
 ) -> Iterator[CatalogBatch]:
-    """Stream a catalog file as batches of items."""
-    path = Path(path)
+    """Stream a catalog file (a local path or a URI) as batches of items."""
     fmt = (format or detect_format(path)).lower()
     if fmt not in FORMATS:
         raise CatalogError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if not path.exists():
-        raise CatalogError(path, "no such file")
-    if path.is_dir():
-        raise CatalogError(path, "is a directory, not a catalog file")
-    if path.stat().st_size == 0:
-        raise CatalogError(path, "file is empty")
+    loc = _existing_file(path)
     stats = stats if stats is not None else ReadStats()
     reader = {"csv": _iter_csv, "tmdb": _iter_csv, "jsonl": _iter_jsonl, "parquet": _iter_parquet}
-    for batch in reader[fmt](path, batch_size, skip_bad_rows, stats):
+    for batch in reader[fmt](loc, batch_size, skip_bad_rows, stats):
         stats.rows += len(batch)
         stats.empty += sum(1 for k in batch.keywords if not k)
         yield batch
+
+
+def _existing_file(path: str | Path) -> Location:
+    loc = locate(path)
+    info = loc.info()
+    if info.type == pafs.FileType.NotFound:
+        raise CatalogError(loc.uri, "no such file")
+    if info.type == pafs.FileType.Directory:
+        raise CatalogError(loc.uri, "is a directory, not a catalog file")
+    if info.size == 0:
+        raise CatalogError(loc.uri, "file is empty")
+    return loc
 
 
 def read_catalog(
@@ -212,32 +223,39 @@ class _BatchBuilder:
 
 
 @contextlib.contextmanager
-def _open_binary(path: Path) -> Iterator[IO[bytes]]:
-    """The decompressed bytes of `path`: a plain file, a .gz, or the single CSV inside a .zip."""
-    if path.suffix.lower() == ".zip":
+def _open_binary(loc: Location) -> Iterator[IO[bytes]]:
+    """The decompressed bytes of a file: plain, .gz, or the single CSV inside a .zip."""
+    suffix = Path(loc.path).suffix.lower()
+    if suffix == ".zip":
+        with storage_errors(loc.uri):
+            raw = loc.filesystem.open_input_file(loc.path)  # zip needs to seek
         try:
-            zf = zipfile.ZipFile(path)
+            zf = zipfile.ZipFile(raw)
         except zipfile.BadZipFile as e:
-            raise CatalogError(path, f"not a valid zip archive ({e})") from None
-        with zf:
+            raise CatalogError(loc.uri, f"not a valid zip archive ({e})") from None
+        with raw, zf:
             names = [n for n in zf.namelist() if not n.endswith("/") and "__MACOSX" not in n]
             if len(names) != 1:
-                raise CatalogError(path, f"zip must hold exactly one file, found {len(names)}")
+                raise CatalogError(loc.uri, f"zip must hold exactly one file, found {len(names)}")
             with zf.open(names[0]) as f:
                 yield f
-    elif path.suffix.lower() == ".gz":
-        with gzip.open(path, "rb") as f:
-            yield f
-    else:
-        with open(path, "rb") as f:
-            yield f
+        return
+    with storage_errors(loc.uri):
+        raw = loc.filesystem.open_input_stream(loc.path, compression=None)
+    with raw:
+        if suffix == ".gz":
+            with gzip.open(raw, "rb") as f:  # type: ignore[call-overload]
+                yield f
+        else:
+            yield raw  # type: ignore[misc]
 
 
 def _iter_csv(
-    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
 ) -> Iterator[CatalogBatch]:
-    delimiter = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-    with _open_binary(path) as f:
+    path = loc.uri
+    delimiter = "\t" if ".tsv" in [s.lower() for s in Path(loc.path).suffixes] else ","
+    with _open_binary(loc) as f:
         head = f.read(1 << 16)
     first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")  # Excel writes a BOM
     columns = [c.strip().strip('"') for c in first_line.split(delimiter)]
@@ -264,7 +282,7 @@ def _iter_csv(
         include_columns=wanted, column_types={c: pa.string() for c in wanted}
     )
     row = 0
-    with _open_binary(path) as f:
+    with _open_binary(loc) as f:
         try:
             reader = pacsv.open_csv(
                 io.BufferedReader(f),
@@ -303,13 +321,18 @@ def _iter_csv(
 
 
 def _iter_jsonl(
-    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, skip: int = 0
 ) -> Iterator[CatalogBatch]:
+    """Records one by one; the first `skip` records (already read another way) are passed over."""
+    path = loc.uri
     builder: _BatchBuilder | None = None
-    with _open_binary(path) as raw:
+    with _open_binary(loc) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8")
         for line_no, line in enumerate(text, start=1):
             if not line.strip():
+                continue
+            if skip:
+                skip -= 1
                 continue
             try:
                 record = json.loads(line)
@@ -340,12 +363,10 @@ def _iter_jsonl(
 
 
 def _iter_parquet(
-    path: Path, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
 ) -> Iterator[CatalogBatch]:
-    try:
-        pf = pq.ParquetFile(path)
-    except pa.ArrowException as e:
-        raise CatalogError(path, f"not a readable Parquet file ({e})") from None
+    path = loc.uri
+    pf = _parquet_file(loc)
     names = pf.schema_arrow.names
     if "keywords" not in names:
         raise CatalogError(path, "no 'keywords' column")
@@ -444,9 +465,11 @@ def iter_catalog_arrow(
 ) -> Iterator[ArrowBatch]:
     """Stream a catalog as Arrow batches. Parquet stays in Arrow end to end; other formats go
     through their row readers (which check each row) and are converted per batch."""
-    path = Path(path)
     fmt = (format or detect_format(path)).lower()
     stats = stats if stats is not None else ReadStats()
+    if fmt == "jsonl":
+        yield from _iter_jsonl_arrow(_existing_file(path), batch_size, skip_bad_rows, stats)
+        return
     if fmt != "parquet":
         for batch in iter_catalog(
             path, format=fmt, batch_size=batch_size, skip_bad_rows=skip_bad_rows, stats=stats
@@ -456,12 +479,9 @@ def iter_catalog_arrow(
                 pa.array(batch.keywords, type=pa.list_(pa.string())),
             )
         return
-    if not path.exists():
-        raise CatalogError(path, "no such file")
-    try:
-        pf = pq.ParquetFile(path)
-    except pa.ArrowException as e:
-        raise CatalogError(path, f"not a readable Parquet file ({e})") from None
+    loc = _existing_file(path)
+    path = loc.uri
+    pf = _parquet_file(loc)
     names = pf.schema_arrow.names
     if "keywords" not in names:
         raise CatalogError(path, "no 'keywords' column")
@@ -486,3 +506,81 @@ def iter_catalog_arrow(
         stats.rows += len(keywords)
         stats.empty += int(pc.sum(pc.equal(pc.list_value_length(keywords), 0)).as_py() or 0)
         yield ArrowBatch(pc.fill_null(ids, ""), keywords)
+
+
+def _parquet_file(loc: Location) -> pq.ParquetFile:
+    with storage_errors(loc.uri):
+        source = loc.filesystem.open_input_file(loc.path)
+    try:
+        return pq.ParquetFile(source)
+    except pa.ArrowException as e:
+        source.close()
+        raise CatalogError(loc.uri, f"not a readable Parquet file ({e})") from None
+
+
+def _iter_jsonl_arrow(
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+) -> Iterator[ArrowBatch]:
+    """JSONL through pyarrow's JSON reader, which parses in C++ without the GIL, falling back to
+    the row reader from the first block it cannot take exactly as the row reader would.
+
+    The fast path takes a block only when every record has a non-null id (string or integer)
+    and a non-null `keywords` list of non-empty strings, or a string; anything else (a missing
+    field, TMDB's objects, a malformed line, a type that changes between blocks) is left to the
+    row reader, which names the bad row or skips it, from that record on.
+    """
+    done = 0  # records yielded by the fast path
+    try:
+        with _open_binary(loc) as raw:
+            options = pajson.ReadOptions(block_size=JSON_BLOCK_BYTES)
+            reader = pajson.open_json(raw, read_options=options)
+            for block in reader:
+                batch = _exact_block(block, loc.uri, done)
+                if batch is None:
+                    break
+                for start in range(0, len(batch), batch_size):
+                    part = ArrowBatch(
+                        batch.ids.slice(start, batch_size), batch.keywords.slice(start, batch_size)
+                    )
+                    stats.rows += len(part)
+                    stats.empty += int(
+                        pc.sum(pc.equal(pc.list_value_length(part.keywords), 0)).as_py() or 0
+                    )
+                    done += len(part)
+                    yield part
+            else:
+                return
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    for batch in _iter_jsonl(loc, batch_size, skip_bad_rows, stats, skip=done):
+        stats.rows += len(batch)
+        stats.empty += sum(1 for k in batch.keywords if not k)
+        yield ArrowBatch(
+            pa.array(batch.ids, type=pa.string()),
+            pa.array(batch.keywords, type=pa.list_(pa.string())),
+        )
+
+
+def _exact_block(block: pa.RecordBatch, path: str, first: int) -> ArrowBatch | None:
+    """A block as the row reader would read it, or None where it might read it otherwise."""
+    names = block.schema.names
+    if "keywords" not in names or "id" not in names:
+        return None
+    ids, column = block.column("id"), block.column("keywords")
+    if ids.null_count or column.null_count:
+        return None
+    if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type)):
+        return None
+    is_list = pa.types.is_list(column.type) and pa.types.is_string(column.type.value_type)
+    if not (is_list or pa.types.is_string(column.type)):
+        return None
+    try:
+        keywords, kept = keywords_column(column, path, first_row=first)
+    except CatalogError:
+        return None
+    if kept is not None:
+        return None
+    flat = pc.list_flatten(keywords)
+    if is_list and (flat.null_count or pc.any(pc.equal(pc.utf8_trim_whitespace(flat), "")).as_py()):
+        return None  # the row reader drops blank keywords; the lists here keep them
+    return ArrowBatch(pc.cast(ids, pa.string()), keywords)

@@ -48,7 +48,11 @@ def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
 
 
 def _add_input_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", help="catalog file; without it, the built-in synthetic catalog")
+    p.add_argument(
+        "--input",
+        help="catalog file (a path or a URI: s3://, gs://, hdfs://); without it, the built-in "
+        "synthetic catalog",
+    )
     p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
     p.add_argument(
@@ -232,17 +236,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_project(args: argparse.Namespace) -> int:
     from models.offline.projection import expand_inputs, project_catalog
 
-    output = Path(args.output)
     inputs = expand_inputs(args.input)
     if args.engine == "ray":
         if args.explain is not None:
             raise TopicprojError("--explain needs the local engine")
+        if args.resume:
+            raise TopicprojError("--resume needs the local engine")
         from models.offline.ray_engine import project_with_ray
 
         summary = project_with_ray(
             args.model,
             inputs,
-            output,
+            args.output,
             format=args.format,
             batch_size=args.batch_size,
             top_k=args.top_k,
@@ -259,16 +264,19 @@ def cmd_project(args: argparse.Namespace) -> int:
         summary = project_catalog(
             model,
             inputs,
-            output,
+            args.output,
             format=args.format,
             batch_size=args.batch_size,
             top_k=args.top_k,
             skip_bad_rows=args.skip_bad_rows,
             progress=not args.quiet,
             explain=args.explain,
+            resume=args.resume,
         )
     if not args.quiet:
         print(summary.line(), file=sys.stderr)
+        for reason in summary.counts.bad_rows:
+            print(f"  skipped: {reason}", file=sys.stderr)
     return 0
 
 
@@ -320,8 +328,22 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("project", help="project a whole catalog offline into Parquet or .npy")
     p.add_argument("--model", required=True, help="model directory")
-    p.add_argument("--input", required=True, help="catalog file, directory, or glob pattern")
-    p.add_argument("--output", required=True, help=".parquet (or .npy for the dense matrix)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="catalog file, directory, or glob pattern; a path or a URI (s3://, gs://, hdfs://)",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help=".parquet (or .npy for the dense matrix); a URI is a directory with a _SUCCESS marker",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the parts an interrupted run finished and project only the other input files "
+        "(the output is then a directory of parts)",
+    )
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
     p.add_argument("--batch-size", type=int, default=8192, help="items per batch")

@@ -13,15 +13,18 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
-
-import grpc
+from typing import TYPE_CHECKING, Any
 
 from models.core.options import TrainOptions
 from models.data.formats import FORMATS
-from service.client import TopicClient
 
 from .options import add_option_args, given_options
+
+if TYPE_CHECKING:
+    from service.client import TopicClient
+
+# grpc and the client are imported by the commands that call a server, not at start-up: every
+# `topicproj` command builds these parsers, and `topicproj project` has no use for grpc.
 
 
 def connection_args(p: argparse.ArgumentParser) -> None:
@@ -32,6 +35,8 @@ def connection_args(p: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> TopicClient:
+    from service.client import TopicClient
+
     token = args.token or os.environ.get("TOPICPROJ_AUTH_TOKEN") or None
     return TopicClient(args.address, timeout=args.timeout, token=token, ca_file=args.ca_file)
 
@@ -41,6 +46,8 @@ def reports_rpc_errors(
 ) -> Callable[[argparse.Namespace], int]:
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
+        import grpc
+
         try:
             return command(args)
         except grpc.RpcError as e:

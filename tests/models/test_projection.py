@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
+import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fsspec.implementations.local import LocalFileSystem
 
 from models.core.topic_model import TopicModel
-from models.errors import CatalogError
+from models.errors import CatalogError, OutputExistsError, RowCountError
 from models.offline.projection import (
     expand_inputs,
     project_catalog,
@@ -96,8 +99,8 @@ def test_npy_output_and_directory_and_glob_inputs(tmp_path, model, items):
     write_jsonl(tmp_path / "in" / "a.jsonl", items[:50])
     write_jsonl(tmp_path / "in" / "b.jsonl", items[50:])
     (tmp_path / "in" / "notes.txt").write_text("not a catalog")
-    assert [p.name for p in expand_inputs(tmp_path / "in")] == ["a.jsonl", "b.jsonl"]
-    assert [p.name for p in expand_inputs(str(tmp_path / "in" / "*.jsonl"))] == [
+    assert [Path(p).name for p in expand_inputs(tmp_path / "in")] == ["a.jsonl", "b.jsonl"]
+    assert [Path(p).name for p in expand_inputs(str(tmp_path / "in" / "*.jsonl"))] == [
         "a.jsonl",
         "b.jsonl",
     ]
@@ -165,3 +168,80 @@ def test_negative_top_k_is_refused(tmp_path, model, items):
     src = write_jsonl(tmp_path / "c.jsonl", items)
     with pytest.raises(ValueError, match="top_k"):
         project_catalog(model, [src], tmp_path / "o.parquet", top_k=-2, progress=False)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"id": "t", "keywords": [{"id": 1, "name": "alien"}]},  # TMDB's objects
+        {"id": "b", "keywords": ["alien", " "]},  # a blank keyword, which the row reader drops
+        {"keywords": ["alien"]},  # no id: its line number stands in
+        {"id": 61, "keywords": "alien|space"},  # a number for an id, keywords as one string
+        {"id": "n", "keywords": None},
+    ],
+)
+def test_jsonl_reads_the_same_through_pyarrow_and_row_by_row(tmp_path, items, monkeypatch, odd):
+    """pyarrow's JSON reader takes the blocks it reads exactly; the row reader takes the rest."""
+    from models.data import catalog
+    from models.data.catalog import iter_catalog, iter_catalog_arrow
+
+    monkeypatch.setattr(catalog, "JSON_BLOCK_BYTES", 512)  # many blocks, the first ones clean
+    lines = [json.dumps({"id": f"i{i + 1}", "keywords": k}) for i, k in enumerate(items)]
+    lines[60] = json.dumps(odd)
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rows = list(iter_catalog(path, batch_size=7))
+    arrow = list(iter_catalog_arrow(path, batch_size=7))
+    assert [i for b in arrow for i in b.ids.to_pylist()] == [i for b in rows for i in b.ids]
+    assert [k for b in arrow for k in b.keywords.to_pylist()] == [
+        k for b in rows for k in b.keywords
+    ]
+    assert len(arrow) > len(rows)  # the fast path's blocks came first
+
+
+class _TruncatingFileSystem(LocalFileSystem):
+    """Local files, except that every Parquet file loses its last bytes when closed: a write the
+    storage cut short without saying so. Reached through `truncating://`, by fsspec."""
+
+    protocol = "truncating"
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(str(path).removeprefix("truncating://"))
+
+    def _open(self, path, mode="rb", **kwargs):
+        f = super()._open(path, mode, **kwargs)
+        if "w" in mode and path.endswith(".parquet"):
+            close = f.close
+
+            def close_short():
+                close()
+                with open(path, "r+b") as raw:
+                    raw.truncate(max(0, raw.seek(0, 2) - 100))
+
+            f.close = close_short
+        return f
+
+
+def test_a_write_cut_short_fails_the_run(tmp_path, model, items):
+    fsspec.register_implementation("truncating", _TruncatingFileSystem, clobber=True)
+    src = write_jsonl(tmp_path / "c.jsonl", items)
+    out = tmp_path / "out"
+    with pytest.raises(RowCountError, match="not whole Parquet"):
+        project_catalog(model, [src], f"truncating://{out}", progress=False)
+    assert not (out / "_SUCCESS").exists() and not list(out.glob("part-*"))
+
+
+def test_counts_travel_with_the_output_and_strangers_are_not_overwritten(tmp_path, model, items):
+    src = write_jsonl(tmp_path / "c.jsonl", items, bad_line=5)
+    out = tmp_path / "out.parquet"
+    summary = project_catalog(model, [src], out, skip_bad_rows=True, progress=False)
+    rows = json.loads(pq.read_metadata(out).metadata[b"topicproj.rows"])
+    assert rows["read"] == len(items) and rows["skipped"] == 1
+    assert rows["projected"] == rows["written"] == pq.read_metadata(out).num_rows == len(items) - 1
+    assert summary.counts.bad_rows == rows["bad_rows"] and "row 5" in rows["bad_rows"][0]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputExistsError, match="not a projection's"):
+        project_catalog(model, [src], tmp_path / "mine", resume=True, progress=False)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -1,0 +1,90 @@
+"""One batch of items projected into the output's columns: the function both engines call.
+
+`project_arrow` maps a batch's keywords, runs the model and builds the record batch of
+`output_schema`: ids, the dense topics, and optionally the top-k topics, keyword counts and
+explanations. The local engine calls it in a loop, the Ray engine inside `map_batches`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pyarrow as pa
+
+from models.core.explain import explain_batch
+from models.core.ranking import top_topics
+from models.core.topic_model import TopicModel
+from models.data.catalog import ArrowBatch
+
+METADATA_VERSION = b"topicproj.model_version"
+METADATA_TOPICS = b"topicproj.topics"
+METADATA_LABELS = b"topicproj.topic_labels"  # JSON list, topic order
+
+
+def output_schema(
+    model: TopicModel, top_k: int, extras: bool, explain: int | None = None
+) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string()),
+        pa.field("topics", pa.list_(pa.float32(), model.n_topics)),
+    ]
+    if top_k:
+        fields += [
+            pa.field("top_k_topics", pa.list_(pa.int32())),
+            pa.field("top_k_scores", pa.list_(pa.float32())),
+        ]
+    if extras:
+        fields += [
+            pa.field("known_keywords", pa.int32()),
+            pa.field("unknown_keywords", pa.int32()),
+            pa.field("active_topics", pa.int32()),
+        ]
+    if explain is not None:  # JSON per item: any reader (Spark, DuckDB, pandas) can take it
+        fields.append(pa.field("explanation", pa.string()))
+    metadata = {
+        METADATA_VERSION: getattr(model, "version_", "unversioned").encode(),
+        METADATA_TOPICS: str(model.n_topics).encode(),
+        METADATA_LABELS: json.dumps(model.labels(), ensure_ascii=False).encode(),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def project_arrow(
+    model: TopicModel,
+    batch: ArrowBatch,
+    *,
+    top_k: int = 0,
+    extras: bool = True,
+    explain: int | None = None,
+) -> pa.RecordBatch:
+    """Project one batch of items; a record batch with the `output_schema` columns."""
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0, got {top_k}")
+    sparse = model.vocabulary_.map_batch(batch.keywords)
+    Y = model.project_batch(sparse).cpu().numpy()  # (items, topics) float32
+    n, k = Y.shape
+    columns: list[pa.Array] = [
+        batch.ids,
+        pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), k),
+    ]
+    if top_k:
+        topics, scores, counts = top_topics(Y, top_k)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        columns += [
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(topics)),
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(scores)),
+        ]
+    if extras:
+        columns += [
+            pa.array(sparse.known.astype(np.int32)),
+            pa.array(sparse.unknown.astype(np.int32)),
+            pa.array((Y > 0).sum(axis=1).astype(np.int32)),
+        ]
+    if explain is not None:
+        explained = explain_batch(model.projector_, sparse, model.vocabulary_.keywords, explain)
+        columns.append(pa.array([json.dumps(asdict(e)) for e in explained], pa.string()))
+    schema = output_schema(model, top_k, extras, explain)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
