@@ -45,6 +45,21 @@ def _write_json(path: Path, data: Any) -> None:
         os.fsync(f.fileno())
 
 
+def replace_file(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically: a temporary sibling, fsynced, then renamed, so a
+    reader sees the old content or the new, never part of either."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_model_dir(
     path: str | Path,
     tensors: dict[str, torch.Tensor],

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from .artifacts import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,5 @@ def write_labels(directory: str | Path, labels: Mapping[int, str]) -> None:
     if not labels:
         path.unlink(missing_ok=True)
         return
-    fd, tmp = tempfile.mkstemp(prefix=".labels-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            content = {str(k): v for k, v in sorted(labels.items())}
-            json.dump(content, f, ensure_ascii=False, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    content = {str(k): v for k, v in sorted(labels.items())}
+    replace_file(path, json.dumps(content, ensure_ascii=False, indent=1))

@@ -377,26 +377,25 @@ def _bar(enabled: bool) -> Any:
     return tqdm(unit="item", unit_scale=True, desc="projecting", disable=None)
 
 
-def read_topic_labels(path: str | Path) -> list[str] | None:
-    """The topic labels of a projection, in topic order: a Parquet file's metadata, or a
-    directory's marker."""
+def _recorded(path: str | Path, key: str, metadata_key: bytes) -> Any:
+    """What a projection records under `key` in a directory's marker, or the text a Parquet
+    file's metadata holds under `metadata_key`; None when absent."""
     loc = locate(path)
     if loc.info().type == pafs.FileType.Directory:
         marker = read_marker(loc)
-        return None if marker is None else marker.get("topic_labels")
+        return None if marker is None else marker.get(key)
     with storage_errors(loc.uri):
         metadata = pq.read_schema(loc.path, filesystem=loc.filesystem).metadata or {}
-    value = metadata.get(METADATA_LABELS)
-    return json.loads(value) if value is not None else None
+    value = metadata.get(metadata_key)
+    return None if value is None else value.decode()
+
+
+def read_topic_labels(path: str | Path) -> list[str] | None:
+    """The topic labels of a projection, in topic order."""
+    value = _recorded(path, "topic_labels", METADATA_LABELS)
+    return json.loads(value) if isinstance(value, str) else value  # JSON in Parquet metadata
 
 
 def read_model_version(path: str | Path) -> str | None:
-    """The model version of a projection: a Parquet file's metadata, or a directory's marker."""
-    loc = locate(path)
-    if loc.info().type == pafs.FileType.Directory:
-        marker = read_marker(loc)
-        return None if marker is None else marker.get("model_version")
-    with storage_errors(loc.uri):
-        metadata = pq.read_schema(loc.path, filesystem=loc.filesystem).metadata or {}
-    value = metadata.get(METADATA_VERSION)
-    return value.decode() if value is not None else None
+    """The version of the model that made a projection."""
+    return _recorded(path, "model_version", METADATA_VERSION)

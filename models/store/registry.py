@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.core.artifacts import MANIFEST, MODEL, model_version, read_model_dir
+from models.core.artifacts import MANIFEST, MODEL, model_version, read_model_dir, replace_file
 from models.core.lineage import Lineage
 from models.core.options import TrainOptions
 from models.core.topic_model import TopicModel
@@ -138,17 +138,7 @@ class ModelRegistry:
     def activate(self, version: str) -> None:
         """Make `version` the active one, after verifying every file of it."""
         read_model_dir(self.path(version))  # raises ModelDirectoryError if damaged
-        pointer = self.root / ACTIVE
-        fd, tmp = tempfile.mkstemp(prefix=".active-", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(version + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, pointer)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(self.root / ACTIVE, version + "\n")
         _fsync_dir(self.root)
         log.info("activated model version %s", version)
 
