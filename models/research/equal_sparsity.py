@@ -253,12 +253,14 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
             "",
             f"At equal sparsity, {label} (each baseline pruned, seed by seed, to the gate run's "
             "share of zeros on the training items; Δ = gate − best pruned baseline, mean; "
-            "'> 1 std' when Δ exceeds the larger std of the two):",
+            "'> 1 std' when Δ exceeds the larger std of the two, the issue's test; paired Δ: "
+            "the same difference seed by seed, mean ± std, which removes the seed-to-seed "
+            "spread the two share):",
             "",
             "| gate | L1 | zeros (train) | gate | "
             + " | ".join(f"{b} pruned" for b in baselines)
-            + " | Δ | > 1 std |",
-            "|---|---|---|---|" + "---|" * len(baselines) + "---|---|",
+            + " | Δ | > 1 std | paired Δ |",
+            "|---|---|---|---|" + "---|" * len(baselines) + "---|---|---|",
         ]
         for a, l1 in dict.fromkeys((p["activation"], p["l1"]) for p in result["points"]):
             ps = [p for p in result["points"] if (p["activation"], p["l1"]) == (a, l1)]
@@ -277,7 +279,9 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
             lines.append(
                 f"| {a} | {l1:g} | {_ms([p['level'] for p in ps], 2)} | {_ms(gate)} | "
                 + " | ".join(cells)
-                + f" | {delta:+.3f} ({best}) | {'yes' if delta > std else 'no'} |"
+                + f" | {delta:+.3f} ({best}) | {'yes' if delta > std else 'no'} | "
+                + _ms([p["gate"][metric] - p[best][metric] for p in ps if best in p])
+                + " |"
             )
     return "\n".join(lines) + "\n"
 
@@ -298,14 +302,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--output", required=True, help="folder for equal_sparsity.md/.json")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the .md from the folder's .json"
+    )
     args = parser.parse_args(argv)
+    out = Path(args.output)
+    if args.render:
+        result = json.loads((out / "equal_sparsity.json").read_text(encoding="utf-8"))
+        command = result.get("command", "python -m models.research.equal_sparsity")
+        text = report_markdown(result, command)
+        (out / "equal_sparsity.md").write_text(text, encoding="utf-8")
+        print(text)
+        return 0
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     result = run(args)
     command = "python -m models.research.equal_sparsity " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
-    out = Path(args.output)
+    result["command"] = command
     out.mkdir(parents=True, exist_ok=True)
     (out / "equal_sparsity.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     text = report_markdown(result, command)
