@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "overlap")  # served, and the study's baselines
-CANDIDATE_FORMS = ("overlap_sigmoid", "overlap_power", "overlap_shift")  # research only
+CANDIDATE_FORMS = (  # research only: models.research.candidates
+    "overlap_sigmoid",
+    "overlap_power",
+    "overlap_shift",
+    "overlap_coverage",
+    "overlap_capped",
+    "overlap_hard",
+    "overlap_quantile",
+)
 ALL_ACTIVATIONS = ACTIVATIONS + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
 

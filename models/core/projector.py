@@ -94,8 +94,12 @@ class Projector(nn.Module):
         xw, xx = self._dot_and_norm(indices, offsets, weights)
         scale, norm2 = self.topic_stats()
         xm = xw / scale  # (batch, topics)
-        denom = torch.add(xx[:, None], norm2[None, :]).sub_(xm).clamp_min_(_EPS)
-        overlap = xm.div_(denom)  # in [0, 1]
+        measure = getattr(self.activation, "overlap_from", None)
+        if measure is not None:  # a lab candidate with an overlap of its own (issue 16)
+            overlap = measure(xm, xx, norm2)  # (batch, topics)
+        else:
+            denom = torch.add(xx[:, None], norm2[None, :]).sub_(xm).clamp_min_(_EPS)
+            overlap = xm.div_(denom)  # in [0, 1]
         # xw is kept for the gradient of xm with respect to the scale, so h can take its
         # memory only when nothing is recorded for backward.
         h = xw + self.bias if torch.is_grad_enabled() else xw.add_(self.bias)

@@ -157,15 +157,20 @@ class Candidate:
     results: list[dict[str, float]] = field(default_factory=list)
 
 
-def projector_candidate(activation: str, n_topics: int, min_df: int, **params: Any) -> Candidate:
+def projector_candidate(
+    activation: str, n_topics: int, min_df: int, *, device: str = "cpu", **params: Any
+) -> Candidate:
     def fit(data: EvaluationData, seed: int) -> Fitted:
         train_items = [
             [data.vocabulary.keywords[j] for j in data.X_train.indices[a:b]]
             for a, b in zip(data.X_train.indptr[:-1], data.X_train.indptr[1:], strict=True)
         ]
         model = TopicModel(
-            n_topics, activation=activation, min_df=1, random_state=seed, device="cpu", **params
+            n_topics, activation=activation, min_df=1, random_state=seed, device=device, **params
         ).fit(train_items)
+        if device != "cpu":  # trained on an accelerator, scored here
+            model.projector_.to("cpu")
+            model.decoder_.to("cpu")
         # Same keyword ids as the shared split: min_df was already applied to train_items.
         remap = np.array([model.vocabulary_.id(k) for k in data.vocabulary.keywords])
 
