@@ -15,14 +15,12 @@ from models.errors import RowCountError, StorageError
 from models.offline.output import read_projection
 from models.offline.projection import expand_inputs, project_catalog, read_model_version
 
-from .factories import small_synthetic
+from .factories import saved_small_model, small_synthetic
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> TopicModel:
-    s = small_synthetic(n_items=300)
-    fitted = TopicModel(5, min_df=2, max_epochs=5, device="cpu").fit(s.catalog.keywords)
-    return TopicModel.load(fitted.save(tmp_path_factory.mktemp("m") / "model"), device="cpu")
+    return saved_small_model(tmp_path_factory.mktemp("m"))
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,12 @@ from models.offline.projection import (
     read_topic_labels,
 )
 
-from .factories import small_synthetic
+from .factories import saved_small_model, small_synthetic
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> TopicModel:
-    s = small_synthetic(n_items=300)
-    fitted = TopicModel(5, min_df=2, max_epochs=5, device="cpu").fit(s.catalog.keywords)
-    return TopicModel.load(fitted.save(tmp_path_factory.mktemp("m") / "model"), device="cpu")
+    return saved_small_model(tmp_path_factory.mktemp("m"))
 
 
 @pytest.fixture(scope="module")
