@@ -22,6 +22,9 @@ CANDIDATE_FORMS = (  # research only: models.research.candidates
     "overlap_capped",
     "overlap_hard",
     "overlap_quantile",
+    "overlap_target",
+    "overlap_coverage_target",
+    "overlap_joint_target",
 )
 ALL_ACTIVATIONS = ACTIVATIONS + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
@@ -46,6 +49,11 @@ class TrainOptions:
     learning_rate: float = _opt(1e-3, "Adam learning rate")
     mask_rate: float = _opt(0.4, "share of an item's keywords hidden from the input")
     l1: float = _opt(1e-2, "penalty on the sum of an item's activations (sparsity)")
+    target_zeros: float = _opt(
+        0.5,
+        "share of zero activations a targeted gate (overlap_target, ...) is held to in "
+        "training, by a multiplier in place of the L1 term; other activations ignore it",
+    )
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
         0, "seed of the initialisation and the training order", flag="--seed", proto="seed"
@@ -80,6 +88,8 @@ class TrainOptions:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not self.l1 >= 0:
             raise ValueError(f"l1 must be >= 0, got {self.l1}")
+        if not 0.0 <= self.target_zeros < 1.0:
+            raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
 
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:

@@ -73,6 +73,7 @@ class TopicModel(EstimatorProtocol):
         learning_rate: float = DEFAULTS.learning_rate,
         mask_rate: float = DEFAULTS.mask_rate,
         l1: float = DEFAULTS.l1,
+        target_zeros: float = DEFAULTS.target_zeros,
         validation_fraction: float = DEFAULTS.validation_fraction,
         random_state: int = DEFAULTS.random_state,
         device: str = "auto",
@@ -89,6 +90,7 @@ class TopicModel(EstimatorProtocol):
         self.learning_rate = learning_rate
         self.mask_rate = mask_rate
         self.l1 = l1
+        self.target_zeros = target_zeros
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device

@@ -36,7 +36,11 @@ from models.core.activation import ActivationSpec, OverlapActivation
 _EPS = 1e-12
 CAP = 4.0  # overlap_capped: a topic counts as at most this many keywords (an item has ~5-8)
 QUANTILE = 0.5  # overlap_quantile: the share of a topic's firing items its gate shuts
-MOMENTUM = 0.9  # overlap_quantile: weight of the old threshold in the moving average
+MOMENTUM = 0.9
+DUAL_STEP = 0.05
+# overlap_target and kin: the share of zero activations held in training. The training loop
+# sets each model's own from its options (`target_zeros`); this is the start value.
+TARGET_ZEROS = 0.5  # overlap_quantile: weight of the old threshold in the moving average
 
 _GATE_PARAMS = frozenset({"threshold", "log_sharpness"})
 CANDIDATE_SPECS = {
@@ -51,6 +55,9 @@ CANDIDATE_SPECS = {
     "overlap_quantile": ActivationSpec(
         "quantile", 0.0, 0.0, 50.0, frozenset({"log_sharpness"}), 0.0
     ),
+    "overlap_target": ActivationSpec("gate", 0.0, 0.0, 50.0, _GATE_PARAMS, 0.0),
+    "overlap_coverage_target": ActivationSpec("coverage", 0.0, 0.1, 10.0, _GATE_PARAMS, 0.0),
+    "overlap_joint_target": ActivationSpec("joint", 0.0, 0.0, 50.0, _GATE_PARAMS, 0.0),
 }
 
 
@@ -79,6 +86,17 @@ class CandidateActivation(OverlapActivation):
             self.overlap_from = self._coverage
         elif self.form == "capped":
             self.overlap_from = self._capped
+        if self.form == "joint":
+            # a second ramp on h itself, theta_k <= h <= theta_k + 1/beta_h: with beta = 0 on
+            # the overlap this is a learned-threshold ReLU (JumpReLU-like), the trained
+            # counterpart of pruning a ReLU after training
+            self.magnitude_threshold = torch.nn.Parameter(torch.zeros(n_topics))
+            self.log_magnitude_sharpness = torch.nn.Parameter(torch.full((n_topics,), 3.0))
+        self.targeted = name.endswith("_target")
+        if self.targeted:
+            self.register_buffer("multiplier", torch.zeros(()))
+            self.target_zeros = TARGET_ZEROS
+            self.training_penalty: torch.Tensor | None = None
 
     def _coverage(self, xm: torch.Tensor, xx: torch.Tensor, norm2: torch.Tensor) -> torch.Tensor:
         return coverage(xm, xx)
@@ -94,6 +112,16 @@ class CandidateActivation(OverlapActivation):
             self._follow_quantile(h, overlap)
         tau, beta = self.tau_beta()
         rectified = torch.where(h >= 0, h, self.slope * h)
+        if self.targeted:
+            gate = (beta * (overlap - tau)).clamp(0.0, 1.0)
+            if self.form == "joint":
+                theta = self.magnitude_threshold.clamp(min=0.0)
+                beta_h = self.log_magnitude_sharpness.exp()
+                gate = gate * (beta_h * (h - theta)).clamp(0.0, 1.0)
+            y = rectified * gate
+            if self.training and torch.is_grad_enabled():
+                self._hold_target(h, gate, y)
+            return y
         if self.form in ("coverage", "capped", "quantile"):
             return rectified * (beta * (overlap - tau)).clamp(0.0, 1.0)
         if self.form == "hard":
@@ -110,6 +138,13 @@ class CandidateActivation(OverlapActivation):
         if self.form == "shift":
             return torch.relu(h - tau * (1 - overlap)) * (overlap > 0)
         raise ValueError(f"unknown activation form {self.form!r}")
+
+    def _hold_target(self, h: torch.Tensor, gate: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            zeros = (y <= 0).float().mean()
+            self.multiplier.add_(DUAL_STEP * (self.target_zeros - zeros)).clamp_(min=0.0)
+        open_share = (gate * (h > 0)).mean()
+        self.training_penalty = self.multiplier * open_share
 
     @torch.no_grad()
     def _follow_quantile(self, h: torch.Tensor, overlap: torch.Tensor) -> None:

@@ -41,6 +41,8 @@ from models.research.study.run import prune
 GATES = ("overlap", "overlap_coverage", "overlap_capped", "overlap_hard", "overlap_quantile")
 BASELINES = ("relu", "prelu")
 L1_VALUES = (0.003, 0.01, 0.03)
+TARGETED = ("overlap_target", "overlap_coverage_target", "overlap_joint_target")
+TARGET_VALUES = (0.5, 0.7, 0.85)
 
 
 def build_data(catalog: str, input_path: str | None, min_df: int | None) -> EvaluationData:
@@ -88,6 +90,7 @@ def _fit(task: dict[str, Any]) -> dict[str, Any]:
     assert _DATA is not None
     data = _DATA
     t = time.perf_counter()
+    targeted = {"target_zeros": task["target"]} if task.get("target") is not None else {}
     candidate = projector_candidate(
         task["activation"],
         task["topics"],
@@ -95,6 +98,7 @@ def _fit(task: dict[str, Any]) -> dict[str, Any]:
         device=task["device"],
         l1=task["l1"],
         max_epochs=task["max_epochs"],
+        **targeted,
     )
     fitted = candidate.fit(data, task["seed"])
     metrics = score(fitted, data, task["seed"], throughput=False)
@@ -105,6 +109,9 @@ def _fit(task: dict[str, Any]) -> dict[str, Any]:
         "metrics": metrics,
         "zeros_train": float((Y_train <= 0).mean()),
         "epochs": fitted.model.n_epochs_,
+        "best_epoch": fitted.model.train_result_.best_epoch,
+        "steps_per_epoch": -(-int(data.X_train.shape[0] * 0.9) // DEFAULTS.batch_size),
+        "zeros_by_epoch": [h["zero_fraction"] for h in fitted.model.train_result_.history],
         "seconds": time.perf_counter() - t,
     }
     if task["activation"] in task["baselines"]:
@@ -153,7 +160,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tasks += [
         common | {"activation": g, "l1": l1, "seed": s}
         for g in args.gates
+        if g not in TARGETED
         for l1 in args.l1
+        for s in seeds
+    ]
+    # A targeted gate is held to a share of zeros by a multiplier, with no L1 term.
+    tasks += [
+        common | {"activation": g, "l1": 0.0, "target": z, "seed": s}
+        for g in args.gates
+        if g in TARGETED
+        for z in args.targets
         for s in seeds
     ]
     init = (args.catalog, args.input, args.min_df, args.threads)
@@ -186,6 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         point = {
             "activation": g["activation"],
             "l1": g["l1"],
+            "target": g.get("target"),
             "seed": g["seed"],
             "level": g["zeros_train"],
             "gate": g["metrics"],
@@ -218,6 +235,13 @@ def _ms(values: Sequence[float], digits: int = 3) -> str:
     return f"{v.mean():.{digits}f}"
 
 
+def _setting(run: dict[str, Any]) -> str:
+    """What sets a run's sparsity: its L1 weight, or for a targeted gate its target."""
+    if run.get("target") is not None:
+        return f"target {run['target']:g}"
+    return f"{run['l1']:g}"
+
+
 def report_markdown(result: dict[str, Any], command: str) -> str:
     d, args = result["data"], result["args"]
     lines = [
@@ -236,14 +260,14 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
         metrics.append(("genre_map", "genre mAP"))
     if d["planted"]:
         metrics.append(("topic_f1", "topic F1"))
-    lines.append("| model | L1 | " + " | ".join(m[1] for m in metrics) + " | epochs |")
+    lines.append("| model | L1 or target | " + " | ".join(m[1] for m in metrics) + " | epochs |")
     lines.append("|---|---|" + "---|" * (len(metrics) + 1))
-    keys = dict.fromkeys((r["activation"], r["l1"]) for r in result["runs"])
+    keys = dict.fromkeys((r["activation"], _setting(r)) for r in result["runs"])
     for a, l1 in keys:
-        rs = [r for r in result["runs"] if (r["activation"], r["l1"]) == (a, l1)]
+        rs = [r for r in result["runs"] if (r["activation"], _setting(r)) == (a, l1)]
         cells = [_ms([r["metrics"][k] for r in rs]) for k, _ in metrics]
         lines.append(
-            f"| {a} | {l1:g} | " + " | ".join(cells) + f" | {_ms([r['epochs'] for r in rs], 0)} |"
+            f"| {a} | {l1} | " + " | ".join(cells) + f" | {_ms([r['epochs'] for r in rs], 0)} |"
         )
     baselines = args["baselines"]
     for metric, label in (("recall_at_10", "recall@10"), ("topic_f1", "topic F1")):
@@ -257,13 +281,13 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
             "the same difference seed by seed, mean ± std, which removes the seed-to-seed "
             "spread the two share):",
             "",
-            "| gate | L1 | zeros (train) | gate | "
+            "| gate | L1 or target | zeros (train) | gate | "
             + " | ".join(f"{b} pruned" for b in baselines)
             + " | Δ | > 1 std | paired Δ |",
             "|---|---|---|---|" + "---|" * len(baselines) + "---|---|---|",
         ]
-        for a, l1 in dict.fromkeys((p["activation"], p["l1"]) for p in result["points"]):
-            ps = [p for p in result["points"] if (p["activation"], p["l1"]) == (a, l1)]
+        for a, l1 in dict.fromkeys((p["activation"], _setting(p)) for p in result["points"]):
+            ps = [p for p in result["points"] if (p["activation"], _setting(p)) == (a, l1)]
             gate = np.array([p["gate"][metric] for p in ps])
             best, best_vals = None, None
             for b in baselines:
@@ -277,7 +301,7 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
                 best_vals.std(ddof=1) if best_vals is not None and len(best_vals) > 1 else 0.0,
             )
             lines.append(
-                f"| {a} | {l1:g} | {_ms([p['level'] for p in ps], 2)} | {_ms(gate)} | "
+                f"| {a} | {l1} | {_ms([p['level'] for p in ps], 2)} | {_ms(gate)} | "
                 + " | ".join(cells)
                 + f" | {delta:+.3f} ({best}) | {'yes' if delta > std else 'no'} | "
                 + _ms([p["gate"][metric] - p[best][metric] for p in ps if best in p])
@@ -296,12 +320,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gates", nargs="+", default=list(GATES))
     parser.add_argument("--baselines", nargs="+", default=list(BASELINES))
     parser.add_argument("--l1", nargs="+", type=float, default=list(L1_VALUES))
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        type=float,
+        default=list(TARGET_VALUES),
+        help="shares of zeros a targeted gate is held to (instead of --l1)",
+    )
     parser.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
     parser.add_argument("--no-genre-map", action="store_true", help="skip the genre probe")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training only)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--output", required=True, help="folder for equal_sparsity.md/.json")
+    parser.add_argument(
+        "--output", required=True, help="folder for equal_sparsity.md/.json and frontier.png"
+    )
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the .md from the folder's .json"
     )
@@ -312,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = result.get("command", "python -m models.research.equal_sparsity")
         text = report_markdown(result, command)
         (out / "equal_sparsity.md").write_text(text, encoding="utf-8")
+        _draw(result, out)
         print(text)
         return 0
     torch.set_num_threads(args.threads)
@@ -325,8 +359,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "equal_sparsity.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     text = report_markdown(result, command)
     (out / "equal_sparsity.md").write_text(text, encoding="utf-8")
+    _draw(result, out)
     print(text)
     return 0
+
+
+def _draw(result: dict[str, Any], out: Path) -> None:
+    """frontier.png beside the tables, where matplotlib (the `study` extra) is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print("matplotlib is not installed: no frontier.png", file=sys.stderr)
+        return
+    from models.research.frontier import write_frontier
+
+    write_frontier(result, out / "frontier.png")
 
 
 if __name__ == "__main__":

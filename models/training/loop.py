@@ -75,7 +75,8 @@ def masked_loss(
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Mean negative log-likelihood of the hidden keywords, and the L1 term.
 
-    Returns (nll, l1_term, n_items_with_a_target).
+    Returns (nll, sparsity_term, n_items_with_a_target): the term is the L1 penalty, or a
+    targeted gate's own.
     """
     hidden = rng.random(X.nnz) < mask_rate
     visible = X.copy()
@@ -100,8 +101,12 @@ def masked_loss(
         per_item = torch.zeros(X.shape[0], device=device).index_add_(0, r, -logp[r, c] * w)
         total = torch.from_numpy(np.maximum(target.sum(axis=1).A1, 1e-12).astype(np.float32))
         nll = (per_item / total.to(device))[torch.from_numpy(has_target).to(device)].mean()
-    l1_term = l1 * y.abs().sum(dim=1).mean()
-    return nll, l1_term, n
+    # A targeted gate holds its share of zeros with a multiplier of its own (set in its forward
+    # pass); that replaces the L1 term, which would otherwise shrink every activation too.
+    penalty = getattr(projector.activation, "training_penalty", None)
+    if penalty is not None and torch.is_grad_enabled():
+        return nll, penalty, n
+    return nll, l1 * y.abs().sum(dim=1).mean(), n
 
 
 def train(
@@ -131,14 +136,17 @@ def train(
 
     projector.to(device).train()
     decoder.to(device).train()
+    if hasattr(projector.activation, "target_zeros"):
+        projector.activation.target_zeros = config.target_zeros
     params = [p for p in (*projector.parameters(), *decoder.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
 
     val_inputs = _batch_tensors(X_val, device)
 
     @torch.no_grad()
-    def validate() -> tuple[float, int]:
-        """Validation loss, and the topics active on no validation item (whole bags in)."""
+    def validate() -> tuple[float, int, float]:
+        """Validation loss, the topics active on no validation item, and the share of zero
+        activations (whole bags in)."""
         projector.eval()
         decoder.eval()
         # The same hidden keywords at every epoch, so validation losses compare.
@@ -153,10 +161,11 @@ def train(
         )
         # A dead topic is one that no item can switch on; its weights get no gradient from the
         # likelihood again, so counting them per epoch shows whether an activation kills topics.
-        dead = int((~(projector(*val_inputs) > 0).any(dim=0)).sum())
+        active = projector(*val_inputs) > 0  # (validation items, topics)
+        dead = int((~active.any(dim=0)).sum())
         projector.train()
         decoder.train()
-        return float(nll), dead
+        return float(nll), dead, 1.0 - float(active.float().mean())
 
     best = math.inf
     best_epoch = 0
@@ -179,13 +188,15 @@ def train(
             optimizer.step()
             projector.constrain_()
             total += float(loss.detach())
-        val, dead = validate()
+        val, dead, zeros = validate()
         history.append(
             {
                 "epoch": epoch,
                 "train_loss": total / steps,
                 "validation_loss": val,
                 "dead_topics": dead,
+                # sparsity as training moves it: whether it settles or keeps drifting
+                "zero_fraction": zeros,
             }
         )
         if hasattr(epochs, "set_postfix"):

@@ -170,6 +170,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise TopicprojError(
             "the study draws its figures with matplotlib: pip install 'topicproj[study]'"
         )
+    if args.equal_sparsity:
+        return _equal_sparsity(args)
     base = StudyConfig.smoke() if args.smoke else StudyConfig()
     overrides = {
         name: _ints(getattr(args, name), "--" + name.replace("_", "-"))
@@ -186,6 +188,31 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = write_study(study, args.output, _command_line(args))
     if not args.quiet:
         print(f"wrote {out}: study.md, study.json and the figures", file=sys.stderr)
+    return 0
+
+
+def _equal_sparsity(args: argparse.Namespace) -> int:
+    """Issue 16's comparison (docs/activation.md): one run per topic count, each in its own
+    folder under --output, by `models.research.equal_sparsity`."""
+    from models.research import equal_sparsity
+
+    catalog = args.equal_sparsity
+    if catalog == "tmdb" and args.input is None:
+        raise TopicprojError("--equal-sparsity tmdb needs --input (the TMDB catalog file)")
+    default_topics = {"tmdb": "50,100", "planted": "12", "medium": "50", "large": "100"}
+    topics = _ints(args.topics or default_topics[catalog], "--topics")
+    seeds = ",".join(str(s) for s in _ints(args.seeds or "0,1,2,3,4", "--seeds"))
+    for n in topics:
+        argv = ["--catalog", catalog, "--topics", str(n), "--seeds", seeds]
+        argv += ["--output", str(Path(args.output) / f"{catalog}{n}")]
+        argv += ["--jobs", str(args.jobs), "--max-epochs", str(args.max_epochs)]
+        if args.input is not None:
+            argv += ["--input", args.input]
+        for flag in ("gates", "l1", "targets"):
+            if getattr(args, flag) is not None:
+                argv += [f"--{flag}", *(str(v) for v in getattr(args, flag))]
+        if equal_sparsity.main(argv) != 0:
+            return 1
     return 0
 
 
@@ -322,6 +349,20 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--planted-seeds", help="seeds on the planted catalogs (default 0,1,2)")
     p.add_argument("--tradeoff-seeds", help="seeds of the L1 sweep (default 0,1)")
     p.add_argument("--smoke", action="store_true", help="a tiny setting that runs in seconds")
+    es = p.add_argument_group(
+        "equal sparsity (issue 16)",
+        "gate forms against ReLU-family models pruned to the gate's share of zeros",
+    )
+    es.add_argument(
+        "--equal-sparsity",
+        choices=("tmdb", "planted", "medium", "large"),
+        help="run this comparison on this catalog instead of the study",
+    )
+    es.add_argument("--gates", nargs="+", choices=ALL_ACTIVATIONS, help="gate forms to train")
+    es.add_argument("--l1", nargs="+", type=float, help="L1 weights of the L1-driven gates")
+    es.add_argument("--targets", nargs="+", type=float, help="zero shares of targeted gates")
+    es.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
+    es.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
     p.add_argument("--output", required=True, help="folder for study.md, study.json and PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_study)

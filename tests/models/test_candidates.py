@@ -10,7 +10,14 @@ import torch.nn.functional as F
 from models.core.projector import Projector, ProjectorConfig
 from models.research import candidates
 
-NEW = ("overlap_coverage", "overlap_capped", "overlap_hard", "overlap_quantile")
+NEW = (
+    "overlap_coverage",
+    "overlap_capped",
+    "overlap_hard",
+    "overlap_quantile",
+    "overlap_target",
+    "overlap_coverage_target",
+)
 
 
 def random_projector(name: str, seed: int, n_keywords: int = 60, n_topics: int = 7):
@@ -124,3 +131,51 @@ def test_quantile_threshold_follows_the_quantile_of_the_firing_items():
         act(h, J)  # no gradient (evaluation, serving): tau stays
     torch.testing.assert_close(act.threshold, expected)
     assert not isinstance(act.threshold, torch.nn.Parameter)
+
+
+def test_targeted_gate_raises_its_multiplier_while_too_few_activations_are_zero():
+    act = candidates.CandidateActivation(4, "overlap_target").train()
+    act.target_zeros = 0.75
+    h = torch.ones(8, 4)
+    J = torch.full((8, 4), 0.01)  # on the ramp (tau 0, beta 50): every gate half open
+    act(h, J)
+    # no zero yet: the multiplier moves up by the step times the shortfall
+    torch.testing.assert_close(act.multiplier, torch.tensor(candidates.DUAL_STEP * 0.75))
+    act.training_penalty.backward()
+    # the penalty's gradient pushes every threshold up (descent raises tau), nothing else
+    assert (act.threshold.grad < 0).all()
+
+    with torch.no_grad():
+        act.multiplier.fill_(0.01)
+    act(h, torch.zeros(8, 4))  # every gate shut: zeros 1 > 0.75, the multiplier falls to 0
+    assert float(act.multiplier) == 0.0
+    with torch.no_grad():
+        act(h, J)  # no gradient (evaluation, serving): nothing moves
+    assert float(act.multiplier) == 0.0
+
+
+def test_targeted_gate_trains_to_more_zeros_than_it_finds_on_its_own():
+    from models.core.topic_model import TopicModel
+    from models.data.synthetic import make_synthetic_catalog
+
+    items = make_synthetic_catalog(n_items=600, seed=3).catalog.keywords
+    zeros, multiplier = {}, {}
+    for target in (0.0, 0.95):
+        model = TopicModel(
+            8,
+            activation="overlap_target",
+            target_zeros=target,
+            max_epochs=25,
+            min_df=2,
+            batch_size=32,
+        ).fit(items)
+        assert model.projector_.activation.target_zeros == target
+        zeros[target] = float((model.transform(items) == 0).mean())
+        multiplier[target] = float(model.projector_.activation.multiplier)
+    # Target 0: never binding (a ReLU's own zeros already exceed it), so no pressure at all,
+    # and no L1 either (the default l1 is not applied to a targeted gate).
+    assert multiplier[0.0] == 0.0
+    # A binding target pushes the gates shut well beyond the natural share (0.66 here); it
+    # lags the target, because the training batches hide keywords and the multiplier builds up.
+    assert multiplier[0.95] > 0.5
+    assert zeros[0.95] > zeros[0.0] + 0.1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from models.research.equal_sparsity import main
 from models.research.study.run import prune
@@ -29,3 +30,25 @@ def test_prune_sets_the_asked_share_of_training_activations_to_zero():
     rng = np.random.default_rng(0)
     Y_train = rng.random((400, 5))
     assert (prune(Y_train, Y_train, 0.7) == 0).mean() == np.float64(0.7)
+
+
+def test_topicproj_study_runs_the_comparison_with_a_targeted_gate_and_draws_the_frontier(
+    tmp_path,
+):
+    pytest.importorskip("matplotlib")
+    from service.cli import main as topicproj
+
+    out = tmp_path / "study"
+    argv = ["study", "--equal-sparsity", "planted", "--topics", "12", "--seeds", "0,1"]
+    argv += ["--gates", "overlap_target", "--targets", "0.8", "--max-epochs", "3"]
+    assert topicproj([*argv, "--output", str(out)]) == 0
+    folder = out / "planted12"
+    result = json.loads((folder / "equal_sparsity.json").read_text())
+    gate_runs = [r for r in result["runs"] if r["activation"] == "overlap_target"]
+    # a targeted gate is held by its multiplier alone: no L1 term, the target recorded
+    assert [(r["l1"], r["target"], r["seed"]) for r in gate_runs] == [(0.0, 0.8, 0), (0.0, 0.8, 1)]
+    assert {p["seed"] for p in result["points"]} == {0, 1}
+    assert "| overlap_target | target 0.8 |" in (folder / "equal_sparsity.md").read_text()
+    assert (folder / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the catalog TMDB needs a file: refused with the flag named, before any training
+    assert topicproj(["study", "--equal-sparsity", "tmdb", "--output", str(out / "x")]) == 2

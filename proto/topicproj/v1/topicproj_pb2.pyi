@@ -329,7 +329,7 @@ class StartTrainingRequest(_message.Message):
     def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ..., parent_version: _Optional[str] = ..., from_scratch: _Optional[bool] = ...) -> None: ...
 
 class TrainingOptions(_message.Message):
-    __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed")
+    __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed", "target_zeros")
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     MIN_DF_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +343,7 @@ class TrainingOptions(_message.Message):
     L1_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ZEROS_FIELD_NUMBER: _ClassVar[int]
     topics: int
     activation: str
     min_df: int
@@ -356,7 +357,8 @@ class TrainingOptions(_message.Message):
     l1: float
     validation_fraction: float
     seed: int
-    def __init__(self, topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_vocabulary: _Optional[int] = ..., init: _Optional[str] = ..., max_epochs: _Optional[int] = ..., patience: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., mask_rate: _Optional[float] = ..., l1: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+    target_zeros: float
+    def __init__(self, topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_vocabulary: _Optional[int] = ..., init: _Optional[str] = ..., max_epochs: _Optional[int] = ..., patience: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., mask_rate: _Optional[float] = ..., l1: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., target_zeros: _Optional[float] = ...) -> None: ...
 
 class StartTrainingResponse(_message.Message):
     __slots__ = ("job",)
