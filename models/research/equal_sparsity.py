@@ -235,6 +235,42 @@ def _ms(values: Sequence[float], digits: int = 3) -> str:
     return f"{v.mean():.{digits}f}"
 
 
+DRIFT_EPOCHS = (5, 10, 20, 40, 80)
+
+
+def _drift_table(result: dict[str, Any]) -> list[str]:
+    """Zeros on the validation items epoch by epoch: whether a setting's sparsity settles or
+    keeps rising as training runs longer (which a larger catalog makes it do)."""
+    runs = [r for r in result["runs"] if r.get("zeros_by_epoch")]
+    if not runs:
+        return []
+    lines = [
+        "",
+        "Share of zero activations on the validation items by epoch, as training went (mean "
+        "over the seeds still training; the model kept is the best epoch's), and the optimiser "
+        "steps per epoch:",
+        "",
+        "| model | L1 or target | steps/epoch | "
+        + " | ".join(f"epoch {e}" for e in DRIFT_EPOCHS)
+        + " | last epoch | best epoch |",
+        "|---|---|---|" + "---|" * (len(DRIFT_EPOCHS) + 2),
+    ]
+    for a, setting in dict.fromkeys((r["activation"], _setting(r)) for r in runs):
+        rs = [r for r in runs if (r["activation"], _setting(r)) == (a, setting)]
+        cells = []
+        for e in DRIFT_EPOCHS:
+            vals = [r["zeros_by_epoch"][e - 1] for r in rs if len(r["zeros_by_epoch"]) >= e]
+            cells.append(f"{np.mean(vals):.2f}" if vals else "-")
+        last = _ms([r["zeros_by_epoch"][-1] for r in rs], 2)
+        best = _ms([r["zeros_by_epoch"][max(r["best_epoch"], 1) - 1] for r in rs], 2)
+        lines.append(
+            f"| {a} | {setting} | {rs[0]['steps_per_epoch']} | "
+            + " | ".join(cells)
+            + f" | {last} | {best} |"
+        )
+    return lines
+
+
 def _setting(run: dict[str, Any]) -> str:
     """What sets a run's sparsity: its L1 weight, or for a targeted gate its target."""
     if run.get("target") is not None:
@@ -307,7 +343,7 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
                 + _ms([p["gate"][metric] - p[best][metric] for p in ps if best in p])
                 + " |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *_drift_table(result)]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

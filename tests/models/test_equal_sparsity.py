@@ -48,7 +48,12 @@ def test_topicproj_study_runs_the_comparison_with_a_targeted_gate_and_draws_the_
     # a targeted gate is held by its multiplier alone: no L1 term, the target recorded
     assert [(r["l1"], r["target"], r["seed"]) for r in gate_runs] == [(0.0, 0.8, 0), (0.0, 0.8, 1)]
     assert {p["seed"] for p in result["points"]} == {0, 1}
-    assert "| overlap_target | target 0.8 |" in (folder / "equal_sparsity.md").read_text()
+    # each run keeps its sparsity epoch by epoch, and the report shows it
+    assert all(len(r["zeros_by_epoch"]) == r["epochs"] for r in result["runs"])
+    assert all(0 <= z <= 1 for r in result["runs"] for z in r["zeros_by_epoch"])
+    text = (folder / "equal_sparsity.md").read_text()
+    assert "| overlap_target | target 0.8 |" in text
+    assert "zero activations on the validation items by epoch" in text
     assert (folder / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the catalog TMDB needs a file: refused with the flag named, before any training
     assert topicproj(["study", "--equal-sparsity", "tmdb", "--output", str(out / "x")]) == 2
