@@ -14,7 +14,7 @@ BENCHMARKS = {
     "load": ("benchmarks.load.cli", "the gRPC service under load, against its ceilings"),
     "batcher": ("benchmarks.batcher", "what the batcher adds to a lone request"),
     "kernel": ("benchmarks.kernel", "the projection kernel: inference, autograd, plain ReLU"),
-    "offline": ("benchmarks.offline", "offline projection against scikit-learn and the kernel"),
+    "offline": ("benchmarks.offline.cli", "offline projection against scikit-learn and the kernel"),
     "floor": ("benchmarks.floor", "`topicproj project` against its whole-process floor"),
     "peers": ("benchmarks.peers.cli", "topicproj against Ray Serve and a plain grpc.aio server"),
     "gpu": ("benchmarks.gpu_check", "CUDA correctness, kernel timing and serving (needs a GPU)"),

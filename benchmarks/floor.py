@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.skip_real:
             notes.append("real-shaped catalog skipped: the TMDB file is absent")
         if not args.skip_synthetic:
-            from benchmarks.offline import (
+            from benchmarks.offline.catalogs import (
                 SYN_MODEL,
                 cached_model,
                 fit_synthetic_model,

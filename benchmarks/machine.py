@@ -19,7 +19,7 @@ def cpu_name() -> str:
 
 ENTRY_NAMES = {
     "benchmarks.load": "load",
-    "benchmarks.offline": "offline",
+    "benchmarks.offline.cli": "offline",
     "benchmarks.batcher": "batcher",
     "benchmarks.kernel": "kernel",
     "benchmarks.floor": "floor",
