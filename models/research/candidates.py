@@ -24,6 +24,23 @@ the topic's keyword set is large (|m|^2 dominates both denominators); coverage a
 Tanimoto do not have that term, or bound it. With tau + 1/beta <= 0 each of the four is relu(h)
 exactly, as the gate is (tests/models/test_candidates.py).
 
+The second round of issue 16 added *targeted* gates, whose sparsity is a share of zeros held by
+a constraint rather than the outcome of an L1 weight:
+
+    overlap_target           the gate itself (Tanimoto)
+    overlap_coverage_target  the gate on coverage, as overlap_coverage
+    overlap_joint_target     the gate times a second ramp on h, clamp(beta_h (h - theta_k), 0, 1):
+                             a learned threshold on the magnitude too, so that pruning a ReLU
+                             after training is one of its settings
+
+In training each holds the share of zero activations at or above `target_zeros` (a training
+option) with a Lagrange multiplier lambda on the share of open gates, raised by dual ascent while
+the batch has too few zeros and lowered (never below 0) once it has enough. That term replaces
+the L1 penalty: L1 can be paid by shrinking W and growing the decoder (J and the gate do not
+change when W is scaled, h does), so the sparsity an L1 weight buys drifts with the number of
+steps, and so with the catalog's size. The open share is scale-free, and h is left to the
+likelihood alone. The multiplier is a buffer (saved with the model; serving never moves it).
+
 Serving never imports this module unless a model names one of these forms.
 """
 
@@ -32,15 +49,16 @@ from __future__ import annotations
 import torch
 
 from models.core.activation import ActivationSpec, OverlapActivation
+from models.core.options import DEFAULTS
 
 _EPS = 1e-12
 CAP = 4.0  # overlap_capped: a topic counts as at most this many keywords (an item has ~5-8)
 QUANTILE = 0.5  # overlap_quantile: the share of a topic's firing items its gate shuts
-MOMENTUM = 0.9
+MOMENTUM = 0.9  # overlap_quantile: weight of the old threshold in the moving average
+# Targeted gates: the multiplier's step per batch, per unit of shortfall in the share of zeros.
+# At 0.05 it reaches the ~1-3 a binding target needs within a few hundred steps (one to a few
+# epochs on TMDB), without swinging the share of zeros from batch to batch.
 DUAL_STEP = 0.05
-# overlap_target and kin: the share of zero activations held in training. The training loop
-# sets each model's own from its options (`target_zeros`); this is the start value.
-TARGET_ZEROS = 0.5  # overlap_quantile: weight of the old threshold in the moving average
 
 _GATE_PARAMS = frozenset({"threshold", "log_sharpness"})
 CANDIDATE_SPECS = {
@@ -95,7 +113,8 @@ class CandidateActivation(OverlapActivation):
         self.targeted = name.endswith("_target")
         if self.targeted:
             self.register_buffer("multiplier", torch.zeros(()))
-            self.target_zeros = TARGET_ZEROS
+            # the training loop sets each model's own from its options
+            self.target_zeros = DEFAULTS.target_zeros
             self.training_penalty: torch.Tensor | None = None
 
     def _coverage(self, xm: torch.Tensor, xx: torch.Tensor, norm2: torch.Tensor) -> torch.Tensor:
@@ -140,6 +159,9 @@ class CandidateActivation(OverlapActivation):
         raise ValueError(f"unknown activation form {self.form!r}")
 
     def _hold_target(self, h: torch.Tensor, gate: torch.Tensor, y: torch.Tensor) -> None:
+        """One dual-ascent step on the multiplier, then this batch's penalty: multiplier times
+        the mean gate value over the (item, topic) pairs with h > 0. h, gate, y: (batch,
+        topics)."""
         with torch.no_grad():
             zeros = (y <= 0).float().mean()
             self.multiplier.add_(DUAL_STEP * (self.target_zeros - zeros)).clamp_(min=0.0)

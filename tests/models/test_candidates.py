@@ -3,6 +3,7 @@ place, and their reduction to ReLU."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -154,7 +155,7 @@ def test_targeted_gate_raises_its_multiplier_while_too_few_activations_are_zero(
     assert float(act.multiplier) == 0.0
 
 
-def test_targeted_gate_trains_to_more_zeros_than_it_finds_on_its_own():
+def test_targeted_gate_trains_to_more_zeros_than_it_finds_on_its_own(tmp_path):
     from models.core.topic_model import TopicModel
     from models.data.synthetic import make_synthetic_catalog
 
@@ -179,3 +180,9 @@ def test_targeted_gate_trains_to_more_zeros_than_it_finds_on_its_own():
     # lags the target, because the training batches hide keywords and the multiplier builds up.
     assert multiplier[0.95] > 0.5
     assert zeros[0.95] > zeros[0.0] + 0.1
+    # saved and loaded: the same projections, the multiplier and the target kept
+    model.save(tmp_path / "m")
+    loaded = TopicModel.load(tmp_path / "m", device="cpu")
+    assert float(loaded.projector_.activation.multiplier) == multiplier[0.95]
+    assert loaded.target_zeros == 0.95
+    np.testing.assert_array_equal(loaded.transform(items[:50]), model.transform(items[:50]))
