@@ -110,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks kernel", description=__doc__)
     p.add_argument("--items", type=int, default=32_768, help="items per batch (default 32768)")
     p.add_argument("--topics", default="50,256", help="topic counts (default 50,256)")
+    p.add_argument(
+        "--activations",
+        default="relu,prelu,overlap",
+        help="activations, by name (default relu,prelu,overlap; any of TrainOptions' names)",
+    )
     p.add_argument("--before", help="also time the projector of this git revision")
     p.add_argument("--out", type=Path, help="append the results (Markdown) to this file")
     args = p.parse_args(argv)
@@ -134,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     with torch.no_grad():
         for topics in (int(t) for t in args.topics.split(",")):
-            for activation in ("relu", "prelu", "overlap"):
+            for activation in args.activations.split(","):
                 m = projector(topics, activation)
                 ways = [
                     lambda m=m: m(idx, off, w),

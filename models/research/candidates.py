@@ -127,6 +127,10 @@ class CandidateActivation(OverlapActivation):
         self, h: torch.Tensor, overlap: torch.Tensor, *, consume: bool = False
     ) -> torch.Tensor:
         # h, overlap: (batch, topics) -> (batch, topics); out of place, so `consume` is moot
+        if self.form == "gate" and not (self.training and torch.is_grad_enabled()):
+            # served, a targeted Tanimoto gate is the default gate: take its in-place path, so
+            # that it costs what the default costs
+            return super().forward(h, overlap, consume=consume)
         if self.form == "quantile" and self.training and torch.is_grad_enabled():
             self._follow_quantile(h, overlap)
         tau, beta = self.tau_beta()
