@@ -26,7 +26,7 @@ from models.core.topic_model import TopicModel
 from models.data.catalog import read_catalog
 from models.errors import ModelDirectoryError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TMDB = ROOT.parent / "shared" / "data" / "tmdb_5000_movies.csv.zip"
 RUNS = ROOT / "runs"
 TMDB_MODEL = RUNS / "bench-offline-tmdb50"
