@@ -120,11 +120,15 @@ class TrainingJobs:
         return removed
 
     async def upload(self, chunks: AsyncIterator[Any]) -> tuple[str, int]:
-        """Write an uploaded catalog; (upload_id, bytes). Nothing is kept if it fails."""
-        self.sweep_uploads()
+        """Write an uploaded catalog; (upload_id, bytes). Nothing is kept if it fails.
+
+        Every file operation runs in a worker thread: a slow disk (or a large upload) must not
+        stall the event loop that serves Project calls beside it.
+        """
+        await asyncio.to_thread(self.sweep_uploads)
         upload_id = uuid.uuid4().hex
         folder = self.uploads / upload_id
-        folder.mkdir(parents=True)
+        await asyncio.to_thread(folder.mkdir, parents=True)
         size = 0
         name = ""
         try:
@@ -134,17 +138,19 @@ class TrainingJobs:
                     name = Path(chunk.filename).name  # the last component only, never a path
                     if not name or name in (".", ".."):
                         raise InvalidInput("the first chunk must name the file (filename)")
-                    handle = open(folder / name, "wb")  # closed below, on every path
+                    # closed below, on every path
+                    handle = await asyncio.to_thread(open, folder / name, "wb")
                 size += len(chunk.data)
                 if size > self.max_upload_bytes:
                     raise TooMany(
                         f"upload larger than the server's limit of {self.max_upload_bytes} bytes"
                     )
-                handle.write(chunk.data)
+                await asyncio.to_thread(handle.write, chunk.data)
             if handle is None:
                 raise InvalidInput("an upload needs at least one chunk")
-            handle.close()
+            await asyncio.to_thread(handle.close)
         except BaseException:
+            # synchronous on purpose: this path may run while the task is being cancelled
             if handle is not None:
                 handle.close()
             shutil.rmtree(folder, ignore_errors=True)
