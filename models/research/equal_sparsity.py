@@ -110,7 +110,7 @@ def _fit(task: dict[str, Any]) -> dict[str, Any]:
         "zeros_train": float((Y_train <= 0).mean()),
         "epochs": fitted.model.n_epochs_,
         "best_epoch": fitted.model.train_result_.best_epoch,
-        "steps_per_epoch": -(-int(data.X_train.shape[0] * 0.9) // DEFAULTS.batch_size),
+        "steps_per_epoch": _steps_per_epoch(data),
         "zeros_by_epoch": [h["zero_fraction"] for h in fitted.model.train_result_.history],
         "seconds": time.perf_counter() - t,
     }
@@ -124,6 +124,14 @@ def _fit(task: dict[str, Any]) -> dict[str, Any]:
         out["decoder"] = model.decoder_.cpu()
         out["remap"] = np.array([model.vocabulary_.id(k) for k in data.vocabulary.keywords])
     return out
+
+
+def _steps_per_epoch(data: EvaluationData) -> int:
+    """Optimiser steps in one epoch, as the training loop counts them: items with a keyword,
+    less the validation share, in batches."""
+    n = int((np.diff(data.X_train.indptr) > 0).sum())
+    n_val = min(max(1, round(n * DEFAULTS.validation_fraction)), n - 1)
+    return -(-(n - n_val) // DEFAULTS.batch_size)
 
 
 @torch.no_grad()
