@@ -2,7 +2,7 @@
 
 Each gate form is trained at several L1 weights (one sparsity level each); every baseline is
 trained once per seed and then pruned, for each gate run of the same seed, to exactly that gate
-run's share of zeros on the training items (`study.run.prune`: activations at or below a
+run's share of zeros on the training items (`pruning.prune`: activations at or below a
 quantile of the baseline's own training activations are set to zero; no test item plays a part).
 The comparison is then at equal sparsity: recall@10 of a hidden keyword, and on planted catalogs
 active-topic F1. Each model is also scored as trained (recall@10, genre mAP, zeros, F1).
@@ -36,7 +36,7 @@ import torch
 from models.core.options import DEFAULTS
 from models.research import scoring
 from models.research.evaluation import EvaluationData, projector_candidate, score
-from models.research.study.run import prune
+from models.research.pruning import prune
 
 GATES = ("overlap", "overlap_coverage", "overlap_capped", "overlap_hard", "overlap_quantile")
 BASELINES = ("relu", "prelu")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.research.equal_sparsity import main
-from models.research.study.run import prune
+from models.research.pruning import prune
 
 
 def test_one_command_writes_tables_with_baselines_pruned_to_the_gates_zeros(tmp_path):
