@@ -63,7 +63,7 @@ COPY proto ./proto
 COPY models ./models
 COPY service ./service
 RUN pip install --no-deps . \
-    && python -c "import models.core.topic_model, service.serving.server, topicproj.v1.topicproj_pb2_grpc" \
+    && python -c "import topicproj.models.core.topic_model, topicproj.service.serving.server, topicproj.v1.topicproj_pb2_grpc" \
     && topicproj serve --help > /dev/null
 
 # ---------------------------------------------------------------------------------------------

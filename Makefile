@@ -17,7 +17,7 @@ CLIENT_VENV := .venv-client
 OIP_VENV := .venv-oip
 TRITONCLIENT := tritonclient[grpc]==2.73.0
 
-.PHONY: install run demo-model test lint evaluate study clean proto contract deploy-files
+.PHONY: install run demo-model test lint evaluate study clean proto contract deploy-files dist
 
 install: $(STAMP)
 
@@ -40,10 +40,22 @@ demo-model: $(STAMP)
 $(BUF):
 	npm install --prefix .tools --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
-$(CLIENT_VENV)/.stamp: pyproject.toml $(wildcard service/client/*.py proto/topicproj/*/*.py proto/topicproj/*/*/*.py)
+# The wheel and the source distribution, checked by twine: what `pip install` takes. The wheel's
+# only top-level import name is `topicproj` (a test reads its RECORD in the client's venv).
+SOURCES := pyproject.toml README.md $(shell git ls-files proto models service 2>/dev/null)
+dist/.stamp: $(STAMP) $(SOURCES)
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist . > /dev/null
+	$(BIN)/twine check --strict dist/*
+	touch $@
+
+dist: dist/.stamp
+
+# The client alone, from the built wheel, in a venv of its own: no torch, no server extra.
+$(CLIENT_VENV)/.stamp: dist/.stamp
 	rm -rf $(CLIENT_VENV)
 	$(PYTHON) -m venv $(CLIENT_VENV)
-	$(CLIENT_VENV)/bin/python -m pip install --quiet .
+	$(CLIENT_VENV)/bin/python -m pip install --quiet dist/topicproj-*.whl
 	touch $@
 
 $(OIP_VENV)/.stamp:
@@ -89,7 +101,7 @@ study: $(STAMP)
 	$(BIN)/topicproj study --input $(TMDB) --output reports/study
 
 clean:
-	rm -rf $(VENV) $(CLIENT_VENV) $(OIP_VENV) .tools runs reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CLIENT_VENV) $(OIP_VENV) .tools runs reports dist build .pytest_cache .ruff_cache
 
 # Regenerate the Python code for the gRPC contracts (committed; a test checks it is current).
 PROTOS := proto/topicproj/v1/topicproj.proto proto/topicproj/oip/v2/grpc_predict_v2.proto

@@ -32,13 +32,13 @@ from prometheus_client import CollectorRegistry
 from benchmarks.load.scenarios import Scenario
 from benchmarks.load.workload import build_requests, ensure_model, keyword_pool
 from benchmarks.machine import command_line, cpu_name, emit
-from models.core.topic_model import TopicModel
-from service.metrics import ServiceMetrics
-from service.serving.process import tune_interpreter
-from service.serving.responses import build_response
-from service.serving.server import ProjectionServer
-from service.serving.validation import validate
-from service.settings import Settings
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.service.metrics import ServiceMetrics
+from topicproj.service.serving.process import tune_interpreter
+from topicproj.service.serving.responses import build_response
+from topicproj.service.serving.server import ProjectionServer
+from topicproj.service.serving.validation import validate
+from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
 
 ROUNDS = 3  # each way is timed this many times, interleaved, and the median is reported
@@ -56,7 +56,7 @@ def time_direct(server: ProjectionServer, requests: list[pb.ProjectRequest], n: 
 async def time_batcher(
     server: ProjectionServer, requests: list[pb.ProjectRequest], n: int, wait_ms: float
 ) -> float:
-    from service.serving.batching import Batcher
+    from topicproj.service.serving.batching import Batcher
 
     batcher = Batcher(
         server.holder.compute,

@@ -104,7 +104,7 @@ def run_child(command: list[str]) -> float:
 
 def real_shaped(path: Path, n_items: int, seed: int = 0) -> pa.Table:
     """Short items drawn from the TMDB keywords by their popularity there."""
-    from models.data.catalog import read_catalog
+    from topicproj.models.data.catalog import read_catalog
 
     counts = Counter(k for kws in read_catalog(TMDB).keywords for k in kws)
     names = np.array(list(counts))
@@ -131,9 +131,9 @@ def write_jsonl(table: pa.Table, path: Path) -> None:
 
 
 def tmdb_model() -> Path:
-    from models.core.topic_model import TopicModel
-    from models.data.catalog import read_catalog
-    from models.errors import ModelDirectoryError
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.data.catalog import read_catalog
+    from topicproj.models.errors import ModelDirectoryError
 
     try:
         TopicModel.load(TMDB_MODEL, device="cpu")
@@ -150,7 +150,7 @@ def sklearn_rate(parquet: Path, model_dir: Path, subset: int) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    from models.core.topic_model import TopicModel
+    from topicproj.models.core.topic_model import TopicModel
 
     model = TopicModel.load(model_dir, device="cpu")
     mlb = MultiLabelBinarizer(classes=model.vocabulary_.keywords, sparse_output=True).fit([])
@@ -181,8 +181,8 @@ def kernel_bound(parquet: Path, model_dir: Path, batch_size: int, device: str) -
     """
     import torch
 
-    from models.core.topic_model import TopicModel
-    from models.data.catalog import iter_catalog_arrow
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.data.catalog import iter_catalog_arrow
 
     model = TopicModel.load(model_dir, device=device)
     batches = [
@@ -235,7 +235,7 @@ class Row:
 def measure(name: str, source: Path, model: Path, items: int, args: argparse.Namespace) -> Row:
     out = Path(tempfile.mkdtemp(prefix="topicproj-floor-"))
     project = [
-        sys.executable, "-m", "service.cli", "project", "--model", str(model), "--input",
+        sys.executable, "-m", "topicproj.service.cli", "project", "--model", str(model), "--input",
         str(source), "--output", str(out / "p.parquet"), "--quiet", "--device", args.device,
         "--batch-size", str(args.batch_size),
     ]  # fmt: skip

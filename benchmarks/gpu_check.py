@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from models.core.projector import Projector, ProjectorConfig
-from models.core.topic_model import TopicModel
-from models.data.synthetic import make_synthetic_catalog
+from topicproj.models.core.projector import Projector, ProjectorConfig
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.synthetic import make_synthetic_catalog
 
 KEYWORDS, TOPICS, PER_ITEM = 20_000, 256, 8
 
@@ -162,10 +162,10 @@ def check_serving(device: torch.device) -> list[str]:
 
     from prometheus_client import CollectorRegistry
 
-    from service.client import AsyncTopicClient
-    from service.metrics import ServiceMetrics
-    from service.serving.server import ProjectionServer
-    from service.settings import Settings
+    from topicproj.service.client import AsyncTopicClient
+    from topicproj.service.metrics import ServiceMetrics
+    from topicproj.service.serving.server import ProjectionServer
+    from topicproj.service.settings import Settings
 
     catalog = make_synthetic_catalog().catalog
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,11 +208,11 @@ def check_batching_gain(device: torch.device, seconds: float = 3.0) -> list[str]
 
     from prometheus_client import CollectorRegistry
 
-    from service.metrics import ServiceMetrics
-    from service.serving.batching import Batcher
-    from service.serving.server import ProjectionServer
-    from service.serving.validation import Bags
-    from service.settings import Settings
+    from topicproj.service.metrics import ServiceMetrics
+    from topicproj.service.serving.batching import Batcher
+    from topicproj.service.serving.server import ProjectionServer
+    from topicproj.service.serving.validation import Bags
+    from topicproj.service.settings import Settings
 
     catalog = make_synthetic_catalog().catalog
     model = TopicModel(12, min_df=2, max_epochs=5, device=str(device)).fit(catalog.keywords)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.machine import command_line, cpu_name, emit
-from models.core.projector import Projector, ProjectorConfig
+from topicproj.models.core.projector import Projector, ProjectorConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYWORDS, PER_ITEM = 20_000, 8
@@ -73,7 +73,9 @@ def projector_before(revision: str, topics: int, activation: str, now: Projector
         (folder / "models").rename(folder / name)
         for path in (folder / name).rglob("*.py"):  # its absolute imports name its own copy
             text = path.read_text(encoding="utf-8")
-            path.write_text(text.replace("from models.", f"from {name}."), encoding="utf-8")
+            for prefix in ("from topicproj.models.", "from models."):  # after and before the rename
+                text = text.replace(prefix, f"from {name}.")
+            path.write_text(text, encoding="utf-8")
         sys.path.insert(0, str(folder))
     for module in (f"{name}.core.projector", f"{name}.projector"):
         with contextlib.suppress(ModuleNotFoundError):

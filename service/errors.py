@@ -16,7 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-from models.errors import ModelDirectoryError, NotFittedError, UnknownVersion
+from topicproj.models.errors import ModelDirectoryError, NotFittedError, UnknownVersion
 
 
 class ServiceError(Exception):

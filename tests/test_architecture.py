@@ -42,7 +42,7 @@ SHARED = {"models.errors"}  # plain exceptions, importable from anywhere
 
 
 def room(module: str) -> str:
-    parts = module.split(".")
+    parts = module.removeprefix("topicproj.").split(".")
     if parts[0] == "service" and len(parts) == 2 and not (REPO / "service" / parts[1]).is_dir():
         return "service.base"  # settings, errors, metrics: shared by the service's rooms
     return ".".join(parts[:2])
@@ -63,7 +63,7 @@ def module_imports(path: Path, module: str) -> set[str]:
             else:
                 name = node.module or ""
             found.add(name)
-    return {n for n in found if n.split(".")[0] in ("models", "service")}
+    return {n for n in found if n.startswith(("topicproj.models", "topicproj.service"))}
 
 
 def all_modules() -> dict[str, Path]:
@@ -72,7 +72,7 @@ def all_modules() -> dict[str, Path]:
         for path in (REPO / top).rglob("*.py"):
             parts = path.relative_to(REPO).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            out[name] = path
+            out[f"topicproj.{name}"] = path
     return out
 
 
@@ -92,9 +92,10 @@ def test_rooms_import_only_the_rooms_below_them():
 
 def test_models_never_imports_service_grpc_or_prometheus():
     for module, path in all_modules().items():
-        if module.startswith("models"):
+        if module.startswith("topicproj.models"):
             text = path.read_text(encoding="utf-8")
-            for banned in ("import grpc", "from grpc", "prometheus_client", "from service"):
+            banned_names = ("import grpc", "from grpc", "prometheus_client", "topicproj.service")
+            for banned in banned_names:
                 assert banned not in text, f"{module}: {banned}"
 
 
@@ -122,19 +123,21 @@ def test_the_room_graph_has_no_cycle():
 
 def test_the_serving_path_loads_no_research_or_training_code(tmp_path):
     """A server process imports, loads a model and projects without the lab or the trainer."""
-    from models.core.topic_model import TopicModel
-    from models.data.synthetic import make_synthetic_catalog
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.data.synthetic import make_synthetic_catalog
 
     items = make_synthetic_catalog(n_items=200, n_topics=4, keywords_per_topic=6).catalog
     TopicModel(4, min_df=2, max_epochs=2, device="cpu").fit(items.keywords).save(tmp_path / "m")
     script = f"""
 import sys
-import service.cli.main, service.serving.process, service.serving.workers
-from models.core.topic_model import TopicModel
+import topicproj.service.cli.main, topicproj.service.serving.process
+import topicproj.service.serving.workers
+from topicproj.models.core.topic_model import TopicModel
 model = TopicModel.load({str(tmp_path / "m")!r}, device="cpu")
 model.transform([["alien", "space"], ["love", "paris"]])
 print(sorted(n for n in sys.modules if n.startswith(
-    ("models.research", "models.training", "models.data.synthetic", "matplotlib", "ray"))))
+    ("topicproj.models.research", "topicproj.models.training",
+     "topicproj.models.data.synthetic", "matplotlib", "ray"))))
 """
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300

@@ -6,7 +6,7 @@ import itertools
 import time
 from pathlib import Path
 
-from service.client.wire import SEPARATOR
+from topicproj.service.client.wire import SEPARATOR
 from topicproj.v1 import topicproj_pb2 as pb
 
 from .workload import RequestPool
@@ -32,7 +32,7 @@ def in_process_rate(model_dir: Path, requests: RequestPool) -> float:
     """
     import torch
 
-    from models.core.topic_model import TopicModel
+    from topicproj.models.core.topic_model import TopicModel
 
     model = TopicModel.load(model_dir, device="cpu")
     keywords = [request_keywords(pb.ProjectRequest.FromString(p)) for p in requests.payloads]

@@ -118,7 +118,7 @@ def server_configs(
     max_wait_ms: float | None,
     before: tuple[str, Path] | None = None,
 ) -> list[ServerConfig]:
-    from service.settings import Settings
+    from topicproj.service.settings import Settings
 
     fields = Settings.model_fields
     items = max_batch_items if max_batch_items is not None else fields["max_batch_items"].default

@@ -106,7 +106,7 @@ class ServerProcess:
             self.command = [
                 sys.executable,
                 "-m",
-                "service.cli",
+                "topicproj.service.cli",
                 "serve",
                 "--model",
                 str(model),

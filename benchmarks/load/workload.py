@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.client.wire import to_request
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
+from topicproj.service.client.wire import to_request
 
 from .scenarios import MAX_POOL_ITEMS, ROOT, RUNS, TMDB, Scenario
 
@@ -29,14 +29,14 @@ def keyword_pool(data: Path | None) -> Pool:
     """Items to send: TMDB (items with keywords only) if present, else the synthetic catalog."""
     path = data if data is not None else TMDB
     if path.exists():
-        from models.data.catalog import read_catalog
+        from topicproj.models.data.catalog import read_catalog
 
         keywords = [k for k in read_catalog(path).keywords if k]
         shown = os.path.relpath(path, ROOT) if data is None else str(path)
         return Pool(keywords, shown, tmdb=data is None)
     if data is not None:
         raise SystemExit(f"{data}: no such file")
-    from models.data.synthetic import make_synthetic_catalog
+    from topicproj.models.data.synthetic import make_synthetic_catalog
 
     keywords = [k for k in make_synthetic_catalog().catalog.keywords if k]
     return Pool(keywords, "synthetic catalog", tmdb=False)
@@ -44,9 +44,9 @@ def keyword_pool(data: Path | None) -> Pool:
 
 def ensure_model(pool: Pool) -> Path:
     """A cached benchmark model under runs/, trained once (about 10 s on TMDB) if missing."""
-    from models.core.artifacts import read_model_dir
-    from models.core.topic_model import TopicModel
-    from models.errors import ModelDirectoryError
+    from topicproj.models.core.artifacts import read_model_dir
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.errors import ModelDirectoryError
 
     path = RUNS / ("bench-model-tmdb50" if pool.tmdb else "bench-model-synthetic12")
     try:

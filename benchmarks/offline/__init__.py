@@ -2,7 +2,7 @@
 
 For each dataset it measures, in one run and for the same items:
 
-1. local engine: `models.offline.projection.project_catalog` from a Parquet input (id,
+1. local engine: `topicproj.models.offline.projection.project_catalog` from a Parquet input (id,
    keywords) to a Parquet output, end to end (read, map keywords, project, write);
 2. scikit-learn: the pipeline a user would otherwise write: read the same Parquet into Python
    lists, `MultiLabelBinarizer(classes=<the model's vocabulary>, sparse_output=True)`, then

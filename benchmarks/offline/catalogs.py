@@ -21,10 +21,10 @@ import scipy.sparse as sp
 from sklearn.decomposition import NMF
 from sklearn.exceptions import ConvergenceWarning
 
-import models.training.loop as training_loop
-from models.core.topic_model import TopicModel
-from models.data.catalog import read_catalog
-from models.errors import ModelDirectoryError
+import topicproj.models.training.loop as training_loop
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.catalog import read_catalog
+from topicproj.models.errors import ModelDirectoryError
 
 ROOT = Path(__file__).resolve().parents[2]
 TMDB = ROOT.parent / "shared" / "data" / "tmdb_5000_movies.csv.zip"

@@ -33,8 +33,8 @@ def peak_mib():
     unit = 1 if sys.platform == "darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
 
-from models.offline.projection import project_catalog
-from models.core.topic_model import TopicModel
+from topicproj.models.offline.projection import project_catalog
+from topicproj.models.core.topic_model import TopicModel
 model = TopicModel.load(sys.argv[1], device="cpu")
 loaded = peak_mib()
 start = time.perf_counter()

@@ -33,10 +33,10 @@ from benchmarks.offline.catalogs import (
     tmdb_parquet,
     write_synthetic,
 )
-from models.core.sparse import SparseBatch
-from models.core.topic_model import TopicModel
-from models.data.catalog import ArrowBatch, iter_catalog_arrow
-from models.offline.projection import parquet_writer, project_catalog
+from topicproj.models.core.sparse import SparseBatch
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.catalog import ArrowBatch, iter_catalog_arrow
+from topicproj.models.offline.projection import parquet_writer, project_catalog
 
 SKLEARN_SUBSET = 20_000  # NMF.transform runs at a few thousand items/s: time a subset
 MIN_SECONDS = 2.0  # repeat a short measurement until it has run this long, for a stable rate

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.core.topic_model import TopicModel
-from service.serving.holder import Projected
-from service.serving.responses import build_response
-from service.serving.validation import Bags, validate
-from service.settings import Settings
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.service.serving.holder import Projected
+from topicproj.service.serving.responses import build_response
+from topicproj.service.serving.validation import Bags, validate
+from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
 
 SETTINGS = Settings(metrics_port=None)  # the default limits, as topicproj serve has them

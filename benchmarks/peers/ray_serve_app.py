@@ -32,7 +32,7 @@ class Topicproj:
     def __init__(self, model_dir: str, max_batch_items: int, wait_ms: float) -> None:
         import torch
 
-        from models.core.topic_model import TopicModel
+        from topicproj.models.core.topic_model import TopicModel
 
         torch.set_num_threads(1)
         self.model = TopicModel.load(model_dir, device="cpu")

@@ -15,7 +15,7 @@ import grpc
 import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from models.core.topic_model import TopicModel
+from topicproj.models.core.topic_model import TopicModel
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 

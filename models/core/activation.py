@@ -19,7 +19,8 @@ tau_k + 1/beta_k. Fixed settings of the same module give the baselines, on the s
     prelu       a learnable (from 0.25), gate as above
 
 Three other forms were measured against it (`benchmarks/RESULTS.md`). They live in the lab,
-`models.research.candidates`, and `make_activation` reaches for them only when a model names one.
+`topicproj.models.research.candidates`, and `make_activation` reaches for them only
+when a model names one.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class ActivationSpec:
             "overlap": cls("gate", 0.0, 0.0, 50.0, gate_params, 0.0),
         }
         if name in CANDIDATE_FORMS:
-            from models.research.candidates import CANDIDATE_SPECS
+            from topicproj.models.research.candidates import CANDIDATE_SPECS
 
             return CANDIDATE_SPECS[name]
         if name not in specs:
@@ -146,7 +147,7 @@ class OverlapActivation(nn.Module):
 def make_activation(n_topics: int, name: str) -> OverlapActivation:
     """The activation called `name`; the lab's candidate forms are imported only when named."""
     if name in CANDIDATE_FORMS:
-        from models.research.candidates import CandidateActivation
+        from topicproj.models.research.candidates import CandidateActivation
 
         return CandidateActivation(n_topics, name)
     return OverlapActivation(n_topics, name)

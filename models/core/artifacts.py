@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from models.errors import ModelDirectoryError
+from topicproj.models.errors import ModelDirectoryError
 
 FORMAT_VERSION = 1
 WEIGHTS = "weights.safetensors"

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from models.errors import ModelDirectoryError, NotFittedError
+from topicproj.models.errors import ModelDirectoryError, NotFittedError
 
 from .artifacts import model_version, read_model_dir, write_model_dir
 from .decoder import KeywordDecoder
@@ -121,7 +121,7 @@ class TopicModel(EstimatorProtocol):
         `parent`, a fitted model with the same number of topics and activation, makes this a
         child version: its topics start from the parent's (keywords the parent lacked get
         weights from the items that use them; keywords `X` no longer has are dropped), and once
-        trained they are renumbered to match the parent's (see `models.core.lineage`), with
+        trained they are renumbered to match the parent's (see `lineage.py`), with
         the parent's labels kept on the topics that kept their meaning. `init` is then unused.
 
         `on_epoch`, when given, receives each epoch's entry of the training history (epoch,
@@ -138,7 +138,7 @@ class TopicModel(EstimatorProtocol):
                     f"{parent.n_topics} topics with {parent.activation!r}, this model "
                     f"{self.n_topics} with {self.activation!r}"
                 )
-        from models.training.loop import initial_topics, train  # only fitting needs them
+        from topicproj.models.training.loop import initial_topics, train  # only fitting needs them
 
         device = resolve_device(self.device)
         start = time.perf_counter()
@@ -290,7 +290,7 @@ class TopicModel(EstimatorProtocol):
         """Why each item got its topics: per active topic, the keywords with the largest terms
         of its pre-activation; per topic that shares a keyword but stayed at zero, the overlap
         and the threshold that closed its gate. Exact: the terms and the bias add up to the
-        pre-activation, and the gate reproduces `transform` (see `models.core.explain`)."""
+        pre-activation, and the gate reproduces `transform` (see `explain.py`)."""
         self._check_fitted()
         batch = self.vocabulary_.map_batch(X)
         return explain_batch(self.projector_, batch, self.vocabulary_.keywords, top_keywords)

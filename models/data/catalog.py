@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from models.errors import CatalogError
+from topicproj.models.errors import CatalogError
 
 from .formats import FORMATS
 from .storage import Location, locate, storage_errors

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from models.errors import RowCountError
+from topicproj.models.errors import RowCountError
 
 MAX_EXAMPLES = 5  # bad rows named in the summary and the marker
 

@@ -13,10 +13,10 @@ from dataclasses import asdict
 import numpy as np
 import pyarrow as pa
 
-from models.core.explain import explain_batch
-from models.core.ranking import top_topics
-from models.core.topic_model import TopicModel
-from models.data.catalog import ArrowBatch
+from topicproj.models.core.explain import explain_batch
+from topicproj.models.core.ranking import top_topics
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.catalog import ArrowBatch
 
 METADATA_VERSION = b"topicproj.model_version"
 METADATA_TOPICS = b"topicproj.topics"

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from models.data.storage import Location, locate, storage_errors
-from models.errors import OutputExistsError, RowCountError, StorageError
+from topicproj.models.data.storage import Location, locate, storage_errors
+from topicproj.models.errors import OutputExistsError, RowCountError, StorageError
 
 from .accounting import RowCounts
 

@@ -25,10 +25,16 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from models.core.topic_model import TopicModel
-from models.data.catalog import FORMATS, ArrowBatch, ReadStats, detect_format, iter_catalog_arrow
-from models.data.storage import Location, expand, locate, storage_errors
-from models.errors import CatalogError, OutputExistsError, RowCountError
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.catalog import (
+    FORMATS,
+    ArrowBatch,
+    ReadStats,
+    detect_format,
+    iter_catalog_arrow,
+)
+from topicproj.models.data.storage import Location, expand, locate, storage_errors
+from topicproj.models.errors import CatalogError, OutputExistsError, RowCountError
 
 from .accounting import RowCounts
 from .batch import METADATA_LABELS, METADATA_VERSION, output_schema, project_arrow
@@ -120,7 +126,7 @@ def project_catalog(
     and a `_SUCCESS` marker with the row counts. `resume=True` keeps the parts an interrupted run
     finished (same input, model and options) and projects only the rest.
     `explain=N` adds a column `explanation` (Parquet only): per item, JSON of
-    `models.core.explain.ItemExplanation` with N keywords per topic.
+    `topicproj.models.core.explain.ItemExplanation` with N keywords per topic.
     """
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")

@@ -23,16 +23,16 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from models.core.topic_model import TopicModel
-from models.data.catalog import (
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.catalog import (
     ArrowBatch,
     CatalogError,
     detect_format,
     iter_catalog_arrow,
     keywords_column,
 )
-from models.data.storage import Location, locate, storage_errors
-from models.errors import StorageError
+from topicproj.models.data.storage import Location, locate, storage_errors
+from topicproj.models.errors import StorageError
 
 from .accounting import RowCounts
 from .batch import project_arrow

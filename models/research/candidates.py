@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import torch
 
-from models.core.activation import ActivationSpec, OverlapActivation
-from models.core.options import DEFAULTS
+from topicproj.models.core.activation import ActivationSpec, OverlapActivation
+from topicproj.models.core.options import DEFAULTS
 
 _EPS = 1e-12
 CAP = 4.0  # overlap_capped: a topic counts as at most this many keywords (an item has ~5-8)

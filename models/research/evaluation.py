@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from models.core.options import ACTIVATIONS, DEFAULTS
-from models.core.topic_model import TopicModel
-from models.core.vocabulary import Vocabulary
-from models.data.catalog import Catalog
-from models.research import scoring
+from topicproj.models.core.options import ACTIVATIONS, DEFAULTS
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.core.vocabulary import Vocabulary
+from topicproj.models.data.catalog import Catalog
+from topicproj.models.research import scoring
 
 METRICS = (
     "recall_at_10",

@@ -1,4 +1,4 @@
-"""The sparsity frontier of an equal-sparsity run (`models.research.equal_sparsity`), drawn from
+"""The sparsity frontier of an equal-sparsity run (`equal_sparsity.py`), drawn from
 its JSON alone: each gate setting as trained, against the ReLU-family baselines pruned to that
 setting's share of zeros, one panel per metric.
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from models.research.study.plots import COLOURS, DPI
+from topicproj.models.research.study.plots import COLOURS, DPI
 
 METRICS = (("recall_at_10", "recall@10 of a hidden keyword"), ("topic_f1", "active-topic F1"))
 MARKERS = "osD^v<>p"

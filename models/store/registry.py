@@ -22,11 +22,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.core.artifacts import MANIFEST, MODEL, model_version, read_model_dir, replace_file
-from models.core.lineage import Lineage
-from models.core.options import TrainOptions
-from models.core.topic_model import TopicModel
-from models.errors import ModelDirectoryError, UnknownVersion
+from topicproj.models.core.artifacts import (
+    MANIFEST,
+    MODEL,
+    model_version,
+    read_model_dir,
+    replace_file,
+)
+from topicproj.models.core.lineage import Lineage
+from topicproj.models.core.options import TrainOptions
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.errors import ModelDirectoryError, UnknownVersion
 
 log = logging.getLogger(__name__)
 

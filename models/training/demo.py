@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.core.options import DEMO
-from models.core.topic_model import TopicModel
-from models.data.synthetic import DEMO as DEMO_CATALOG
-from models.data.synthetic import make_synthetic_catalog
+from topicproj.models.core.options import DEMO
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.synthetic import DEMO as DEMO_CATALOG
+from topicproj.models.data.synthetic import make_synthetic_catalog
 
 
 def train_demo_model(path: str | Path, *, device: str = "auto", verbose: bool = True) -> Path:

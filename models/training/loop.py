@@ -20,10 +20,10 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from models.core.decoder import KeywordDecoder
-from models.core.history import TrainResult
-from models.core.options import TrainOptions
-from models.core.projector import Projector
+from topicproj.models.core.decoder import KeywordDecoder
+from topicproj.models.core.history import TrainResult
+from topicproj.models.core.options import TrainOptions
+from topicproj.models.core.projector import Projector
 
 
 def initial_topics(X: sp.csr_matrix, n_topics: int, init: str, seed: int) -> np.ndarray:

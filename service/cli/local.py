@@ -13,22 +13,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS, DEMO
-from models.data.formats import FORMATS
-from models.errors import TopicprojError
+from topicproj.models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS, DEMO
+from topicproj.models.data.formats import FORMATS
+from topicproj.models.errors import TopicprojError
 
 from .options import add_option_args, given_options
 
 if TYPE_CHECKING:
-    from models.data.catalog import Catalog
+    from topicproj.models.data.catalog import Catalog
 
 
 def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
     """The catalog named by --input, or the synthetic catalog (with its ground truth)."""
-    from models.data.catalog import read_catalog
+    from topicproj.models.data.catalog import read_catalog
 
     if args.input is None:
-        from models.data.synthetic import make_synthetic_catalog
+        from topicproj.models.data.synthetic import make_synthetic_catalog
 
         synthetic = make_synthetic_catalog(seed=args.synthetic_seed)
         return synthetic.catalog, synthetic
@@ -66,7 +66,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from models.core.topic_model import TopicModel
+    from topicproj.models.core.topic_model import TopicModel
 
     out = Path(args.output)
     if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.demo:
         if given or args.input is not None or args.parent is not None:
             raise TopicprojError("--demo is a whole recipe: give it no catalog or options")
-        from models.training.demo import train_demo_model
+        from topicproj.models.training.demo import train_demo_model
 
         path = train_demo_model(out, device=args.device, verbose=not args.quiet)
         if not args.quiet:
@@ -121,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from models.research.evaluation import evaluate, write_report
+    from topicproj.models.research.evaluation import evaluate, write_report
 
     activations = [a.strip() for a in args.activations.split(",") if a.strip()]
     unknown = [a for a in activations if a not in ALL_ACTIVATIONS]
@@ -162,8 +162,8 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def cmd_study(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from models.research.study.report import write_study
-    from models.research.study.run import StudyConfig, run_study, with_overrides
+    from topicproj.models.research.study.report import write_study
+    from topicproj.models.research.study.run import StudyConfig, run_study, with_overrides
 
     # The figures are drawn last: without matplotlib, say so now, not after the whole study.
     if importlib.util.find_spec("matplotlib") is None:
@@ -181,7 +181,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     config = with_overrides(base, **overrides)
     catalog = None
     if args.input is not None:
-        from models.data.catalog import read_catalog
+        from topicproj.models.data.catalog import read_catalog
 
         catalog = read_catalog(args.input, format=args.format, skip_bad_rows=args.skip_bad_rows)
     study = run_study(config, catalog, progress=not args.quiet)
@@ -193,8 +193,8 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def _equal_sparsity(args: argparse.Namespace) -> int:
     """Issue 16's comparison (docs/activation.md): one run per topic count, each in its own
-    folder under --output, by `models.research.equal_sparsity`."""
-    from models.research import equal_sparsity
+    folder under --output, by `topicproj.models.research.equal_sparsity`."""
+    from topicproj.models.research import equal_sparsity
 
     catalog = args.equal_sparsity
     if catalog == "tmdb" and args.input is None:
@@ -217,7 +217,7 @@ def _equal_sparsity(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from models.core.topic_model import TopicModel
+    from topicproj.models.core.topic_model import TopicModel
 
     model = TopicModel.load(args.model, device="cpu")
     topics = model.topic_table(args.top)
@@ -261,7 +261,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    from models.offline.projection import expand_inputs, project_catalog
+    from topicproj.models.offline.projection import expand_inputs, project_catalog
 
     inputs = expand_inputs(args.input)
     if args.engine == "ray":
@@ -269,7 +269,7 @@ def cmd_project(args: argparse.Namespace) -> int:
             raise TopicprojError("--explain needs the local engine")
         if args.resume:
             raise TopicprojError("--resume needs the local engine")
-        from models.offline.ray_engine import project_with_ray
+        from topicproj.models.offline.ray_engine import project_with_ray
 
         summary = project_with_ray(
             args.model,
@@ -285,7 +285,7 @@ def cmd_project(args: argparse.Namespace) -> int:
             gpus_per_actor=args.gpus_per_actor,
         )
     else:
-        from models.core.topic_model import TopicModel
+        from topicproj.models.core.topic_model import TopicModel
 
         model = TopicModel.load(args.model, device=args.device)
         summary = project_catalog(

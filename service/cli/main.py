@@ -11,8 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from models.errors import TopicprojError
-from service.version import package_version
+from topicproj.models.errors import TopicprojError
+from topicproj.service.version import package_version
 
 from . import local, remote, serve, versions
 

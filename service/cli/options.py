@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from models.core.options import DEFAULTS, TrainOptions
+from topicproj.models.core.options import DEFAULTS, TrainOptions
 
 _TYPES = {"int": int, "float": float, "str": str, "int | None": int}
 

@@ -15,13 +15,13 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from models.core.options import TrainOptions
-from models.data.formats import FORMATS
+from topicproj.models.core.options import TrainOptions
+from topicproj.models.data.formats import FORMATS
 
 from .options import add_option_args, given_options
 
 if TYPE_CHECKING:
-    from service.client import TopicClient
+    from topicproj.service.client import TopicClient
 
 # grpc and the client are imported by the commands that call a server, not at start-up: every
 # `topicproj` command builds these parsers, and `topicproj project` has no use for grpc.
@@ -35,7 +35,7 @@ def connection_args(p: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> TopicClient:
-    from service.client import TopicClient
+    from topicproj.service.client import TopicClient
 
     token = args.token or os.environ.get("TOPICPROJ_AUTH_TOKEN") or None
     return TopicClient(args.address, timeout=args.timeout, token=token, ca_file=args.ca_file)

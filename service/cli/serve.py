@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from models.errors import TopicprojError
+from topicproj.models.errors import TopicprojError
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -20,8 +20,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from service.serving.workers import run
-    from service.settings import Settings
+    from topicproj.service.serving.workers import run
+    from topicproj.service.settings import Settings
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     import grpc
 
-    from service.client import check_health
+    from topicproj.service.client import check_health
 
     try:
         token = args.token or os.environ.get("TOPICPROJ_AUTH_TOKEN") or None
@@ -65,7 +65,7 @@ def add_parsers(sub: Any) -> None:
     try:
         from pydantic_settings import CliSettingsSource
 
-        from service.settings import Settings
+        from topicproj.service.settings import Settings
     except ModuleNotFoundError:  # the client alone is installed: say so when serve is asked for
         p = sub.add_parser("serve", help="serve a model (needs topicproj[server])")
         p.add_argument("rest", nargs=argparse.REMAINDER)

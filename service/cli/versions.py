@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.errors import TopicprojError
+from topicproj.models.errors import TopicprojError
 
 from .remote import connect, connection_args, reports_rpc_errors
 
 if TYPE_CHECKING:
-    from models.core.topic_model import TopicModel
+    from topicproj.models.core.topic_model import TopicModel
 
 
 def resolve_model(ref: str, model_root: str | None) -> Path:
@@ -27,7 +27,7 @@ def resolve_model(ref: str, model_root: str | None) -> Path:
     if Path(ref).is_dir():
         return Path(ref)
     if model_root is not None:
-        from models.store.registry import ModelRegistry
+        from topicproj.models.store.registry import ModelRegistry
 
         return ModelRegistry(model_root).path(ref)  # UnknownVersion names the root
     raise TopicprojError(
@@ -95,8 +95,8 @@ def _label_changes(args: argparse.Namespace) -> dict[int, str]:
 def cmd_label(args: argparse.Namespace) -> int:
     changes = _label_changes(args)
     if args.model is not None:
-        from models.core.labels import write_labels
-        from models.core.topic_model import TopicModel
+        from topicproj.models.core.labels import write_labels
+        from topicproj.models.core.topic_model import TopicModel
 
         model = TopicModel.load(resolve_model(args.model, args.model_root), device="cpu")
         merged = model.set_labels(changes)  # ValueError names the bad topic or label
@@ -112,8 +112,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Per topic of B: its similarity to A's topic of the same number and both top keywords."""
-    from models.core.lineage import similarity_matrix
-    from models.core.topic_model import TopicModel
+    from topicproj.models.core.lineage import similarity_matrix
+    from topicproj.models.core.topic_model import TopicModel
 
     a = TopicModel.load(resolve_model(args.a, args.model_root), device="cpu")
     b = TopicModel.load(resolve_model(args.b, args.model_root), device="cpu")

@@ -17,9 +17,9 @@ from .spec import TrainSpec
 def train_in_child(spec: TrainSpec, model_root: str, device: str, progress: Any) -> None:
     import torch
 
-    from models.core.topic_model import TopicModel
-    from models.data.catalog import read_catalog
-    from models.store.registry import ModelRegistry
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.data.catalog import read_catalog
+    from topicproj.models.store.registry import ModelRegistry
 
     with contextlib.suppress(OSError):
         os.nice(10)  # serving first

@@ -27,8 +27,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from service.errors import InvalidInput, NoDataRoot, NotFound, PermissionDenied, TooMany
-from service.metrics import ServiceMetrics
+from topicproj.service.errors import InvalidInput, NoDataRoot, NotFound, PermissionDenied, TooMany
+from topicproj.service.metrics import ServiceMetrics
 
 from .child import train_in_child
 from .spec import ENDED, Job, JobState, TrainSpec

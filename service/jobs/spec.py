@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.core.options import TrainOptions
-from models.data.formats import FORMATS
-from service.errors import InvalidInput, NotFound
+from topicproj.models.core.options import TrainOptions
+from topicproj.models.data.formats import FORMATS
+from topicproj.service.errors import InvalidInput, NotFound
 from topicproj.v1 import topicproj_pb2 as pb
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 
-from service.client.channel import HEADER
-from service.errors import Unauthenticated
+from topicproj.service.client.channel import HEADER
+from topicproj.service.errors import Unauthenticated
 
 from .interceptors import OIP_PREFIX, SERVICE_PREFIX
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from service.errors import DeadlineExpired, QueueFull, ShuttingDown
-from service.metrics import ServiceMetrics
+from topicproj.service.errors import DeadlineExpired, QueueFull, ShuttingDown
+from topicproj.service.metrics import ServiceMetrics
 
 from .tracing import Tracing
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.core.explain import ItemExplanation, explain_batch
-from models.core.labels import check_labels, merge_labels, write_labels
-from models.core.topic_model import TopicModel
-from models.store.registry import ModelRegistry
-from service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot
-from service.metrics import DeadTopicTracker, ServiceMetrics
+from topicproj.models.core.explain import ItemExplanation, explain_batch
+from topicproj.models.core.labels import check_labels, merge_labels, write_labels
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.store.registry import ModelRegistry
+from topicproj.service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot
+from topicproj.service.metrics import DeadTopicTracker, ServiceMetrics
 
 from .validation import Bags
 

@@ -12,9 +12,9 @@ from typing import Any
 import grpc
 from grpc_status import rpc_status
 
-from service.errors import ShuttingDown, status_for
-from service.metrics import ServiceMetrics
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
+from topicproj.service.errors import ShuttingDown, status_for
+from topicproj.service.metrics import ServiceMetrics
 from topicproj.v1 import topicproj_pb2 as pb
 
 from .tracing import Tracing

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from models.core.topic_model import TopicModel
-from models.errors import ModelDirectoryError
-from models.store.registry import ModelRegistry, Refused
-from service.settings import Settings
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.errors import ModelDirectoryError
+from topicproj.models.store.registry import ModelRegistry, Refused
+from topicproj.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def load_model(settings: Settings) -> TopicModel:
             return model
         except ModelDirectoryError as e:
             log.warning("retraining the demo model: %s", e)
-    from models.training.demo import train_demo_model  # training, only when there is no demo
+    from topicproj.models.training.demo import (
+        train_demo_model,  # training, only when there is no demo
+    )
 
     log.info("training the demo model on the synthetic movie catalog (seconds)")
     train_demo_model(path, device=settings.device)

@@ -23,13 +23,13 @@ from collections.abc import Callable
 import grpc
 import numpy as np
 
-from models.core.topic_model import TopicModel
-from service.errors import InvalidInput, ModelVersionNotFound, NotFound
-from service.metrics import ServiceMetrics
-from service.settings import Settings
-from service.version import package_version
+from topicproj.models.core.topic_model import TopicModel
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
+from topicproj.service.errors import InvalidInput, ModelVersionNotFound, NotFound
+from topicproj.service.metrics import ServiceMetrics
+from topicproj.service.settings import Settings
+from topicproj.service.version import package_version
 
 from .batching import Batcher
 from .holder import ModelHolder, Projected

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from service.settings import Settings
+from topicproj.service.settings import Settings
 
 from .loading import load_model, open_registry
 from .server import ProjectionServer

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from models.core.explain import ItemExplanation, TopicExplanation
-from models.core.lineage import Lineage
-from models.core.options import TrainOptions
-from models.core.ranking import top_topics
-from models.core.topic_model import TopicModel
-from models.store.registry import VersionInfo
-from service.jobs.spec import ENDED, Job, JobState
+from topicproj.models.core.explain import ItemExplanation, TopicExplanation
+from topicproj.models.core.lineage import Lineage
+from topicproj.models.core.options import TrainOptions
+from topicproj.models.core.ranking import top_topics
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.store.registry import VersionInfo
+from topicproj.service.jobs.spec import ENDED, Job, JobState
 from topicproj.v1 import topicproj_pb2 as pb
 
 from .holder import Projected

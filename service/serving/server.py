@@ -16,14 +16,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from models.core.topic_model import TopicModel
-from models.store.registry import ModelRegistry
-from service.jobs.queue import TrainingJobs
-from service.metrics import ServiceMetrics
-from service.settings import Settings
-from service.version import package_version
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.store.registry import ModelRegistry
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
+from topicproj.service.jobs.queue import TrainingJobs
+from topicproj.service.metrics import ServiceMetrics
+from topicproj.service.settings import Settings
+from topicproj.service.version import package_version
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 

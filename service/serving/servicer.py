@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot, Unsupported
-from service.jobs.queue import TrainingJobs
-from service.jobs.spec import spec_from_request
-from service.settings import Settings
+from topicproj.service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot, Unsupported
+from topicproj.service.jobs.queue import TrainingJobs
+from topicproj.service.jobs.spec import spec_from_request
+from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.client.wire import SEPARATOR  # ends every keyword of `PackedItems.keywords`
-from service.errors import InvalidInput
-from service.settings import Settings
+from topicproj.service.client.wire import SEPARATOR  # ends every keyword of `PackedItems.keywords`
+from topicproj.service.errors import InvalidInput
+from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
 
 

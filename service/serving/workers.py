@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from service.settings import Settings
+from topicproj.service.settings import Settings
 
 log = logging.getLogger(__name__)
 

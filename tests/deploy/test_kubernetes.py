@@ -11,10 +11,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from service.cli.main import build_parser
-from service.metrics import ServiceMetrics
-from service.serving.server import LIVENESS
-from service.settings import Settings
+from topicproj.service.cli.main import build_parser
+from topicproj.service.metrics import ServiceMetrics
+from topicproj.service.serving.server import LIVENESS
+from topicproj.service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = ("cpu", "gpu")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.metrics import ServiceMetrics
+from topicproj.service.metrics import ServiceMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -131,7 +131,7 @@ def query(base: str, expr: str) -> list:  # type: ignore[type-arg]
 def test_every_dashboard_panel_returns_data(serve, roots, catalog_items, tmp_path):
     """A server under load (projections, a bad request, a training job) scraped every second
     by a real Prometheus: each panel's every query must return at least one series."""
-    from service.client import TopicClient
+    from topicproj.service.client import TopicClient
 
     model_root, data_root = roots
     server = serve(model_root=model_root, data_root=data_root, metrics_port=free_port())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.core.topic_model import TopicModel
-from models.data.synthetic import SyntheticCatalog, make_synthetic_catalog
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.synthetic import SyntheticCatalog, make_synthetic_catalog
 
 TMDB = Path(__file__).resolve().parents[3] / "shared" / "data" / "tmdb_5000_movies.csv.zip"
 

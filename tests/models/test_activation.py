@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from models.core.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
-from models.core.projector import Projector, ProjectorConfig
+from topicproj.models.core.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
+from topicproj.models.core.projector import Projector, ProjectorConfig
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 unit = st.floats(0.0, 1.0, allow_nan=False, width=32)
@@ -217,7 +217,7 @@ def test_topic_stats_cache_follows_moves_between_dtypes():
 
 
 def test_overlap_stays_in_unit_interval_with_repeated_keywords():
-    from models.core.vocabulary import Vocabulary
+    from topicproj.models.core.vocabulary import Vocabulary
 
     vocab = Vocabulary.from_keywords(["a", "b", "c"])
     p = projector_with(torch.tensor([[1.0, 0.0], [0.5, 1.0], [0.0, 1.0]]))

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-import models.core.artifacts
-from models.core.topic_model import TopicModel
-from models.data.synthetic import make_synthetic_catalog
-from models.errors import ModelDirectoryError
+import topicproj.models.core.artifacts as artifacts_module
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.synthetic import make_synthetic_catalog
+from topicproj.models.errors import ModelDirectoryError
 
 EXPECTED_FILES = {"weights.safetensors", "vocabulary.json", "model.json", "manifest.json"}
 
@@ -86,7 +86,7 @@ def test_directory_holds_the_four_files_and_no_pickle(saved):
 
 def test_manifest_records_checksum_and_size_of_every_other_file(saved):
     manifest = json.loads((saved / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format_version"] == models.core.artifacts.FORMAT_VERSION
+    assert manifest["format_version"] == artifacts_module.FORMAT_VERSION
     assert set(manifest["files"]) == EXPECTED_FILES - {"manifest.json"}
     for name, entry in manifest["files"].items():
         data = (saved / name).read_bytes()
@@ -219,7 +219,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(model, tmp_path, monkeypa
     def broken_save_file(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(models.core.artifacts, "save_file", broken_save_file)
+    monkeypatch.setattr(artifacts_module, "save_file", broken_save_file)
     with pytest.raises(OSError, match="disk full"):
         model.save(tmp_path / "model")
     assert list(tmp_path.iterdir()) == []
@@ -232,7 +232,7 @@ def test_a_failure_while_overwriting_keeps_the_old_model(model, items, tmp_path,
     def broken_write_json(path, data):
         raise OSError("disk full")
 
-    monkeypatch.setattr(models.core.artifacts, "_write_json", broken_write_json)
+    monkeypatch.setattr(artifacts_module, "_write_json", broken_write_json)
     with pytest.raises(OSError, match="disk full"):
         model.save(target, overwrite=True)
     assert leftovers(tmp_path) == []

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.core.projector import Projector, ProjectorConfig
-from models.research import candidates
+from topicproj.models.core.projector import Projector, ProjectorConfig
+from topicproj.models.research import candidates
 
 NEW = (
     "overlap_coverage",
@@ -156,8 +156,8 @@ def test_targeted_gate_raises_its_multiplier_while_too_few_activations_are_zero(
 
 
 def test_targeted_gate_trains_to_more_zeros_than_it_finds_on_its_own(tmp_path):
-    from models.core.topic_model import TopicModel
-    from models.data.synthetic import make_synthetic_catalog
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.data.synthetic import make_synthetic_catalog
 
     items = make_synthetic_catalog(n_items=600, seed=3).catalog.keywords
     zeros, multiplier = {}, {}

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from models.data.catalog import ReadStats, detect_format, iter_catalog, read_catalog
-from models.errors import CatalogError
+from topicproj.models.data.catalog import ReadStats, detect_format, iter_catalog, read_catalog
+from topicproj.models.errors import CatalogError
 
 TMDB_ZIP = Path(__file__).resolve().parents[2].parent / "shared/data/tmdb_5000_movies.csv.zip"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.core.topic_model import TopicModel
-from models.data.themes import THEMES
-from models.training.demo import train_demo_model
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.themes import THEMES
+from topicproj.models.training.demo import train_demo_model
 
 
 def test_the_demo_model_projects_movie_keywords_onto_their_themes(tmp_path):

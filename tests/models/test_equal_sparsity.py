@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from models.research.equal_sparsity import main
-from models.research.pruning import prune
+from topicproj.models.research.equal_sparsity import main
+from topicproj.models.research.pruning import prune
 
 
 def test_one_command_writes_tables_with_baselines_pruned_to_the_gates_zeros(tmp_path):
@@ -36,7 +36,7 @@ def test_topicproj_study_runs_the_comparison_with_a_targeted_gate_and_draws_the_
     tmp_path,
 ):
     pytest.importorskip("matplotlib")
-    from service.cli import main as topicproj
+    from topicproj.service.cli import main as topicproj
 
     out = tmp_path / "study"
     argv = ["study", "--equal-sparsity", "planted", "--topics", "12", "--seeds", "0,1"]

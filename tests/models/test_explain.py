@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.core.topic_model import TopicModel
+from topicproj.models.core.topic_model import TopicModel
 
 from .factories import small_synthetic
 

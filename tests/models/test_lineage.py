@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.core.artifacts import model_version
-from models.core.labels import LABELS, read_labels
-from models.core.lineage import match_topics, similarity_matrix
-from models.core.topic_model import TopicModel
+from topicproj.models.core.artifacts import model_version
+from topicproj.models.core.labels import LABELS, read_labels
+from topicproj.models.core.lineage import match_topics, similarity_matrix
+from topicproj.models.core.topic_model import TopicModel
 
 from .factories import TMDB, small_synthetic
 
@@ -62,10 +62,10 @@ def test_similarity_spans_both_vocabularies():
 
 
 def test_a_child_starts_from_its_parent_with_a_grown_vocabulary(parent):
-    from models.core.decoder import KeywordDecoder
-    from models.core.projector import Projector, ProjectorConfig
-    from models.core.topic_model import _start_from
-    from models.core.vocabulary import Vocabulary
+    from topicproj.models.core.decoder import KeywordDecoder
+    from topicproj.models.core.projector import Projector, ProjectorConfig
+    from topicproj.models.core.topic_model import _start_from
+    from topicproj.models.core.vocabulary import Vocabulary
 
     items = small_synthetic(400, seed=0).catalog.keywords
     grown = [[*kws, "brand new"] if i % 3 == 0 else kws for i, kws in enumerate(items)]
@@ -153,7 +153,7 @@ def test_labels_are_derived_set_cleared_and_kept_out_of_the_version(parent, tmp_
 
 
 def test_stored_cosine_counts_an_item_that_went_silent_as_moved():
-    from models.research.continuity import stored_cosine
+    from topicproj.models.research.continuity import stored_cosine
 
     before = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0], [1.0, 1.0]])
     after = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
@@ -162,7 +162,7 @@ def test_stored_cosine_counts_an_item_that_went_silent_as_moved():
 
 
 def test_the_year_split_experiment_reports_both_ways_of_training(tmp_path):
-    from models.research.continuity import report_markdown, run_experiment
+    from topicproj.models.research.continuity import report_markdown, run_experiment
 
     catalog = small_synthetic(300, seed=2).catalog
     years = [2000 if i % 3 else 2020 for i in range(len(catalog))]
@@ -182,7 +182,7 @@ def test_the_year_split_experiment_reports_both_ways_of_training(tmp_path):
 
 @pytest.mark.skipif(not TMDB.exists(), reason="needs ../shared/data (TMDB)")
 def test_release_years_come_from_the_tmdb_file():
-    from models.research.continuity import release_years
+    from topicproj.models.research.continuity import release_years
 
     years = release_years(TMDB)
     assert len(years) >= 4800 and years["19995"] == 2009  # Avatar

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from models.core.topic_model import TopicModel
-from models.data.catalog import read_catalog
-from models.errors import RowCountError, StorageError
-from models.offline.output import read_projection
-from models.offline.projection import expand_inputs, project_catalog, read_model_version
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.catalog import read_catalog
+from topicproj.models.errors import RowCountError, StorageError
+from topicproj.models.offline.output import read_projection
+from topicproj.models.offline.projection import expand_inputs, project_catalog, read_model_version
 
 from .factories import saved_small_model, small_synthetic
 

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from fsspec.implementations.local import LocalFileSystem
 
-from models.core.topic_model import TopicModel
-from models.errors import CatalogError, OutputExistsError, RowCountError
-from models.offline.projection import (
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.errors import CatalogError, OutputExistsError, RowCountError
+from topicproj.models.offline.projection import (
     expand_inputs,
     project_catalog,
     read_model_version,
@@ -180,8 +180,8 @@ def test_negative_top_k_is_refused(tmp_path, model, items):
 )
 def test_jsonl_reads_the_same_through_pyarrow_and_row_by_row(tmp_path, items, monkeypatch, odd):
     """pyarrow's JSON reader takes the blocks it reads exactly; the row reader takes the rest."""
-    from models.data import catalog
-    from models.data.catalog import iter_catalog, iter_catalog_arrow
+    from topicproj.models.data import catalog
+    from topicproj.models.data.catalog import iter_catalog, iter_catalog_arrow
 
     monkeypatch.setattr(catalog, "JSON_BLOCK_BYTES", 512)  # many blocks, the first ones clean
     lines = [json.dumps({"id": f"i{i + 1}", "keywords": k}) for i, k in enumerate(items)]

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from models.core.artifacts import WEIGHTS
-from models.core.topic_model import TopicModel
-from models.errors import ModelDirectoryError, UnknownVersion
-from models.store.registry import ModelRegistry
+from topicproj.models.core.artifacts import WEIGHTS
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.errors import ModelDirectoryError, UnknownVersion
+from topicproj.models.store.registry import ModelRegistry
 
 from .factories import small_synthetic
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.research import scoring
+from topicproj.models.research import scoring
 
 
 def csr(rows: list[list[int]], n: int) -> sp.csr_matrix:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.data.synthetic_large import SMALL, make_large_synthetic_catalog
+from topicproj.models.data.synthetic_large import SMALL, make_large_synthetic_catalog
 
 
 def test_same_seed_same_catalog_and_another_seed_another():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.core.device import resolve_device
-from models.core.options import DEFAULTS, TrainOptions
-from models.core.topic_model import TopicModel
-from models.errors import NotFittedError
+from topicproj.models.core.device import resolve_device
+from topicproj.models.core.options import DEFAULTS, TrainOptions
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.errors import NotFittedError
 
 from .factories import small_synthetic
 
@@ -44,10 +44,10 @@ def test_training_learns_and_keeps_constraints(activation):
 
 def test_the_weights_kept_are_the_best_epochs_not_the_last():
     """Early stopping restores the weights of the epoch with the lowest validation loss."""
-    from models.core.decoder import KeywordDecoder
-    from models.core.projector import Projector, ProjectorConfig
-    from models.core.vocabulary import Vocabulary
-    from models.training.loop import initial_topics, train
+    from topicproj.models.core.decoder import KeywordDecoder
+    from topicproj.models.core.projector import Projector, ProjectorConfig
+    from topicproj.models.core.vocabulary import Vocabulary
+    from topicproj.models.training.loop import initial_topics, train
 
     items = small_synthetic().catalog.keywords
     vocab = Vocabulary.fit(items, min_df=2)

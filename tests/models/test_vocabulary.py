@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.core.vocabulary import Vocabulary, normalize_array, normalize_keyword
+from topicproj.models.core.vocabulary import Vocabulary, normalize_array, normalize_keyword
 
 # Document frequencies: a 4, b 3, c 3, d 2, e 1, f 1 (the repeats within an item count once).
 ITEMS = [
@@ -267,7 +267,7 @@ def test_map_flat_checks_that_counts_add_up(vocab):
 
 
 def test_raw_spelling_cache_is_bounded(vocab, monkeypatch):
-    from models.core import vocabulary
+    from topicproj.models.core import vocabulary
 
     monkeypatch.setattr(vocabulary, "RAW_CACHE_SIZE", 4)
     fresh = Vocabulary.from_keywords(vocab.keywords)

@@ -15,13 +15,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry
 
-from models.core.topic_model import TopicModel
-from models.data.synthetic import make_synthetic_catalog
-from models.store.registry import ModelRegistry
-from service.metrics import ServiceMetrics
-from service.serving.loading import open_registry
-from service.serving.server import ProjectionServer
-from service.settings import Settings
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.synthetic import make_synthetic_catalog
+from topicproj.models.store.registry import ModelRegistry
+from topicproj.service.metrics import ServiceMetrics
+from topicproj.service.serving.loading import open_registry
+from topicproj.service.serving.server import ProjectionServer
+from topicproj.service.settings import Settings
 
 
 def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:

@@ -14,9 +14,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
-from service.client import TopicClient, check_health
-from service.client.channel import bearer
-from service.settings import Settings
+from topicproj.service.client import TopicClient, check_health
+from topicproj.service.client.channel import bearer
+from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -130,7 +130,7 @@ def test_tls_serves_clients_that_trust_the_certificate(serve, model, certificate
     assert check_health(server.address, ca_file=cert) == "SERVING"
     cli = subprocess.run(
         [
-            *(sys.executable, "-m", "service.cli", "health"),
+            *(sys.executable, "-m", "topicproj.service.cli", "health"),
             *("--address", server.address, "--ca-file", str(cert), "--timeout", "5"),
         ],
         cwd=REPO,

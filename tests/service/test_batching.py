@@ -9,9 +9,9 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.errors import DeadlineExpired, QueueFull, ShuttingDown
-from service.metrics import ServiceMetrics
-from service.serving.batching import Batcher
+from topicproj.service.errors import DeadlineExpired, QueueFull, ShuttingDown
+from topicproj.service.metrics import ServiceMetrics
+from topicproj.service.serving.batching import Batcher
 
 
 class Recorder:

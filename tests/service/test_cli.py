@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import models.data.synthetic
-from models.core.topic_model import TopicModel
-from models.data.synthetic import make_synthetic_catalog
-from service.cli import main
+import topicproj.models.data.synthetic as synthetic_module
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.synthetic import make_synthetic_catalog
+from topicproj.service.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"n_items": 200, "n_topics": 4, "keywords_per_topic": 6, "n_filler_keywords": 20}
@@ -74,7 +74,7 @@ def trained(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("cli") / "model"
     argv = ["--topics", "4", "--min-df", "2", "--max-epochs", "3", "--quiet", "--output", str(out)]
     proc = subprocess.run(
-        [sys.executable, "-m", "service.cli", "train", *argv],
+        [sys.executable, "-m", "topicproj.service.cli", "train", *argv],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -266,10 +266,10 @@ def test_evaluate_writes_a_report(tmp_path, capsys, monkeypatch):
     # The full default synthetic catalog takes minutes to evaluate on 2 cores; the CLI runs
     # unchanged on a smaller catalog from the same generator (it has the planted ground truth).
     monkeypatch.setattr(
-        models.data.synthetic,
+        synthetic_module,
         "make_synthetic_catalog",
         functools.partial(
-            models.data.synthetic.make_synthetic_catalog, **{**SMALL, "n_items": 400}
+            synthetic_module.make_synthetic_catalog, **{**SMALL, "n_items": 400}
         ),
     )
     report_dir = tmp_path / "report"
@@ -304,15 +304,15 @@ def test_evaluate_writes_a_report(tmp_path, capsys, monkeypatch):
 
 
 def serve_settings(*argv: str):  # type: ignore[no-untyped-def]
-    from service.cli.main import build_parser
-    from service.settings import Settings
+    from topicproj.service.cli.main import build_parser
+    from topicproj.service.settings import Settings
 
     args = build_parser().parse_args(["serve", *argv])
     return Settings(_cli_settings_source=args.settings_source(parsed_args=args))
 
 
 def test_serve_has_a_flag_with_help_for_every_setting(capsys):
-    from service.settings import Settings
+    from topicproj.service.settings import Settings
 
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
@@ -339,7 +339,7 @@ def test_version_flag(capsys):
 
 
 def test_train_flags_are_the_training_options(capsys):
-    from models.core.options import TrainOptions
+    from topicproj.models.core.options import TrainOptions
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])

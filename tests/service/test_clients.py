@@ -12,8 +12,8 @@ import grpc
 import numpy as np
 import pytest
 
-from service.client import TopicClient
-from service.client.channel import ChannelSettings, RetryPolicy
+from topicproj.service.client import TopicClient
+from topicproj.service.client.channel import ChannelSettings, RetryPolicy
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -25,12 +25,12 @@ if CLIENT_PYTHON:  # run from a temporary folder below
 SLIM_SCRIPT = r"""
 import importlib.util, json, sys
 heavy = [m for m in ("torch", "sklearn", "scipy", "pyarrow") if importlib.util.find_spec(m)]
-import service.client
-from service.client import TopicClient
+import topicproj
+from topicproj import TopicClient
 with TopicClient(sys.argv[1]) as client:
     result = client.project(json.loads(sys.argv[2]), top_k=2)
     model = client.get_model(top_keywords=3)
-print(json.dumps({"heavy": heavy, "module": service.client.__file__,
+print(json.dumps({"heavy": heavy, "module": topicproj.__file__,
                   "topics": result.topics.tolist(), "version": result.model_version,
                   "topic_count": model["topic_count"]}))
 """
@@ -50,7 +50,7 @@ def test_the_client_alone_installs_without_torch_and_works(server, model, catalo
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["heavy"] == []  # no torch, scikit-learn, scipy or pyarrow
-    assert not out["module"].startswith(str(REPO / "service"))
+    assert "site-packages" in out["module"]  # the installed wheel, not this checkout
     assert out["version"] == model.version_ and out["topic_count"] == model.n_topics
     np.testing.assert_allclose(out["topics"], model.transform(items), rtol=1e-6, atol=1e-7)
     server_command = subprocess.run(
@@ -62,6 +62,35 @@ def test_the_client_alone_installs_without_torch_and_works(server, model, catalo
     )
     assert server_command.returncode == 2
     assert "pip install 'topicproj[server]'" in server_command.stderr
+
+
+OWNED_SCRIPT = r"""
+import json, sys
+from importlib.metadata import distribution
+dist = distribution("topicproj")
+print(json.dumps({"top_level": dist.read_text("top_level.txt").split(),
+                  "files": [str(f) for f in dist.files]}))
+for name in ("models", "service", "proto"):
+    try:
+        __import__(name)
+    except ModuleNotFoundError:
+        continue
+    sys.exit(f"`import {name}` found something: the wheel must not own that name")
+"""
+
+
+@pytest.mark.skipif(not CLIENT_PYTHON, reason="TOPICPROJ_CLIENT_PYTHON unset (make test sets it)")
+def test_the_installed_wheel_owns_only_the_topicproj_name(tmp_path):
+    """A user's own `models` or `service` package must never meet ours in site-packages."""
+    result = subprocess.run(
+        [CLIENT_PYTHON, "-c", OWNED_SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["top_level"] == ["topicproj"]
+    tops = {Path(f).parts[0] for f in out["files"] if not f.startswith("..")}  # ../bin: scripts
+    assert tops == {"topicproj", "topicproj-0.1.0.dist-info"}, tops
 
 
 def test_a_refused_call_is_retried_after_the_delay_the_server_asks_for(serve, catalog_items):

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from models.offline.projection import project_catalog
-from service.cli.main import main
-from service.client import TopicClient
+from topicproj.models.offline.projection import project_catalog
+from topicproj.service.cli.main import main
+from topicproj.service.client import TopicClient
 
 from .conftest import field_violations
 
@@ -53,8 +53,8 @@ def test_explanations_over_grpc_are_exact_and_match_the_python_api(
 
 
 def test_a_research_form_cannot_be_explained(serve, tmp_path):
-    from models.core.topic_model import TopicModel
-    from models.data.synthetic import make_synthetic_catalog
+    from topicproj.models.core.topic_model import TopicModel
+    from topicproj.models.data.synthetic import make_synthetic_catalog
 
     from .conftest import RunningServer
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from service.metrics import BulkHistogram, DeadTopicTracker
+from topicproj.service.metrics import BulkHistogram, DeadTopicTracker
 
 BUCKETS = (0.0, 0.1, 0.5, 1.0, 3.0)
 

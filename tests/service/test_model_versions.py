@@ -9,10 +9,10 @@ import grpc
 import numpy as np
 import pytest
 
-from models.core.artifacts import WEIGHTS
-from models.core.topic_model import TopicModel
-from models.store.registry import ModelRegistry
-from service.client import TopicClient
+from topicproj.models.core.artifacts import WEIGHTS
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.store.registry import ModelRegistry
+from topicproj.service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -22,7 +22,7 @@ from .conftest import SYNTHETIC
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory, catalog_items):
     """A registry root with two versions, the first active, and both models in memory."""
-    from models.data.synthetic import make_synthetic_catalog
+    from topicproj.models.data.synthetic import make_synthetic_catalog
 
     items = make_synthetic_catalog(**SYNTHETIC).catalog.keywords
     a = TopicModel(5, min_df=2, max_epochs=4, device="cpu", random_state=0).fit(items)

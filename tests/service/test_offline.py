@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from models.core.topic_model import TopicModel
-from service.cli import main
-from service.client import TopicClient
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.service.cli import main
+from topicproj.service.client import TopicClient
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,10 +162,10 @@ def test_ray_on_a_two_node_cluster_writes_to_s3_what_the_local_engine_writes(
     import ray
     from ray.cluster_utils import Cluster
 
-    from models.data.storage import locate
-    from models.offline.output import read_projection
-    from models.offline.projection import project_catalog
-    from models.offline.ray_engine import check_shared, project_with_ray
+    from topicproj.models.data.storage import locate
+    from topicproj.models.offline.output import read_projection
+    from topicproj.models.offline.projection import project_catalog
+    from topicproj.models.offline.ray_engine import check_shared, project_with_ray
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     bucket = s3.new_bucket()
@@ -213,7 +213,7 @@ def test_object_storage_errors_are_one_line_without_a_traceback(
 ):
     src = write_parquet(tmp_path / "c.parquet", catalog_items[:20])
     bucket = s3.new_bucket()
-    base = [sys.executable, "-m", "service.cli", "project", "--model", str(model_dir)]
+    base = [sys.executable, "-m", "topicproj.service.cli", "project", "--model", str(model_dir)]
     cases = {
         "no such bucket": (s3.environment(), f"s3://no-such-bucket-{bucket}/out"),
         "access denied: check the credentials": (
@@ -252,7 +252,7 @@ def test_an_interrupted_run_resumes_with_only_the_missing_files(tmp_path, model_
     command = [
         sys.executable,
         "-m",
-        "service.cli",
+        "topicproj.service.cli",
         "project",
         "--model",
         str(model_dir),
@@ -283,7 +283,7 @@ def test_an_interrupted_run_resumes_with_only_the_missing_files(tmp_path, model_
     assert len(list(out.glob("part-*.parquet"))) == files
     assert not (out / "_temporary").exists()
 
-    from models.offline.output import read_projection
+    from topicproj.models.offline.output import read_projection
 
     marker = json.loads((out / "_SUCCESS").read_text())
     assert marker["rows"]["read"] == marker["rows"]["written"] == files * per_file

@@ -16,9 +16,9 @@ import grpc
 import numpy as np
 import pytest
 
-from service.client import TopicClient
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
 from topicproj.oip.v2 import grpc_predict_v2_pb2_grpc as oip_grpc
+from topicproj.service.client import TopicClient
 
 from .conftest import field_violations
 

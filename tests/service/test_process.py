@@ -15,7 +15,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.client import TopicClient
+from topicproj.service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def topicproj(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "topicproj.service.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_zero(model_dir, catalog_i
         [
             sys.executable,
             "-m",
-            "service.cli",
+            "topicproj.service.cli",
             "serve",
             "--model",
             str(model_dir),
@@ -119,7 +119,7 @@ def test_a_slow_stream_reader_keeps_server_memory_bounded(model_dir, catalog_ite
     address = f"127.0.0.1:{port}"
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "service.cli", "serve", "--model", str(model_dir)),
+            *(sys.executable, "-m", "topicproj.service.cli", "serve", "--model", str(model_dir)),
             *("--port", str(port), "--no-metrics", "--grace-seconds", "1"),
         ],
         cwd=REPO,
@@ -208,7 +208,8 @@ def test_sigterm_under_load_drains_then_stops_five_times_in_a_row(model_dir, cat
         address = f"127.0.0.1:{port}"
         proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "service.cli", "serve", "--model", str(model_dir)),
+                *(sys.executable, "-m", "topicproj.service.cli", "serve"),
+                *("--model", str(model_dir)),
                 *("--port", str(port), "--no-metrics", "--drain-seconds", "1"),
                 *("--grace-seconds", "5"),
             ],
@@ -261,7 +262,7 @@ def test_ctrl_c_stops_without_the_drain(model_dir):
     port = free_port()
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "service.cli", "serve", "--model", str(model_dir)),
+            *(sys.executable, "-m", "topicproj.service.cli", "serve", "--model", str(model_dir)),
             *("--port", str(port), "--no-metrics", "--drain-seconds", "60"),
         ],
         cwd=REPO,

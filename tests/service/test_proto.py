@@ -37,7 +37,7 @@ def test_generated_code_matches_the_proto(tmp_path):
 
 def test_the_training_options_are_the_same_on_both_sides_of_the_wire():
     """`TrainingOptions` in the contract carries every `TrainOptions` field, with presence."""
-    from models.core.options import TrainOptions
+    from topicproj.models.core.options import TrainOptions
     from topicproj.v1 import topicproj_pb2 as pb
 
     fields = {f.name: f for f in pb.TrainingOptions.DESCRIPTOR.fields}

@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.client import AsyncTopicClient, TopicClient
-from service.client.wire import from_response, to_request
+from topicproj.service.client import AsyncTopicClient, TopicClient
+from topicproj.service.client.wire import from_response, to_request
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -270,8 +270,8 @@ def test_metrics_page_parses_and_moves(server, catalog_items):
 
 
 def test_not_serving_until_warmed_up(model_dir):
-    from models.core.topic_model import TopicModel
     from tests.service.conftest import RunningServer
+    from topicproj.models.core.topic_model import TopicModel
 
     release = threading.Event()
     slow_model = TopicModel.load(model_dir, device="cpu")  # its first batch, the warm-up, waits
@@ -424,7 +424,7 @@ def test_malformed_packed_requests_are_refused_clearly(server, request_, field, 
 def test_settings_refuse_requests_larger_than_the_queue():
     from pydantic import ValidationError
 
-    from service.settings import Settings
+    from topicproj.service.settings import Settings
 
     with pytest.raises(ValidationError, match="exceeds max_queue_items"):
         Settings(max_queue_items=10, max_items_per_request=11)

@@ -6,10 +6,10 @@ import grpc
 import numpy as np
 import pytest
 
-from models.core.labels import read_labels
-from models.core.topic_model import TopicModel
-from models.store.registry import ModelRegistry
-from service.client import TopicClient
+from topicproj.models.core.labels import read_labels
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.store.registry import ModelRegistry
+from topicproj.service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from models.store.registry import ModelRegistry
-from service.client import TopicClient
+from topicproj.models.store.registry import ModelRegistry
+from topicproj.service.client import TopicClient
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
@@ -202,7 +202,7 @@ def test_too_many_queued_jobs_are_refused(serve, roots):
 def test_the_async_client_trains_too(serve, roots):
     import asyncio
 
-    from service.client import AsyncTopicClient
+    from topicproj.service.client import AsyncTopicClient
 
     model_root, data_root = roots
     server = serve(model_root=model_root, data_root=data_root)
@@ -277,7 +277,7 @@ def test_operators_train_and_swap_from_the_command_line(serve, roots):
 
     def topicproj(*args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "service.cli", *args, "--address", server.address],
+            [sys.executable, "-m", "topicproj.service.cli", *args, "--address", server.address],
             cwd=repo,
             env={**os.environ, "TOPICPROJ_AUTH_TOKEN": token},
             capture_output=True,
@@ -309,7 +309,7 @@ def test_operators_train_and_swap_from_the_command_line(serve, roots):
 
 def test_job_records_of_the_previous_format_still_load():
     """Records written before the options were one object keep their jobs on upgrade."""
-    from service.jobs.spec import TrainSpec
+    from topicproj.service.jobs.spec import TrainSpec
 
     legacy = {
         "catalog": "/data/c.jsonl",

@@ -32,7 +32,7 @@ class Workers:
             [
                 sys.executable,
                 "-m",
-                "service.cli",
+                "topicproj.service.cli",
                 "serve",
                 "--model",
                 str(model_dir),
@@ -155,7 +155,7 @@ def test_two_workers_share_the_port_and_each_exports_its_metrics(workers, catalo
     # A second server cannot take the port by accident: only --workers shares it.
     single = subprocess.run(
         [
-            *(sys.executable, "-m", "service.cli", "serve", "--model", workers.model),
+            *(sys.executable, "-m", "topicproj.service.cli", "serve", "--model", workers.model),
             *("--port", str(workers.port), "--no-metrics"),
         ],
         cwd=REPO,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from models.research.evaluation import EvaluationData, Fitted
+from topicproj.models.research.evaluation import EvaluationData, Fitted
 
 if TYPE_CHECKING:
     from .run import StudyConfig
@@ -33,8 +33,8 @@ def cost(
     import scipy.sparse as sp
     import torch.nn.functional as F
 
-    from models.core.projector import Projector, ProjectorConfig
-    from models.core.sparse import SparseBatch
+    from topicproj.models.core.projector import Projector, ProjectorConfig
+    from topicproj.models.core.sparse import SparseBatch
 
     n_topics = config.topics[0]
     keys = sorted(k for k in fitted if k[0] == n_topics)

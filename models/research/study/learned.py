@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.research.evaluation import EvaluationData, Fitted
+from topicproj.models.research.evaluation import EvaluationData, Fitted
 
 
 @torch.no_grad()
@@ -24,7 +24,7 @@ def learned_parameters(
 ) -> dict[str, Any]:
     """Per-topic parameters of every overlap model at `n_topics`, and for the first seed's model
     the topics that demand the most and the least overlap, with (h, J) of the test items."""
-    from models.core.sparse import SparseBatch
+    from topicproj.models.core.sparse import SparseBatch
 
     overlap = sorted((k for k in fitted if k[0] == n_topics and k[1] == "overlap"), key=str)
     prelu = sorted((k for k in fitted if k[0] == n_topics and k[1] == "prelu"), key=str)
