@@ -17,6 +17,7 @@ BENCHMARKS = {
     "offline": ("benchmarks.offline.cli", "offline projection against scikit-learn and the kernel"),
     "floor": ("benchmarks.floor", "`topicproj project` against its whole-process floor"),
     "peers": ("benchmarks.peers.cli", "topicproj against Ray Serve and a plain grpc.aio server"),
+    "hostile": ("benchmarks.hostile", "health and a small request while the largest requests run"),
     "gpu": ("benchmarks.gpu_check", "CUDA correctness, kernel timing and serving (needs a GPU)"),
 }
 

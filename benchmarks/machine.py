@@ -24,6 +24,7 @@ ENTRY_NAMES = {
     "benchmarks.kernel": "kernel",
     "benchmarks.floor": "floor",
     "benchmarks.peers.cli": "peers",
+    "benchmarks.hostile": "hostile",
 }
 
 

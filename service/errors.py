@@ -37,6 +37,14 @@ class InvalidInput(ServiceError, ValueError):
         self.description = reason
 
 
+class TooLarge(InvalidInput):
+    """A request over a per-request limit (`limit` names the setting): it can never pass."""
+
+    def __init__(self, reason: str, field: str | None, limit: str) -> None:
+        super().__init__(reason, field)
+        self.limit = limit
+
+
 class ModelVersionNotFound(ServiceError, LookupError):
     def __init__(self, asked: str, served: str) -> None:
         super().__init__(f"model version {asked!r} is not served here (serving {served!r})")

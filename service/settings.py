@@ -55,16 +55,17 @@ class Settings(BaseSettings):
     max_keyword_length: int = Field(
         256, ge=1, description="characters per keyword at most (so at most 4x in UTF-8 bytes)"
     )
-    # The cost of a call is its keywords (a string, a lookup and a batch row each, about 100
-    # bytes of server memory at peak). 262,144 keywords is 64 items of 4,096 keywords, or
-    # 4,096 items of 64; the queue's budget holds 8 such requests, and the receive limit
-    # fits one of keywords of 60 bytes. Measured with three clients sending the largest
-    # requests back to back: benchmarks/RESULTS.md ("Hostile load").
+    # The cost of a call is its keywords (a string, a lookup and a batch row each). 65,536
+    # keywords is 16 items of 4,096 keywords, or 4,096 items of 16; such a request takes about
+    # 0.1 s of one core to decode and map, which is what a small request may wait behind it.
+    # Four times as many took 0.5 s and more. The queue's budget holds 8 of them. Measured
+    # with three clients sending the largest requests back to back: benchmarks/RESULTS.md
+    # ("Hostile load").
     max_keywords_per_request: int = Field(
-        262_144, ge=1, description="keywords in one request at most (INVALID_ARGUMENT)"
+        65_536, ge=1, description="keywords in one request at most (INVALID_ARGUMENT)"
     )
     max_queued_keywords: int = Field(
-        2_097_152,
+        524_288,
         ge=1,
         description="keywords of admitted, unanswered requests, all clients together, before "
         "RESOURCE_EXHAUSTED",
@@ -81,9 +82,10 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="largest gRPC message the server sends"
     )
-    # Set on purpose, not grpc's default of 4 MiB: the largest request allowed above, packed,
-    # is about 262,144 keywords of up to 60 bytes; grpc refuses larger messages before
-    # decoding them (RESOURCE_EXHAUSTED), so a huge message costs no more than its bytes.
+    # Set on purpose, not grpc's default of 4 MiB: the largest request allowed above holds
+    # 65,536 keywords of up to 256 characters (64 bytes on average fits 4 MiB); grpc refuses
+    # larger messages before decoding them (RESOURCE_EXHAUSTED), so a huge message costs no
+    # more than its bytes on the wire.
     max_receive_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="largest gRPC message the server receives"
     )

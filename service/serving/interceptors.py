@@ -13,7 +13,13 @@ import grpc
 from grpc_status import rpc_status
 
 from topicproj.oip.v2 import grpc_predict_v2_pb2 as oip
-from topicproj.service.errors import ShuttingDown, status_for
+from topicproj.service.errors import (
+    QueueFull,
+    QuotaExceeded,
+    ShuttingDown,
+    TooLarge,
+    status_for,
+)
 from topicproj.service.metrics import ServiceMetrics
 from topicproj.v1 import topicproj_pb2 as pb
 
@@ -113,6 +119,12 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
         except Exception as e:
             status = status_for(e)
             code = status.code
+            if isinstance(e, TooLarge):
+                self.metrics.refused.labels(e.limit).inc()
+            elif isinstance(e, QuotaExceeded):
+                self.metrics.refused.labels(e.subject).inc()
+            elif isinstance(e, QueueFull):
+                self.metrics.refused.labels("max_queue_items").inc()
             if code == grpc.StatusCode.INTERNAL:
                 log.error("unexpected error in %s", rpc, exc_info=e)
             trailing: tuple[tuple[str, str | bytes], ...] = ()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from topicproj.service.errors import InvalidInput, QuotaExceeded
+from topicproj.service.errors import QuotaExceeded, TooLarge
 from topicproj.service.metrics import ServiceMetrics
 from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
@@ -39,19 +39,24 @@ def declared_keywords(request: pb.ProjectRequest) -> tuple[int, str]:
 def check_request_size(items: int, keywords: int, settings: Settings, field: str) -> None:
     """Refuse a request over the per-request limits (INVALID_ARGUMENT: it can never pass)."""
     if items > settings.max_items_per_request:
-        raise InvalidInput(
-            f"{items} items in one request; the limit is {settings.max_items_per_request}", field
+        raise TooLarge(
+            f"{items} items in one request; the limit is {settings.max_items_per_request}",
+            field,
+            "max_items_per_request",
         )
     if keywords > settings.max_keywords_per_request:
-        raise InvalidInput(
+        raise TooLarge(
             f"{keywords} keywords in one request; the limit is "
             f"{settings.max_keywords_per_request} (split it into smaller requests)",
             field,
+            "max_keywords_per_request",
         )
 
 
 def precheck(request: pb.ProjectRequest, settings: Settings) -> int:
-    """Check a Project request's size before decoding it; returns its keywords."""
+    """Check a Project request's size before decoding it; returns its keywords.
+
+    Only lengths are read here (a list's length, a sum of counts), never the strings."""
     keywords, field = declared_keywords(request)
     if request.WhichOneof("input") == "packed":
         items = len(request.packed.keyword_counts)
@@ -75,7 +80,7 @@ class KeywordBudget:
         """Hold `keywords` of the budget for the body, or raise QuotaExceeded."""
         if self.held + keywords > self.limit:
             raise QuotaExceeded(
-                "queued_keywords",
+                "max_queued_keywords",
                 f"{self.held} keywords are queued and this request holds {keywords}; the "
                 f"limit is {self.limit}; retry with backoff",
                 self.retry_after_s,

@@ -16,6 +16,7 @@ request used. Bad tensors get INVALID_ARGUMENT with a BadRequest naming `inputs[
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from topicproj.service.version import package_version
 
 from .batching import Batcher
 from .holder import ModelHolder, Projected
+from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, check_request_size
 from .validation import Bags, check_bags
 
 MODEL_NAME = "topicproj"
@@ -40,11 +42,16 @@ KEYWORDS, COUNTS, WEIGHTS, TOPICS = "keywords", "keyword_counts", "weights", "to
 _COUNT_TYPES = {"INT32": ("<i4", "int_contents"), "INT64": ("<i8", "int64_contents")}
 
 
-def decode_bytes_tensor(raw: bytes, field: str) -> list[bytes]:
-    """The elements of a raw BYTES tensor: each a 4-byte little-endian length, then its bytes."""
-    out = []
+def decode_bytes_tensor(raw: bytes, field: str, expected: int | None = None) -> list[bytes]:
+    """The elements of a raw BYTES tensor: each a 4-byte little-endian length, then its bytes.
+
+    With `expected` (the declared shape), decoding stops one element past it: a tensor that
+    holds more than its shape says is refused without decoding the rest."""
+    out: list[bytes] = []
     at, end = 0, len(raw)
     while at < end:
+        if expected is not None and len(out) > expected:
+            break
         if at + 4 > end:
             raise InvalidInput("a BYTES element's 4-byte length is cut short", field)
         (n,) = struct.unpack_from("<I", raw, at)
@@ -64,8 +71,12 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         settings: Settings,
         metrics: ServiceMetrics,
         ready: Callable[[], bool],
+        budget: KeywordBudget | None = None,
     ) -> None:
         self.holder = holder
+        self.budget = budget or KeywordBudget(
+            settings.max_queued_keywords, metrics, settings.retry_delay_ms / 1000
+        )
         self.batcher = batcher
         self.settings = settings
         self.metrics = metrics
@@ -119,7 +130,21 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
                 raise InvalidInput(
                     f"unknown output {out.name!r}; the model has {TOPICS!r}", f"outputs[{i}].name"
                 )
-        bags = self._bags(request)
+        keywords = self._declared(request)  # shapes only, before any decoding
+        with self.budget.hold(keywords):
+            return await self._admitted(request, context, model, keywords)
+
+    async def _admitted(
+        self,
+        request: oip.ModelInferRequest,
+        context: grpc.aio.ServicerContext,
+        model: TopicModel,
+        keywords: int,
+    ) -> oip.ModelInferResponse:
+        if keywords > OFF_LOOP_KEYWORDS:  # decoded in a thread: health stays responsive
+            bags = await asyncio.to_thread(self._bags, request)
+        else:
+            bags = self._bags(request)
         self.metrics.items.labels("ModelInfer").inc(len(bags))
         n_topics = model.n_topics
         if len(bags):
@@ -153,6 +178,16 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         if wanted and wanted != model.version_:
             raise ModelVersionNotFound(wanted, model.version_)
         return model
+
+    def _declared(self, request: oip.ModelInferRequest) -> int:
+        """The keywords the request's shapes declare, checked against the per-request limits.
+
+        Decoding later holds each tensor to its shape, so a shape that lies costs no more."""
+        shapes = {t.name: (i, t.shape[0]) for i, t in enumerate(request.inputs) if t.shape}
+        keywords = shapes.get(KEYWORDS, (0, 0))[1]
+        i, items = shapes.get(COUNTS, (0, 0))
+        check_request_size(max(items, 0), max(keywords, 0), self.settings, f"inputs[{i}].shape")
+        return max(keywords, 0)
 
     def _bags(self, request: oip.ModelInferRequest) -> Bags:
         """The request's tensors as keyword bags, every shape, type and count checked."""
@@ -222,12 +257,12 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
     def _keywords(self, request: oip.ModelInferRequest, i: int, raw: list[bytes]) -> list[str]:
         self._tensor(request, i, ("BYTES",))
         field = f"raw_input_contents[{i}]" if raw else f"inputs[{i}].contents"
+        expected = request.inputs[i].shape[0]
         elements = (
-            decode_bytes_tensor(raw[i], field)
+            decode_bytes_tensor(raw[i], field, expected)
             if raw
             else list(request.inputs[i].contents.bytes_contents)
         )
-        expected = request.inputs[i].shape[0]
         if len(elements) != expected:
             raise InvalidInput(f"{len(elements)} keywords for shape [{expected}]", field)
         try:

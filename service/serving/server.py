@@ -32,6 +32,7 @@ from .auth import AuthInterceptor, server_credentials
 from .batching import Batcher
 from .holder import ModelHolder, Projected, warm_up
 from .interceptors import ErrorAndMetricsInterceptor
+from .limits import KeywordBudget
 from .oip import OpenInferenceServicer
 from .servicer import TopicProjectionServicer
 from .tracing import Tracing
@@ -108,7 +109,7 @@ class ProjectionServer:
             tracing=self.tracing,
         )
         options = [
-            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_receive_message_length", s.max_receive_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.so_reuseport", int(self.reuse_port)),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
@@ -143,10 +144,12 @@ class ProjectionServer:
                 upload_ttl_s=s.upload_ttl_hours * 3600.0,
                 metrics=self.metrics,
             )
-        servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs)
+        # One budget of queued keywords for both front doors.
+        budget = KeywordBudget(s.max_queued_keywords, self.metrics, s.retry_delay_ms / 1000)
+        servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs, budget)
         pb_grpc.add_TopicProjectionServiceServicer_to_server(servicer, server)
         open_inference = OpenInferenceServicer(
-            self.holder, self._batcher, s, self.metrics, ready=lambda: self.serving
+            self.holder, self._batcher, s, self.metrics, ready=lambda: self.serving, budget=budget
         )
         oip_grpc.add_GRPCInferenceServiceServicer_to_server(open_inference, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -17,6 +17,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
 from .holder import ModelHolder, Projected
+from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, precheck
 from .responses import build_response, job_message, model_message, version_message
 from .validation import Bags, validate
 
@@ -35,8 +36,13 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         batcher: Batcher[Bags, Projected],
         settings: Settings,
         jobs: TrainingJobs | None = None,
+        budget: KeywordBudget | None = None,
     ) -> None:
         self.holder = holder
+        # the keywords of admitted requests, shared with the Open Inference servicer
+        self.budget = budget or KeywordBudget(
+            settings.max_queued_keywords, holder.metrics, settings.retry_delay_ms / 1000
+        )
         self.batcher = batcher
         self.settings = settings
         self.jobs = jobs
@@ -179,7 +185,19 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         asked = request.model_version
         if asked and asked != served.version_:
             raise ModelVersionNotFound(asked, served.version_)
-        bags = validate(request, self.settings)
+        keywords = precheck(request, self.settings)  # lengths only, before any decoding
+        with self.budget.hold(keywords):
+            return await self._admitted(request, context, keywords)
+
+    async def _admitted(
+        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext, keywords: int
+    ) -> pb.ProjectResponse:
+        served = self.holder.model
+        asked = request.model_version
+        if keywords > OFF_LOOP_KEYWORDS:  # decoded in a thread: health stays responsive
+            bags = await asyncio.to_thread(validate, request, self.settings)
+        else:
+            bags = validate(request, self.settings)
         if bags.explain is not None and served.projector_.activation.form != "gate":
             raise InvalidInput(
                 f"the served activation {served.activation!r} has no explanation", "explain"
