@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         None, description="catalogs StartTraining may read by path; nothing outside it"
     )
     max_upload_bytes: int = Field(256 * 1024 * 1024, ge=1, description="per UploadCatalog")
+    # Uploads are kept upload_ttl_hours for more jobs; these bound what they may hold on disk
+    # together, and how many may arrive at once (each holds a file open and a thread).
+    max_upload_total_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="bytes of every kept upload together"
+    )
+    max_uploads: int = Field(32, ge=1, description="uploads kept at once")
+    max_concurrent_uploads: int = Field(2, ge=1, description="uploads arriving at once")
     max_queued_jobs: int = Field(4, ge=1, description="training jobs waiting before refusal")
     upload_ttl_hours: float = Field(
         24.0, gt=0, description="uploaded catalogs are deleted this long after upload"
@@ -158,6 +165,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "model_root with more than one worker is not supported: training jobs and "
                 "ActivateModel act on one process; run one worker, or serve --model"
+            )
+        if self.max_upload_bytes > self.max_upload_total_bytes:
+            raise ValueError(
+                f"max_upload_bytes ({self.max_upload_bytes}) exceeds max_upload_total_bytes "
+                f"({self.max_upload_total_bytes})"
             )
         return self
 

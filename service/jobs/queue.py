@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from topicproj.models.store.lease import Lease
-from topicproj.service.errors import InvalidInput, NoDataRoot, NotFound, PermissionDenied, TooMany
+from topicproj.service.errors import (
+    InvalidInput,
+    NoDataRoot,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    TooMany,
+)
 from topicproj.service.metrics import ServiceMetrics
 
 from .child import public_error, train_in_child
@@ -38,6 +45,23 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.2  # how often the parent looks at a running job's progress queue
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+MAX_NAME_BYTES = 255  # what most file systems allow in one name
+
+
+def upload_name(filename: str) -> str:
+    """An upload's file name, checked: one plain name, never a path (InvalidInput)."""
+    field = "filename"
+    if not filename:
+        raise InvalidInput("the first chunk must name the file", field)
+    if "\0" in filename or "/" in filename or "\\" in filename:
+        raise InvalidInput("a file name, without NUL or path separators", field)
+    if filename in (".", "..") or not filename.isprintable():
+        raise InvalidInput(f"{filename!r} is not a usable file name", field)
+    if len(filename.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidInput(f"longer than {MAX_NAME_BYTES} bytes", field)
+    return filename
 
 
 def inside(root: Path, relative: str) -> Path:
@@ -63,6 +87,9 @@ class TrainingJobs:
         activate: Callable[[str], Awaitable[Any]],
         upload_ttl_s: float = 24 * 3600.0,
         metrics: ServiceMetrics | None = None,
+        max_upload_total_bytes: int | None = None,
+        max_uploads: int = 32,
+        max_concurrent_uploads: int = 2,
     ) -> None:
         self.model_root = model_root
         self.uploads = model_root / "uploads"
@@ -71,6 +98,11 @@ class TrainingJobs:
         self.max_queued = max_queued
         self.max_upload_bytes = max_upload_bytes
         self.upload_ttl_s = upload_ttl_s  # an upload is kept this long, for more jobs on it
+        self.max_upload_total_bytes = max_upload_total_bytes or 4 * max_upload_bytes
+        self.max_uploads = max_uploads
+        self.max_concurrent_uploads = max_concurrent_uploads
+        self._uploading = 0  # uploads arriving now
+        self._sweeper: asyncio.Task[None] | None = None
         self.activate = activate
         self.metrics = metrics
         self.jobs: dict[str, Job] = {}
@@ -121,13 +153,48 @@ class TrainingJobs:
             log.info("removed %d uploads older than %.0f s", len(removed), self.upload_ttl_s)
         return removed
 
+    def _kept_uploads(self) -> tuple[int, int]:
+        """(uploads kept, their bytes together), in-flight ones included."""
+        count = total = 0
+        if not self.uploads.is_dir():
+            return 0, 0
+        for folder in self.uploads.iterdir():
+            count += 1
+            for f in folder.iterdir() if folder.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    total += f.stat().st_size
+        return count, total
+
     async def upload(self, chunks: AsyncIterator[Any]) -> tuple[str, int]:
         """Write an uploaded catalog; (upload_id, bytes). Nothing is kept if it fails.
 
         Every file operation runs in a worker thread: a slow disk (or a large upload) must not
-        stall the event loop that serves Project calls beside it.
+        stall the event loop that serves Project calls beside it. Quotas: uploads arriving at
+        once, uploads kept, and their bytes together (QuotaExceeded: RESOURCE_EXHAUSTED).
         """
+        if self._uploading >= self.max_concurrent_uploads:
+            raise QuotaExceeded(
+                "max_concurrent_uploads",
+                f"{self._uploading} uploads are arriving already; the limit is "
+                f"{self.max_concurrent_uploads}; retry when one has finished",
+                1.0,
+            )
+        self._uploading += 1
+        try:
+            return await self._upload(chunks)
+        finally:
+            self._uploading -= 1
+
+    async def _upload(self, chunks: AsyncIterator[Any]) -> tuple[str, int]:
         await asyncio.to_thread(self.sweep_uploads)
+        kept, kept_bytes = await asyncio.to_thread(self._kept_uploads)
+        if kept >= self.max_uploads:
+            raise QuotaExceeded(
+                "max_uploads",
+                f"{kept} uploads are kept; the limit is {self.max_uploads}; they are deleted "
+                f"{self.upload_ttl_s / 3600:g} h after upload",
+            )
+        room = min(self.max_upload_bytes, self.max_upload_total_bytes - kept_bytes)
         upload_id = uuid.uuid4().hex
         folder = self.uploads / upload_id
         await asyncio.to_thread(folder.mkdir, parents=True)
@@ -137,15 +204,19 @@ class TrainingJobs:
             handle = None
             async for chunk in chunks:
                 if handle is None:
-                    name = Path(chunk.filename).name  # the last component only, never a path
-                    if not name or name in (".", ".."):
-                        raise InvalidInput("the first chunk must name the file (filename)")
+                    name = upload_name(chunk.filename)
                     # closed below, on every path
                     handle = await asyncio.to_thread(open, folder / name, "wb")
                 size += len(chunk.data)
                 if size > self.max_upload_bytes:
                     raise TooMany(
                         f"upload larger than the server's limit of {self.max_upload_bytes} bytes"
+                    )
+                if size > room:
+                    raise QuotaExceeded(
+                        "max_upload_total_bytes",
+                        f"the kept uploads hold {kept_bytes} bytes; with this one they would "
+                        f"pass the limit of {self.max_upload_total_bytes}",
                     )
                 await asyncio.to_thread(handle.write, chunk.data)
             if handle is None:
@@ -157,7 +228,7 @@ class TrainingJobs:
                 handle.close()
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        log.info("received upload %s (%s, %d bytes)", upload_id, name, size)
+        log.info("received upload %s (%r, %d bytes)", upload_id, name, size)
         return upload_id, size
 
     # -- jobs -----------------------------------------------------------------------------
@@ -168,7 +239,18 @@ class TrainingJobs:
         self.lease = Lease.take(self.model_root)
         self._restore()
         self.sweep_uploads()
-        self._runner = asyncio.get_running_loop().create_task(self._run(), name="training")
+        loop = asyncio.get_running_loop()
+        self._runner = loop.create_task(self._run(), name="training")
+        self._sweeper = loop.create_task(self._sweep_forever(), name="upload-sweeper")
+
+    async def _sweep_forever(self) -> None:
+        """Expired uploads go even when no new upload comes to trigger a sweep."""
+        while True:
+            await asyncio.sleep(min(self.upload_ttl_s / 4, 600.0))
+            try:
+                await asyncio.to_thread(self.sweep_uploads)
+            except OSError:
+                log.exception("sweeping uploads failed")
 
     # Every job is also a JSON file under <model root>/jobs, rewritten atomically at each
     # change, so that a restart (or a crash) keeps the record of every job.
@@ -214,9 +296,10 @@ class TrainingJobs:
     async def stop(self) -> None:
         if self._running is not None:
             self._running[1].terminate()
-        if self._runner is not None:
-            self._runner.cancel()
-            await asyncio.gather(self._runner, return_exceptions=True)
+        tasks = [t for t in (self._runner, self._sweeper) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def submit(self, spec: TrainSpec) -> Job:
         waiting = sum(1 for j in self.jobs.values() if j.state == JobState.QUEUED)
@@ -229,7 +312,7 @@ class TrainingJobs:
         self._observe(job, {})
         self._wakeup.set()
         topics, name = spec.options.n_topics, spec.catalog.name
-        log.info("training job %s queued (%d topics, %s)", job.id, topics, name)
+        log.info("training job %s queued (%d topics, %r)", job.id, topics, name)
         return job
 
     def get(self, job_id: str) -> Job:

@@ -143,6 +143,9 @@ class ProjectionServer:
                 activate=self.holder.activate,
                 upload_ttl_s=s.upload_ttl_hours * 3600.0,
                 metrics=self.metrics,
+                max_upload_total_bytes=s.max_upload_total_bytes,
+                max_uploads=s.max_uploads,
+                max_concurrent_uploads=s.max_concurrent_uploads,
             )
         # One budget of queued keywords for both front doors.
         budget = KeywordBudget(s.max_queued_keywords, self.metrics, s.retry_delay_ms / 1000)
