@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         9095, ge=0, le=65535, description="Prometheus metrics port; none: no metrics endpoint"
     )
+    # The metrics say nothing secret and change nothing, and Prometheus must reach them in the
+    # shipped Deployment, so by default they listen where gRPC does; 127.0.0.1 keeps them
+    # private to the machine (scrape through a sidecar or a port-forward then).
+    metrics_host: str | None = Field(
+        None, description="address of the metrics endpoint; none: the gRPC host"
+    )
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
 
     # Processes and threads. Each worker is a whole server (model, batcher, metrics endpoint)
@@ -139,6 +145,17 @@ class Settings(BaseSettings):
         gt=0.0,
         description="close each client connection (GOAWAY) after this long, so connections "
         "rebalance across replicas; none: never",
+    )
+    # Idle connections cost a file descriptor each: without this, ~20,000 idle TCP connections
+    # exhaust the process's descriptors and real calls time out.
+    max_connection_idle_seconds: float = Field(
+        300.0, gt=0.0, description="close a connection after this long without a call"
+    )
+    max_concurrent_streams: int = Field(
+        100, ge=1, description="calls in flight on one connection at most (HTTP/2 streams)"
+    )
+    max_concurrent_rpcs: int = Field(
+        1000, ge=1, description="calls in flight on the server at most; more: RESOURCE_EXHAUSTED"
     )
     max_connection_age_grace_seconds: float = Field(
         30.0, ge=0.0, description="time calls on an aged-out connection get to finish"

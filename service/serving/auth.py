@@ -38,15 +38,22 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, token: str, *, protect_all: bool = False) -> None:
         if not token:
             raise ValueError("the auth token must not be empty")
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
         self.protect_all = protect_all
 
     def _allowed(self, details: grpc.HandlerCallDetails) -> bool:
         metadata = details.invocation_metadata or ()  # type: ignore[attr-defined]
-        given = next((v for k, v in metadata if k == HEADER), "")
-        if isinstance(given, str):
-            given = given.encode()
-        return hmac.compare_digest(given, self._expected)
+        given = [v for k, v in metadata if k == HEADER]
+        # Two authorization headers are ambiguous (a proxy may check one, us the other).
+        if len(given) != 1:
+            return False
+        value = given[0].encode() if isinstance(given[0], str) else given[0]
+        scheme, _, credentials = value.partition(b" ")
+        # The scheme is case-insensitive (RFC 7235, 2.1); the token is compared exactly, in
+        # constant time.
+        if scheme.lower() != b"bearer":
+            return False
+        return hmac.compare_digest(credentials.strip(b" "), self._expected)
 
     async def intercept_service(
         self,

@@ -113,7 +113,8 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
             if self.closing:
                 raise ShuttingDown()
             yield
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # GeneratorExit: a streaming call whose client went away is closed, not cancelled
             code = grpc.StatusCode.CANCELLED
             raise
         except Exception as e:
@@ -134,6 +135,8 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
                 trailing += (("grpc-retry-pushback-ms", str(round(status.retry_after_s * 1000))),)
             await context.abort(code, status.message, trailing_metadata=trailing)
         finally:
+            if code == grpc.StatusCode.OK and context.cancelled():
+                code = grpc.StatusCode.CANCELLED  # the client cancelled: not a success
             self._record(rpc, code, start)
             if span is not None:
                 span.set_attribute("rpc.grpc.status_code", code.value[0])

@@ -7,6 +7,7 @@ batching in `Batcher`, the jobs in `TrainingJobs`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from typing import Any
@@ -50,6 +51,36 @@ MIN_CLIENT_PING_INTERVAL_MS = 20_000
 LIVENESS = "liveness"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def exposure_warnings(s: Settings) -> list[str]:
+    """What an operator should hear about a server that listens beyond this machine."""
+    if is_loopback(s.host):
+        return []
+    out = []
+    if s.auth_token is None:
+        out.append(
+            f"listening on {s.host} with no auth token: anyone who reaches the port may "
+            "activate models, start training and upload catalogs (set TOPICPROJ_AUTH_TOKEN)"
+        )
+    if s.tls_cert is None:
+        out.append(
+            f"listening on {s.host} without TLS: requests"
+            + (" and the auth token" if s.auth_token is not None else "")
+            + " cross the network in the clear (set --tls-cert and --tls-key)"
+        )
+    return out
 
 
 class ProjectionServer:
@@ -114,6 +145,8 @@ class ProjectionServer:
             ("grpc.so_reuseport", int(self.reuse_port)),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
             ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.max_connection_idle_ms", round(s.max_connection_idle_seconds * 1000)),
+            ("grpc.max_concurrent_streams", s.max_concurrent_streams),
         ]
         if s.max_connection_age_seconds is not None:
             # Each connection gets a GOAWAY after this age (grpc adds jitter), and the client
@@ -132,7 +165,11 @@ class ProjectionServer:
             interceptors.append(
                 AuthInterceptor(s.auth_token.get_secret_value(), protect_all=s.auth_all)
             )
-        server = grpc.aio.server(interceptors=interceptors, options=options)
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=options,
+            maximum_concurrent_rpcs=s.max_concurrent_rpcs,
+        )
         if self.registry is not None:
             self.jobs = TrainingJobs(
                 model_root=self.registry.root,
@@ -176,9 +213,11 @@ class ProjectionServer:
                 "not one of this machine's"
             )
         self._server = server
+        for warning in exposure_warnings(s):
+            log.warning(warning)
         if s.metrics_port is not None:
             self._metrics_server, _ = start_http_server(
-                s.metrics_port, addr=s.host, registry=self.metrics.registry
+                s.metrics_port, addr=s.metrics_host or s.host, registry=self.metrics.registry
             )
             self.metrics_port = self._metrics_server.server_address[1]
         if self.jobs is not None:
