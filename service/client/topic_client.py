@@ -136,8 +136,15 @@ class TopicClient(_Client):
         return as_dict(self._stub.GetTrainingJob(request, **self._call()).job)
 
     def training_jobs(self) -> list[dict[str, Any]]:
-        response = self._stub.ListTrainingJobs(pb.ListTrainingJobsRequest(), **self._call())
-        return [as_dict(j) for j in response.jobs]
+        """Every job, oldest first: page after page until the last."""
+        jobs: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            request = pb.ListTrainingJobsRequest(page_token=token)
+            response = self._stub.ListTrainingJobs(request, **self._call())
+            jobs += [as_dict(j) for j in response.jobs]
+            if not (token := response.next_page_token):
+                return jobs
 
     def watch_training_job(self, job_id: str) -> Iterator[dict[str, Any]]:
         """The job's state now and at every change, until it is done."""
@@ -220,8 +227,15 @@ class AsyncTopicClient(_Client):
         return as_dict((await self._stub.GetTrainingJob(request, **self._call())).job)
 
     async def training_jobs(self) -> list[dict[str, Any]]:
-        response = await self._stub.ListTrainingJobs(pb.ListTrainingJobsRequest(), **self._call())
-        return [as_dict(j) for j in response.jobs]
+        """Every job, oldest first: page after page until the last."""
+        jobs: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            request = pb.ListTrainingJobsRequest(page_token=token)
+            response = await self._stub.ListTrainingJobs(request, **self._call())
+            jobs += [as_dict(j) for j in response.jobs]
+            if not (token := response.next_page_token):
+                return jobs
 
     async def watch_training_job(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
         request = pb.WatchTrainingJobRequest(job_id=job_id)

@@ -10,13 +10,22 @@ the batcher's queue across every client, which bounds the server's memory.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from topicproj.service.errors import QuotaExceeded, TooLarge
+from topicproj.service.errors import InvalidInput, QuotaExceeded, TooLarge
 from topicproj.service.metrics import ServiceMetrics
 from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
+
+# Pages of list calls (AIP-158): a page size of 0 means the default; larger than the maximum
+# means the maximum, so a listing costs the same whatever the server has accumulated.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 # Requests of more keywords than this are decoded and validated off the event loop. Below it,
 # the hop to a thread (tens of microseconds) costs more than the work.
@@ -92,3 +101,27 @@ class KeywordBudget:
         finally:
             self.held -= keywords
             self.metrics.queued_keywords.set(self.held)
+
+
+def page_of(rows: Sequence[Any], page_size: int, page_token: str) -> tuple[list[Any], str]:
+    """One page of `rows` (sorted by (created, id)) and the token of the next ("" if none).
+
+    The token names the last row returned, not an offset, so rows added meanwhile neither
+    repeat nor go missing."""
+    if page_size < 0:
+        raise InvalidInput(f"{page_size} is negative", "page_size")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    start = 0
+    if page_token:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(page_token.encode("ascii")))
+            key = (float(after[0]), str(after[1]))
+        except (ValueError, TypeError, IndexError, KeyError, binascii.Error, UnicodeError):
+            raise InvalidInput("not a token this server gave", "page_token") from None
+        start = next((i for i, r in enumerate(rows) if (r.created, r.id) > key), len(rows))
+    page = list(rows[start : start + size])
+    if start + size >= len(rows) or not page:
+        return page, ""
+    last = page[-1]
+    token = base64.urlsafe_b64encode(json.dumps([last.created, last.id]).encode()).decode()
+    return page, token

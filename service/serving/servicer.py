@@ -17,7 +17,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
 from .holder import ModelHolder, Projected
-from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, precheck
+from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, page_of, precheck
 from .responses import build_response, job_message, model_message, version_message
 from .validation import Bags, validate
 
@@ -161,8 +161,11 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
     async def ListTrainingJobs(
         self, request: pb.ListTrainingJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTrainingJobsResponse:
-        jobs = sorted(self._jobs().jobs.values(), key=lambda j: j.created)
-        return pb.ListTrainingJobsResponse(jobs=[job_message(j) for j in jobs])
+        jobs = sorted(self._jobs().jobs.values(), key=lambda j: (j.created, j.id))
+        page, next_token = page_of(jobs, request.page_size, request.page_token)
+        return pb.ListTrainingJobsResponse(
+            jobs=[job_message(j) for j in page], next_page_token=next_token
+        )
 
     async def WatchTrainingJob(
         self, request: pb.WatchTrainingJobRequest, context: grpc.aio.ServicerContext

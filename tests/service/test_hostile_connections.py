@@ -9,6 +9,10 @@ import time
 import grpc
 import pytest
 
+from topicproj.models.core.options import TrainOptions
+from topicproj.service.client import TopicClient
+from topicproj.service.jobs.queue import TrainingJobs
+from topicproj.service.jobs.spec import Job, JobState, TrainSpec
 from topicproj.service.serving.server import exposure_warnings
 from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
@@ -90,3 +94,34 @@ def test_serving_beyond_loopback_without_token_or_tls_is_warned_about(serve, cap
 )  # fmt: skip
 def test_which_listeners_are_warned_about(host, token, warnings):
     assert len(exposure_warnings(Settings(host=host, auth_token=token))) == warnings
+
+
+def test_training_jobs_are_listed_page_by_page(serve, roots):
+    model_root, data_root = roots
+    records = TrainingJobs(
+        model_root=model_root, data_root=data_root, device="cpu", max_queued=1,
+        max_upload_bytes=1, activate=None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    spec = TrainSpec(data_root / "catalog.jsonl", None, TrainOptions(), False)
+    for i in range(7):  # ended jobs of earlier runs, as a restart finds them
+        records._save(Job(f"job{i:02d}", spec, state=JobState.FAILED, created=1000.0 + i))
+    server = serve(model_root=model_root, data_root=data_root)
+    api = stub(server.address)
+    seen, token, pages = [], "", 0
+    while True:
+        reply = api.ListTrainingJobs(
+            pb.ListTrainingJobsRequest(page_size=3, page_token=token), timeout=10
+        )
+        seen += [j.id for j in reply.jobs]
+        pages += 1
+        if not (token := reply.next_page_token):
+            break
+    assert seen == [f"job{i:02d}" for i in range(7)] and pages == 3
+    assert len(api.ListTrainingJobs(pb.ListTrainingJobsRequest(), timeout=10).jobs) == 7
+    with TopicClient(server.address) as client:  # the client reads every page
+        assert [j["id"] for j in client.training_jobs()] == seen
+    for bad in (pb.ListTrainingJobsRequest(page_token="garbage!"),
+                pb.ListTrainingJobsRequest(page_size=-1)):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as e:
+            api.ListTrainingJobs(bad, timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
