@@ -35,7 +35,10 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
         [
             (
                 "{{rpc}}",
-                f'sum by (rpc) (rate(topicproj_requests_total{{code!="OK"}}[{RATE}])) '
+                # `or ... * 0`: an RPC with no failure has no failing series at all; without
+                # it the panel would show "No data" on a healthy server instead of 0
+                f'(sum by (rpc) (rate(topicproj_requests_total{{code!="OK"}}[{RATE}])) '
+                f"or sum by (rpc) (rate(topicproj_requests_total[{RATE}])) * 0) "
                 f"/ sum by (rpc) (rate(topicproj_requests_total[{RATE}]))",
             )
         ],
