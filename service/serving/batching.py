@@ -188,3 +188,32 @@ class Batcher(Generic[Work, Result]):
         for p, result in zip(taken, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
+
+
+class Lanes(Generic[Work, Result]):
+    """Two batchers: small requests never queue behind large ones.
+
+    A request of at most `threshold` keywords (its cost) goes to the small lane, any other to
+    the large lane; each lane computes in a thread of its own, so a small request waits for
+    its own batch only, not for a large batch to finish computing.
+    """
+
+    def __init__(
+        self, small: Batcher[Work, Result], large: Batcher[Work, Result], threshold: int
+    ) -> None:
+        self.small = small
+        self.large = large
+        self.threshold = threshold
+
+    def start(self) -> None:
+        self.small.start()
+        self.large.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(self.small.stop(), self.large.stop())
+
+    async def submit(
+        self, work: Work, items: int, deadline: float | None = None, cost: int = 0
+    ) -> Result:
+        lane = self.small if cost <= self.threshold else self.large
+        return await lane.submit(work, items, deadline)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,7 @@ class ModelHolder:
         self.registry = registry
         self._serving = (model, DeadTopicTracker(model.n_topics, dead_topic_window))
         self._activating = asyncio.Lock()
+        self._tracking = threading.Lock()
         self.describe()
 
     @property
@@ -108,8 +110,9 @@ class ModelHolder:
             log.error("model version %s projected inf or NaN; batch refused", version)
             raise NonFiniteOutput()
         known, unknown = batch.known, batch.unknown
-        self.metrics.observe_projections(Y, known, unknown)
-        self.metrics.dead_topics.set(dead_topics.update(Y))
+        with self._tracking:  # two batching lanes compute at once
+            self.metrics.observe_projections(Y, known, unknown)
+            self.metrics.dead_topics.set(dead_topics.update(Y))
         out: list[Projected] = []
         row = 0
         for r in requests:

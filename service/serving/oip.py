@@ -32,7 +32,7 @@ from topicproj.service.metrics import ServiceMetrics
 from topicproj.service.settings import Settings
 from topicproj.service.version import package_version
 
-from .batching import Batcher
+from .batching import Lanes
 from .holder import ModelHolder, Projected
 from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, check_request_size
 from .validation import Bags, check_bags
@@ -67,7 +67,7 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
     def __init__(
         self,
         holder: ModelHolder,
-        batcher: Batcher[Bags, Projected],
+        batcher: Lanes[Bags, Projected],
         settings: Settings,
         metrics: ServiceMetrics,
         ready: Callable[[], bool],
@@ -150,7 +150,7 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         if len(bags):
             remaining = context.time_remaining()
             deadline = time.monotonic() + remaining if remaining is not None else None
-            projected = await self.batcher.submit(bags, len(bags), deadline)
+            projected = await self.batcher.submit(bags, len(bags), deadline, keywords)
             if request.model_version and request.model_version != projected.version:
                 raise ModelVersionNotFound(request.model_version, projected.version)
             Y, served = projected.Y, projected.version

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import sys
 import time
 from typing import Any
 
@@ -30,10 +31,10 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from . import tracing
 from .auth import AuthInterceptor, server_credentials
-from .batching import Batcher
+from .batching import Batcher, Lanes
 from .holder import ModelHolder, Projected, warm_up
 from .interceptors import ErrorAndMetricsInterceptor
-from .limits import KeywordBudget
+from .limits import OFF_LOOP_KEYWORDS, KeywordBudget
 from .oip import OpenInferenceServicer
 from .servicer import TopicProjectionServicer
 from .tracing import Tracing
@@ -119,7 +120,7 @@ class ProjectionServer:
         self.metrics_port: int | None = None
         self._metrics_server: Any = None
         self._server: grpc.aio.Server | None = None
-        self._batcher: Batcher[Bags, Projected] | None = None
+        self._batcher: Lanes[Bags, Projected] | None = None
         self.health = health.aio.HealthServicer()
         self.serving = False  # what health says: SERVING only once warmed up, until shutdown
 
@@ -129,16 +130,23 @@ class ProjectionServer:
 
     async def start(self) -> None:
         s = self.settings
-        self._batcher = Batcher(
-            self.holder.compute,
-            max_batch_items=s.max_batch_items,
-            max_wait_ms=s.max_wait_ms,
-            max_queue_items=s.max_queue_items,
-            metrics=self.metrics,
-            wait_when_idle=s.wait_when_idle,
-            retry_delay_ms=s.retry_delay_ms,
-            tracing=self.tracing,
-        )
+        sys.setswitchinterval(s.switch_interval_ms / 1000)
+
+        def lane() -> Batcher[Bags, Projected]:
+            return Batcher(
+                self.holder.compute,
+                max_batch_items=s.max_batch_items,
+                max_wait_ms=s.max_wait_ms,
+                max_queue_items=s.max_queue_items,
+                metrics=self.metrics,
+                wait_when_idle=s.wait_when_idle,
+                retry_delay_ms=s.retry_delay_ms,
+                tracing=self.tracing,
+            )
+
+        # Requests small enough to decode on the event loop get a lane of their own: a
+        # one-keyword request must not wait for a batch of 65,536 keywords to compute.
+        self._batcher = Lanes(lane(), lane(), OFF_LOOP_KEYWORDS)
         options = [
             ("grpc.max_receive_message_length", s.max_receive_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),

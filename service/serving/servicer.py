@@ -15,7 +15,7 @@ from topicproj.service.settings import Settings
 from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
-from .batching import Batcher
+from .batching import Lanes
 from .holder import ModelHolder, Projected
 from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, page_of, precheck
 from .responses import build_response, job_message, model_message, version_message
@@ -33,7 +33,7 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
     def __init__(
         self,
         holder: ModelHolder,
-        batcher: Batcher[Bags, Projected],
+        batcher: Lanes[Bags, Projected],
         settings: Settings,
         jobs: TrainingJobs | None = None,
         budget: KeywordBudget | None = None,
@@ -209,7 +209,7 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
             return build_response(request, Projected.empty(served.n_topics, served.version_))
         remaining = context.time_remaining()
         deadline = time.monotonic() + remaining if remaining is not None else None
-        projected = await self.batcher.submit(bags, len(bags), deadline)
+        projected = await self.batcher.submit(bags, len(bags), deadline, keywords)
         if asked and asked != projected.version:  # swapped while the request queued
             raise ModelVersionNotFound(asked, projected.version)
         if bags.explain is not None and projected.explanations is None:  # swapped, too
