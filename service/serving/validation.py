@@ -91,8 +91,8 @@ def check_bags(
             j = int(np.argmax(bad))
             i = item_of(counts, j)
             raise InvalidInput(
-                f"item {i} has the weight {weights[j]}, not a finite, non-negative number "
-                f"of at most {top:g} (max_keyword_weight)",
+                f"item {i} has the weight {weights[j]}, not a finite, non-negative number: "
+                f"weights are finite numbers in [0, {top:g}] (max_keyword_weight)",
                 where(i, "weights"),
             )
 
