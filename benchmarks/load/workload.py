@@ -119,7 +119,12 @@ def build_requests(
     m = scenario.items
     n = max(scenario.clients, math.ceil(len(order) / m))
     n = min(n, max(scenario.clients, MAX_POOL_ITEMS // m))
-    drawn = zipf_rows(len(order), n * m, zipf, seed).tolist() if zipf else None
+    drawn = None
+    if zipf:
+        # As long a stream as memory allows: the clients walk it once in a short run, so what
+        # repeats is what the Zipf law repeats, not the pool wrapping around.
+        n = max(n, MAX_POOL_ITEMS // m)
+        drawn = zipf_rows(len(order), n * m, zipf, seed).tolist()
     req = RequestPool([], [], [], [])
     for j in range(n):
         if drawn is not None:
