@@ -125,8 +125,8 @@ def project_catalog(
     storage, or any output with `resume=True`, is a directory: one Parquet part per input file
     and a `_SUCCESS` marker with the row counts. `resume=True` keeps the parts an interrupted run
     finished (same input, model and options) and projects only the rest.
-    `explain=N` adds a column `explanation` (Parquet only): per item, JSON of
-    `topicproj.models.core.explain.ItemExplanation` with N keywords per topic.
+    `explain=N` adds a column `explanation` (Parquet only): per item, the gRPC contract's
+    `Explanation` as JSON (`ItemExplanation.to_dict`) with N keywords per topic.
     """
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
