@@ -29,6 +29,8 @@ from safetensors.torch import load_file, save_file
 
 from topicproj.models.errors import ModelDirectoryError
 
+from .tempfiles import remove_leftovers, temporary_directory
+
 FORMAT_VERSION = 1
 WEIGHTS = "weights.safetensors"
 VOCABULARY = "vocabulary.json"
@@ -88,7 +90,8 @@ def write_model_dir(
     if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
         raise ModelDirectoryError(path, "already exists; choose another path or overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_leftovers(path)  # of a run that was killed while writing this model
+    tmp = temporary_directory(path)
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / WEIGHTS)
         _write_json(tmp / VOCABULARY, vocabulary)

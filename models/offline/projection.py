@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from topicproj.models.core.tempfiles import remove_leftovers, temporary_sibling
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.catalog import (
     FORMATS,
@@ -220,7 +221,8 @@ class _Run:
                 out.uri, "is a directory (a resumable or Ray output): pass --resume, or remove it"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        remove_leftovers(path)  # of a run that was killed while writing this output
+        tmp = temporary_sibling(path)
         counts = RowCounts()
         writer: Any = None
         try:
