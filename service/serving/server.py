@@ -135,6 +135,7 @@ class ProjectionServer:
         def lane() -> Batcher[Bags, Projected]:
             return Batcher(
                 self.holder.compute,
+                record=self.holder.record,
                 max_batch_items=s.max_batch_items,
                 max_wait_ms=s.max_wait_ms,
                 max_queue_items=s.max_queue_items,

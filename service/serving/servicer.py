@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from topicproj.models.core.topic_model import TopicModel
 from topicproj.service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot, Unsupported
 from topicproj.service.jobs.queue import TrainingJobs
 from topicproj.service.jobs.spec import spec_from_request
@@ -16,6 +17,7 @@ from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Lanes
+from .cache import ResponseCache
 from .holder import ModelHolder, Projected
 from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, page_of, precheck
 from .responses import build_response, job_message, model_message, version_message
@@ -46,6 +48,10 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         self.batcher = batcher
         self.settings = settings
         self.jobs = jobs
+        self.cache: ResponseCache | None = None
+        if settings.response_cache_bytes:
+            self.cache = ResponseCache(settings.response_cache_bytes, holder.metrics)
+            holder.on_change.append(self.cache.clear)
 
     async def Project(
         self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
@@ -189,13 +195,37 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         if asked and asked != served.version_:
             raise ModelVersionNotFound(asked, served.version_)
         keywords = precheck(request, self.settings)  # lengths only, before any decoding
+        cache = self.cache
+        # A large request is not looked up: serializing it for the key would cost the event
+        # loop what decoding it off the loop saves.
+        key = None
+        if cache is not None and keywords <= OFF_LOOP_KEYWORDS:
+            key = cache.key(served.version_, request)
+        if cache is None or key is None:
+            return await self._compute(request, context, served, keywords)
+        if (hit := cache.get(key)) is not None:
+            return hit
+        response = await self._compute(request, context, served, keywords)
+        cache.put(key, response.model_version, response)
+        return response
+
+    async def _compute(
+        self,
+        request: pb.ProjectRequest,
+        context: grpc.aio.ServicerContext,
+        served: TopicModel,
+        keywords: int,
+    ) -> pb.ProjectResponse:
         with self.budget.hold(keywords):
-            return await self._admitted(request, context, keywords)
+            return await self._admitted(request, context, served, keywords)
 
     async def _admitted(
-        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext, keywords: int
+        self,
+        request: pb.ProjectRequest,
+        context: grpc.aio.ServicerContext,
+        served: TopicModel,
+        keywords: int,
     ) -> pb.ProjectResponse:
-        served = self.holder.model
         asked = request.model_version
         if keywords > OFF_LOOP_KEYWORDS:  # decoded in a thread: health stays responsive
             bags = await asyncio.to_thread(validate, request, self.settings)
