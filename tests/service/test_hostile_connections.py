@@ -71,6 +71,9 @@ def test_idle_connections_are_closed(serve):
     states: list[grpc.ChannelConnectivity] = []
     channel.subscribe(states.append, try_to_connect=False)
     pb_grpc.TopicProjectionServiceStub(channel).GetModel(pb.GetModelRequest(), timeout=10)
+    deadline = time.monotonic() + 10  # the callbacks arrive on grpc's own thread
+    while grpc.ChannelConnectivity.READY not in states and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert grpc.ChannelConnectivity.READY in states
     deadline = time.monotonic() + 10
     while states[-1] == grpc.ChannelConnectivity.READY and time.monotonic() < deadline:
