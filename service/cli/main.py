@@ -56,8 +56,8 @@ def _hint(error: Exception) -> str:
     """The next step, where it is obvious from the error."""
     if isinstance(error, ModelDirectoryError) and not Path(error.path).exists():
         return (
-            "train a model first: `topicproj train --input CATALOG --output DIR`, or "
-            "`topicproj train --demo --output runs/demo-model` (what `make demo-model` does)"
+            "; train one first: `topicproj train --input CATALOG --output DIR`, or "
+            "`make demo-model` for the demo model in runs/demo-model"
         )
     return ""
 
@@ -109,9 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"topicproj {args.command}: error: {e.named(option_flag(e.option))}", file=sys.stderr)
         return EXIT_USAGE
     except (TopicprojError, ValueError, OSError) as e:
-        print(f"topicproj {args.command}: error: {e}", file=sys.stderr)
-        if hint := _hint(e):
-            print(f"  hint: {hint}", file=sys.stderr)
+        hint = _hint(e)  # on the same line: an error is one line
+        print(f"topicproj {args.command}: error: {e}{hint}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -102,7 +102,8 @@ def test_a_missing_model_suggests_training_one(capsys, tmp_path):
                   "--output", tmp_path / "o.parquet")  # fmt: skip
     assert rc == 2
     assert "not found" in err
-    assert "hint: train a model first: `topicproj train" in err and "make demo-model" in err
+    assert err.count("\n") == 1  # still one line
+    assert "train one first: `topicproj train" in err and "make demo-model" in err
 
 
 def test_training_prints_a_line_per_epoch_when_stderr_is_not_a_terminal(capsys, tmp_path):
