@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from topicproj.models.errors import ModelDirectoryError
+from topicproj.models.errors import ModelDirectoryError, NonFiniteError
 
 from .tempfiles import remove_leftovers, temporary_directory
 
@@ -37,6 +37,13 @@ VOCABULARY = "vocabulary.json"
 MODEL = "model.json"
 MANIFEST = "manifest.json"
 FILES = (WEIGHTS, VOCABULARY, MODEL)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Raise NonFiniteError naming the first floating tensor that holds an inf or a NaN."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NonFiniteError(f"the {what} weights {name!r} hold inf or NaN")
 
 
 def _sha256(path: Path) -> str:
@@ -87,6 +94,7 @@ def write_model_dir(
     the version (topic labels).
     """
     path = Path(path)
+    check_finite(tensors, "model's")  # a model of NaN is never written
     if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
         raise ModelDirectoryError(path, "already exists; choose another path or overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,4 +198,9 @@ def read_model_dir(
         model = json.loads((path / MODEL).read_text(encoding="utf-8"))
     except (SafetensorError, json.JSONDecodeError, OSError) as e:
         raise ModelDirectoryError(path, f"unreadable ({e})") from None
+    try:
+        # A model of NaN loads and answers NaN with OK: refused like a damaged file.
+        check_finite(tensors, "stored")
+    except NonFiniteError as e:
+        raise ModelDirectoryError(path, str(e)) from None
     return tensors, vocabulary, model
