@@ -24,6 +24,20 @@ class CatalogError(TopicprojError, ValueError):
         super().__init__(f"{where}: {reason}")
 
 
+class OptionError(TopicprojError, ValueError):
+    """A training option out of its range. `option` is its name in `TrainOptions`; a caller
+    names it as its user knows it (the CLI flag, the proto field) with `reason`."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        self.option = option
+        self.reason = reason
+        super().__init__(f"{option} {reason}")
+
+    def named(self, name: str) -> str:
+        """The message with the option called `name`."""
+        return f"{name} {self.reason}"
+
+
 class ModelDirectoryError(TopicprojError, ValueError):
     """A saved model directory is missing, incomplete or damaged."""
 

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from topicproj.models.errors import OptionError
+
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "overlap")  # served, and the study's baselines
 CANDIDATE_FORMS = (  # research only: models.research.candidates
     "overlap_sigmoid",
@@ -69,45 +71,44 @@ class TrainOptions:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError naming the first option out of its range."""
+        """Raise OptionError naming the first option out of its range."""
         if self.activation not in ALL_ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(ALL_ACTIVATIONS)}, got {self.activation!r}"
-            )
+            choices = ", ".join(ALL_ACTIVATIONS)
+            raise OptionError("activation", f"must be one of {choices}, got {self.activation!r}")
         if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+            raise OptionError("init", f"must be one of {', '.join(INITS)}, got {self.init!r}")
         if not _is_int(self.n_topics) or self.n_topics < 2:
-            raise ValueError(f"n_topics must be at least 2, got {self.n_topics!r}")
+            raise OptionError("n_topics", f"must be at least 2, got {self.n_topics!r}")
         for name in ("min_df", "max_epochs", "patience", "batch_size"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise OptionError(name, f"must be a positive integer, got {value!r}")
         if self.max_vocabulary is not None and (
             not _is_int(self.max_vocabulary) or self.max_vocabulary < 1
         ):
-            raise ValueError(f"max_vocabulary must be >= 1, got {self.max_vocabulary!r}")
+            raise OptionError("max_vocabulary", f"must be >= 1, got {self.max_vocabulary!r}")
         # Every float is checked finite first: inf and NaN pass `> 0` or fail it silently, and
         # a learning rate of inf trains a model of NaN that would otherwise be served.
         for name in ("learning_rate", "mask_rate", "l1", "target_zeros", "validation_fraction"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{name} must be a number, got {value!r}")
+                raise OptionError(name, f"must be a number, got {value!r}")
             if not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value}")
+                raise OptionError(name, f"must be a finite number, got {value}")
         if not 0.0 < self.mask_rate < 1.0:
-            raise ValueError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
+            raise OptionError("mask_rate", f"must be in (0, 1), got {self.mask_rate}")
         if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            raise OptionError(
+                "validation_fraction", f"must be in (0, 1), got {self.validation_fraction}"
             )
         if not 0.0 < self.learning_rate <= MAX_LEARNING_RATE:
-            raise ValueError(
-                f"learning_rate must be in (0, {MAX_LEARNING_RATE}], got {self.learning_rate}"
+            raise OptionError(
+                "learning_rate", f"must be in (0, {MAX_LEARNING_RATE}], got {self.learning_rate}"
             )
         if not 0.0 <= self.l1 <= MAX_L1:
-            raise ValueError(f"l1 must be in [0, {MAX_L1}], got {self.l1}")
+            raise OptionError("l1", f"must be in [0, {MAX_L1}], got {self.l1}")
         if not 0.0 <= self.target_zeros < 1.0:
-            raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
+            raise OptionError("target_zeros", f"must be in [0, 1), got {self.target_zeros}")
 
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:

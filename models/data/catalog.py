@@ -98,7 +98,7 @@ def detect_format(path: str | Path) -> str:
     raise CatalogError(
         path,
         f"cannot tell the format from the extension {ext or '(none)'!r}; pass one of "
-        f"{', '.join(FORMATS)} as the format",
+        f"{', '.join(FORMATS)} with --format (format= in Python)",
     )
 
 

@@ -35,7 +35,7 @@ from topicproj.models.data.catalog import (
     iter_catalog_arrow,
 )
 from topicproj.models.data.storage import Location, expand, locate, storage_errors
-from topicproj.models.errors import CatalogError, OutputExistsError, RowCountError
+from topicproj.models.errors import CatalogError, OptionError, OutputExistsError, RowCountError
 
 from .accounting import RowCounts
 from .batch import METADATA_LABELS, METADATA_VERSION, output_schema, project_arrow
@@ -130,7 +130,7 @@ def project_catalog(
     `Explanation` as JSON (`ItemExplanation.to_dict`) with N keywords per topic.
     """
     if top_k < 0:
-        raise ValueError(f"top_k must be >= 0, got {top_k}")
+        raise OptionError("top_k", f"must be >= 0, got {top_k}")
     sources = [str(p) for p in inputs]
     if format is not None and format not in FORMATS:
         raise CatalogError(sources[0], f"unknown format {format!r}")

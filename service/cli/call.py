@@ -17,6 +17,7 @@ from typing import Any
 
 from topicproj.models.errors import TopicprojError
 
+from .options import count
 from .remote import connect, connection_args, reports_rpc_errors
 
 DEFAULT_TOP_K = 5
@@ -116,10 +117,6 @@ def cmd_call(args: argparse.Namespace) -> int:
         for t in model["topics"]:
             print(f"  {t['index']:>5}  {t.get('label', '')}: {', '.join(t['top_keywords'])}")
         return 0
-    if args.top_k < 0:
-        raise TopicprojError(f"--top-k must be 0 or more, got {args.top_k}")
-    if args.explain is not None and args.explain < 0:
-        raise TopicprojError(f"--explain must be 0 or more, got {args.explain}")
     result = _results(args)
     if args.json:
         json.dump(result, sys.stdout, indent=1, ensure_ascii=False)
@@ -151,14 +148,14 @@ def add_parsers(sub: Any) -> None:
     )
     a.add_argument(
         "--top-k",
-        type=int,
+        type=count(0),
         default=DEFAULT_TOP_K,
         metavar="K",
         help=f"topics shown per item, best first (default {DEFAULT_TOP_K})",
     )
     a.add_argument(
         "--explain",
-        type=int,
+        type=count(0),
         metavar="N",
         help="also say why each topic fired or stayed closed, with N keywords per topic",
     )
@@ -174,7 +171,11 @@ def add_parsers(sub: Any) -> None:
     connection_args(a)
     a = actions.add_parser("model", help="the served model: version and topics")
     a.add_argument(
-        "--top-keywords", type=int, default=5, metavar="N", help="keywords per topic (default 5)"
+        "--top-keywords",
+        type=count(1),
+        default=5,
+        metavar="N",
+        help="keywords per topic (default 5)",
     )
     a.add_argument("--json", action="store_true", help="print JSON instead of a table")
     connection_args(a)

@@ -18,7 +18,7 @@ from topicproj.models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS
 from topicproj.models.data.formats import FORMATS
 from topicproj.models.errors import TopicprojError
 
-from .options import add_option_args, given_options
+from .options import add_option_args, count, given_options
 
 if TYPE_CHECKING:
     from topicproj.models.data.catalog import Catalog
@@ -351,9 +351,22 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="compare activations and scikit-learn baselines")
     _add_input_args(p)
     add_option_args(p, ("n_topics", "min_df"))
-    p.add_argument("--activations", default=",".join(ACTIVATIONS))
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument(
+        "--activations",
+        default=",".join(ACTIVATIONS),
+        metavar="NAME,...",
+        help=f"activations to compare, separated by commas (default: {','.join(ACTIVATIONS)}; "
+        f"any of {', '.join(ALL_ACTIVATIONS)})",
+    )
+    p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        metavar="N,...",
+        help="training seeds per activation (default 0,1,2)",
+    )
+    p.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the held-out split of items (default 0)"
+    )
     p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
     p.add_argument("--output", required=True, help="directory for report.json and report.md")
     p.set_defaults(func=cmd_evaluate)
@@ -382,7 +395,12 @@ def add_parsers(sub: Any) -> None:
     es.add_argument("--l1", nargs="+", type=float, help="L1 weights of the L1-driven gates")
     es.add_argument("--targets", nargs="+", type=float, help="zero shares of targeted gates")
     es.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
-    es.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
+    es.add_argument(
+        "--max-epochs",
+        type=count(1),
+        default=DEFAULTS.max_epochs,
+        help=f"most epochs per run (default {DEFAULTS.max_epochs})",
+    )
     p.add_argument("--output", required=True, help="folder for study.md, study.json and PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_study)
@@ -405,13 +423,26 @@ def add_parsers(sub: Any) -> None:
         help="keep the parts an interrupted run finished and project only the other input files "
         "(the output is then a directory of parts)",
     )
-    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: a Ray cluster (pip install 'topicproj[ray]')",
+    )
     p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
-    p.add_argument("--batch-size", type=int, default=8192, help="items per batch")
-    p.add_argument("--top-k", type=int, default=0, help="also write each item's top-k topics")
+    p.add_argument(
+        "--batch-size", type=count(1), default=8192, help="items per batch (default 8192)"
+    )
+    p.add_argument(
+        "--top-k",
+        type=count(0),
+        default=0,
+        metavar="K",
+        help="also write each item's top K topics (default 0: none)",
+    )
     p.add_argument(
         "--explain",
-        type=int,
+        type=count(0),
         metavar="N",
         help="also write why each item got its topics (JSON, N keywords per topic)",
     )
@@ -419,12 +450,16 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, or local)")
-    p.add_argument("--actors", type=int, default=None, help="Ray actors (default: CPUs or GPUs)")
+    p.add_argument(
+        "--actors", type=count(1), default=None, help="Ray actors (default: CPUs or GPUs)"
+    )
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs per Ray actor")
     p.set_defaults(func=cmd_project)
 
     p = sub.add_parser("inspect", help="show a model's topics and activation parameters")
     p.add_argument("--model", required=True, help="model directory")
-    p.add_argument("--top", type=int, default=10, help="keywords per topic")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--top", type=count(1), default=10, metavar="N", help="keywords per topic (default 10)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_inspect)

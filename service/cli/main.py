@@ -12,12 +12,14 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from topicproj.models.errors import TopicprojError
+from topicproj.models.errors import ModelDirectoryError, OptionError, TopicprojError
 from topicproj.service.version import package_version
 
 from . import call, local, remote, serve, versions
 from .interrupts import Interrupted, signals_raise
+from .options import option_flag
 
 EXIT_USAGE = 2
 WRITERS = frozenset({"train", "project", "evaluate", "study"})  # commands that write files
@@ -50,9 +52,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hint(error: Exception) -> str:
+    """The next step, where it is obvious from the error."""
+    if isinstance(error, ModelDirectoryError) and not Path(error.path).exists():
+        return (
+            "; train one first: `topicproj train --input CATALOG --output DIR`, or "
+            "`make demo-model` for the demo model in runs/demo-model"
+        )
+    return ""
+
+
+def command_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The parser of the (sub)command that `args` chose: `topicproj jobs start`'s, not the
+    top level's."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if chosen is None or chosen not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[chosen]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # a typo in a subcommand's flag: that subcommand's usage, not the top level's
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = argv
     # The server handles its own signals (a graceful drain); every other command is stopped
     # by them cleanly: its temporary files removed, one line, 130 or 143.
@@ -77,8 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    except OptionError as e:  # named as the user named it: the flag
+        print(f"topicproj {args.command}: error: {e.named(option_flag(e.option))}", file=sys.stderr)
+        return EXIT_USAGE
     except (TopicprojError, ValueError, OSError) as e:
-        print(f"topicproj {args.command}: error: {e}", file=sys.stderr)
+        hint = _hint(e)  # on the same line: an error is one line
+        print(f"topicproj {args.command}: error: {e}{hint}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from topicproj.models.core.options import DEFAULTS, TrainOptions
@@ -28,6 +28,30 @@ _TYPES = {"int": int, "float": finite_float, "str": str, "int | None": int}
 
 def flag(f: dataclasses.Field[Any]) -> str:
     return str(f.metadata.get("flag", "--" + f.name.replace("_", "-")))
+
+
+def option_flag(name: str) -> str:
+    """The flag a user types for the option or parameter `name` (n_topics: --topics)."""
+    for f in TrainOptions.fields():
+        if f.name == name:
+            return flag(f)
+    return "--" + name.replace("_", "-")
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`, refused with the flag's usage."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in its messages
+    return parse
 
 
 def add_option_args(

@@ -154,6 +154,6 @@ def add_parsers(sub: Any) -> None:
         ("cancel", "cancel a queued or running job"),
     ):
         a = actions.add_parser(name, help=text)
-        a.add_argument("job_id")
+        a.add_argument("job_id", help="the job's id, as `jobs start` or `jobs list` print it")
         connection_args(a)
     p.set_defaults(func=cmd_jobs)

@@ -90,8 +90,23 @@ def _add_serve(sub: Any, CliSettingsSource: Any, Settings: Any) -> None:
         cli_implicit_flags=True,
         cli_parse_none_str="none",
     )
+    _readable_metavars(p)
     p.add_argument("--no-metrics", action="store_true", help="the same as --metrics-port none")
     p.set_defaults(func=cmd_serve, settings_source=source)
+
+
+# pydantic-settings names a flag's value by its Python type ({SecretStr,none}, {Path,none});
+# the help shows what to type instead.
+_METAVARS = {"Path": "PATH", "int": "INT", "float": "NUMBER", "str": "TEXT", "SecretStr": "SECRET"}
+
+
+def _readable_metavars(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if not isinstance(action.metavar, str) or not action.option_strings:
+            continue
+        names = action.metavar.strip("{}").split(",")
+        if all(n in _METAVARS or n == "none" for n in names):
+            action.metavar = "|".join(_METAVARS.get(n, n) for n in names)
 
 
 def _add_health(sub: Any) -> None:

@@ -169,7 +169,7 @@ def add_parsers(sub: Any) -> None:
     a.set_defaults(func=cmd_list)
 
     a = actions.add_parser("activate", help="serve this version from now on")
-    a.add_argument("version")
+    a.add_argument("version", help="the version to serve (topicproj models list names them)")
     connection_args(a)
     a.set_defaults(func=cmd_activate)
 
@@ -190,5 +190,5 @@ def add_parsers(sub: Any) -> None:
     a.add_argument("b", metavar="B", help="model directory, or a version with --model-root")
     a.add_argument("--model-root", help="registry where versions are looked up")
     a.add_argument("--top", type=int, default=6, help="keywords per topic (default 6)")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--json", action="store_true", help="print JSON instead of a table")
     a.set_defaults(func=cmd_diff)

@@ -10,6 +10,7 @@ from typing import Any
 
 from topicproj.models.core.options import TrainOptions
 from topicproj.models.data.formats import FORMATS
+from topicproj.models.errors import OptionError
 from topicproj.service.errors import InvalidInput, NotFound
 from topicproj.v1 import topicproj_pb2 as pb
 
@@ -90,25 +91,24 @@ def spec_from_request(
     }
     try:
         options = (parent_options or TrainOptions()).replace(**given)
-    except ValueError as e:
-        raise InvalidInput(str(e), _field_of(str(e))) from None
+    except OptionError as e:  # named as the caller named it: the request's field
+        field = _proto_name(e.option)
+        raise InvalidInput(e.named(field), f"options.{field}") from None
     if parent_options is not None:
         for option in ("n_topics", "activation"):
             if getattr(options, option) != getattr(parent_options, option):
                 raise InvalidInput(
-                    f"{option} must stay {getattr(parent_options, option)!r}, the parent "
-                    f"{parent}'s: a child keeps its parent's topics; set from_scratch to train "
-                    "anew",
-                    _field_of(option),
+                    f"{_proto_name(option)} must stay {getattr(parent_options, option)!r}, the "
+                    f"parent {parent}'s: a child keeps its parent's topics; set from_scratch to "
+                    "train anew",
+                    f"options.{_proto_name(option)}",
                 )
     return TrainSpec(catalog, request.format or None, options, request.activate_on_success, parent)
 
 
-def _field_of(message: str) -> str:
-    """The request field a TrainOptions error names (its messages start with the option)."""
-    option = message.split(" ", 1)[0]
-    fields = {o: f for f, o in TrainOptions.proto_fields().items()}
-    return f"options.{fields[option]}" if option in fields else "options"
+def _proto_name(option: str) -> str:
+    """The `TrainingOptions` field of a `TrainOptions` option."""
+    return {o: f for f, o in TrainOptions.proto_fields().items()}[option]
 
 
 @dataclasses.dataclass

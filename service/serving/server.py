@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import sys
 import time
 from typing import Any
@@ -209,6 +210,9 @@ class ProjectionServer:
         await self.health.set(LIVENESS, SERVING)
         try:
             address = f"{s.host}:{s.port}"
+            # Ask first: a failed bind inside grpc also prints a native E1203 log line.
+            if s.port and not _can_bind(s.host, s.port, self.reuse_port):
+                raise RuntimeError(address)
             if s.tls_cert is not None and s.tls_key is not None:
                 creds = server_credentials(s.tls_cert, s.tls_key)
                 self.port = server.add_secure_port(address, creds)
@@ -219,15 +223,22 @@ class ProjectionServer:
         if self.port == 0:
             raise OSError(
                 f"cannot listen on {s.host}:{s.port}: the port is in use, or the address is "
-                "not one of this machine's"
+                "not one of this machine's; choose another --port (0 picks a free one) or --host"
             )
         self._server = server
         for warning in exposure_warnings(s):
             log.warning(warning)
         if s.metrics_port is not None:
-            self._metrics_server, _ = start_http_server(
-                s.metrics_port, addr=s.metrics_host or s.host, registry=self.metrics.registry
-            )
+            metrics_host = s.metrics_host or s.host
+            try:
+                self._metrics_server, _ = start_http_server(
+                    s.metrics_port, addr=metrics_host, registry=self.metrics.registry
+                )
+            except OSError as e:  # name the port: "Address already in use" alone says not which
+                raise OSError(
+                    f"cannot serve metrics on {metrics_host}:{s.metrics_port} ({e.strerror or e}): "
+                    "choose another --metrics-port (0 picks a free one), or --no-metrics"
+                ) from None
             self.metrics_port = self._metrics_server.server_address[1]
         if self.jobs is not None:
             self.jobs.start()
@@ -284,3 +295,25 @@ class ProjectionServer:
     async def wait_for_termination(self) -> None:
         assert self._server is not None
         await self._server.wait_for_termination()
+
+
+def _can_bind(host: str, port: int, reuse_port: bool) -> bool:
+    """Whether a listening socket could bind `host:port`, as grpc would (with SO_REUSEPORT when
+    the server shares its port between workers)."""
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return True  # not ours to judge: grpc reports an address it cannot resolve
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                probe.bind(address)
+            except OSError:
+                continue
+            return True
+    return False

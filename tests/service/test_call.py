@@ -114,8 +114,11 @@ def test_no_server_says_where_it_looked_and_what_to_do(capsys):
 def test_usage_errors_name_the_flag(capsys):
     rc, _, err = run(capsys, "call", "project")
     assert rc == 2 and "--item" in err
-    rc, _, err = run(capsys, "call", "project", "alien", "--top-k", "-1")
-    assert rc == 2 and "--top-k must be 0 or more" in err
+    with pytest.raises(SystemExit) as e:
+        run(capsys, "call", "project", "alien", "--top-k", "-1")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "usage: topicproj call project" in err
+    assert "argument --top-k: must be at least 0, got -1" in err
 
 
 def test_the_installed_command_runs(server, catalog_items):

@@ -156,7 +156,7 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert not any((model_root / "uploads").iterdir())  # nothing half-kept
         for bad, fragment in [
-            ({"topics": 1}, "n_topics must be at least 2"),
+            ({"topics": 1}, "topics must be at least 2"),
             ({"topics": 4, "activation": "tanh"}, "activation must be one of"),
             ({"l1": -1.0}, "l1 must be in [0, 100.0]"),
             ({"topics": 4, "catalog_path": "missing.jsonl"}, "no catalog file"),
@@ -171,6 +171,9 @@ def test_limits_and_tokens(serve, roots, tmp_path):
             client.start_training(catalog_path="catalog.jsonl", l1=-1.0)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(e.value) == [("options.l1", "l1 must be in [0, 100.0], got -1.0")]
+        with pytest.raises(grpc.RpcError) as e:  # named as the request names it, not n_topics
+            client.start_training(catalog_path="catalog.jsonl", topics=1)
+        assert field_violations(e.value) == [("options.topics", "topics must be at least 2, got 1")]
         with pytest.raises(grpc.RpcError) as e:
             client.training_job("nope")
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
