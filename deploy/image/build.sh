@@ -104,6 +104,7 @@ done < "$WORK/mounts"
 say "pip configuration for the build:"
 sed 's/^/    /' "$WORK/pip.conf" >&2
 say "building $IMAGE from $BASE_IMAGE ($TORCH_REQUIREMENT)"
+previous=$(buildah images --quiet --no-trunc "$IMAGE" 2>/dev/null | head -1 || true)
 build_start=$SECONDS
 # --format docker: the OCI format has no HEALTHCHECK, STOPSIGNAL is kept by both.
 cache=(--layers)
@@ -115,6 +116,11 @@ buildah bud --isolation chroot "${cache[@]}" --format docker \
     "${mounts[@]}" \
     -f "$REPO/Dockerfile" -t "$IMAGE" "$REPO"
 build_seconds=$((SECONDS - build_start))
+# The image this tag named before: its venv layer alone is 1.4 GB, and nothing uses it now.
+current=$(buildah images --quiet --no-trunc "$IMAGE" | head -1)
+if [[ -n $previous && $previous != "$current" ]]; then
+    buildah rmi "$previous" > /dev/null 2>&1 || true
+fi
 
 # --- 3. run it ------------------------------------------------------------------------------
 CONTAINER=$(buildah from --quiet "$IMAGE")
