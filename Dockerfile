@@ -6,6 +6,9 @@
 #   docker run -p 50051:50051 -p 9095:9095 -v topicproj-models:/models topicproj
 #   docker run -p 50051:50051 -p 9095:9095 -v "$PWD/runs:/models:ro" topicproj --model /models/tmdb-50
 #
+# Without a Docker engine, `make image` (as root) builds this file with buildah from a Debian base
+# made with debootstrap, runs it and checks it answers (deploy/image/build.sh).
+#
 # Arguments after the image name go to `topicproj serve` (see `topicproj serve --help`); every
 # setting is also a TOPICPROJ_<NAME> environment variable (`docker run -e TOPICPROJ_MAX_WAIT_MS=5`).
 #

@@ -17,7 +17,7 @@ CLIENT_VENV := .venv-client
 OIP_VENV := .venv-oip
 TRITONCLIENT := tritonclient[grpc]==2.73.0
 
-.PHONY: install run demo-model test lint evaluate study clean proto contract deploy-files dist
+.PHONY: install run demo-model test lint evaluate study clean proto contract deploy-files dist image
 
 install: $(STAMP)
 
@@ -102,6 +102,12 @@ study: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(CLIENT_VENV) $(OIP_VENV) .tools runs reports dist build .pytest_cache .ruff_cache
+
+# Build the Dockerfile without a Docker daemon (buildah, chroot isolation; as root), run the image
+# and check that it answers health and a projection, then print its size. Not part of `test`: it
+# takes minutes and installs buildah and debootstrap when they are missing.
+image:
+	deploy/image/build.sh
 
 # Regenerate the Python code for the gRPC contracts (committed; a test checks it is current).
 PROTOS := proto/topicproj/v1/topicproj.proto proto/topicproj/oip/v2/grpc_predict_v2.proto
