@@ -13,6 +13,10 @@ class TrainResult:
     best_validation_loss: float
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    # How the share of zeros was set when training chose it (`training/sparsity.py`): the
+    # levels tried, each one's validation recall@10, and the one kept. None otherwise, and in
+    # models saved before the choice existed.
+    sparsity: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,6 +28,12 @@ CANDIDATE_FORMS = (  # research only: models.research.candidates
 )
 ALL_ACTIVATIONS = ACTIVATIONS + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
+DEFAULT_L1 = 1e-2  # the L1 weight where one is used and none was given
+DEFAULT_TARGET_ZEROS = 0.5  # a targeted gate's share of zeros where none was given
+# The overlap gate that chooses its sparsity is trained held at this share (on training batches,
+# which hide keywords: about 0.35 zeros on whole items), the densest it will choose; the
+# choice then only shuts more gates.
+CHOICE_TRAINING_ZEROS = 0.5
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -48,11 +54,16 @@ class TrainOptions:
     batch_size: int = _opt(256, "items per optimiser step")
     learning_rate: float = _opt(1e-3, "Adam learning rate")
     mask_rate: float = _opt(0.4, "share of an item's keywords hidden from the input")
-    l1: float = _opt(1e-2, "penalty on the sum of an item's activations (sparsity)")
-    target_zeros: float = _opt(
-        0.5,
-        "share of zero activations a targeted gate (overlap_target, ...) is held to in "
-        "training, by a multiplier in place of the L1 term; other activations ignore it",
+    l1: float | None = _opt(
+        None,
+        "penalty on the sum of an item's activations (sparsity); unset: the overlap gate "
+        f"chooses its share of zeros on the validation items, the others use {DEFAULT_L1:g}",
+    )
+    target_zeros: float | None = _opt(
+        None,
+        "share of zero activations the overlap gate (or a targeted gate) is held to in "
+        "training, by a multiplier in place of the L1 term; unset: chosen on the validation "
+        f"items (overlap) or {DEFAULT_TARGET_ZEROS:g} (targeted gates)",
     )
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
@@ -86,10 +97,40 @@ class TrainOptions:
             )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not self.l1 >= 0:
+        if self.l1 is not None and not self.l1 >= 0:
             raise ValueError(f"l1 must be >= 0, got {self.l1}")
-        if not 0.0 <= self.target_zeros < 1.0:
+        if self.target_zeros is not None and not 0.0 <= self.target_zeros < 1.0:
             raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
+        if self.l1 is not None and self.target_zeros is not None and self.activation == "overlap":
+            raise ValueError(
+                "target_zeros and l1 are two ways to set the gate's sparsity; give one"
+            )
+
+    # -- how sparsity is set ---------------------------------------------------------------------
+    # The overlap gate, given neither option, is trained at a share of zeros that keeps recall
+    # (held by a multiplier) and then chooses its own, sparser if that costs no validation
+    # recall (`training/sparsity.py`); given one, it does exactly what that option says.
+
+    @property
+    def chooses_sparsity(self) -> bool:
+        """Whether training chooses the share of zeros from the validation items."""
+        return self.activation == "overlap" and self.l1 is None and self.target_zeros is None
+
+    @property
+    def l1_weight(self) -> float:
+        """The L1 weight training applies (targeted and held gates ignore it)."""
+        return DEFAULT_L1 if self.l1 is None else self.l1
+
+    @property
+    def held_zeros(self) -> float | None:
+        """The share of zeros a multiplier holds in training, or None (an L1 term instead)."""
+        if self.activation == "overlap":
+            if self.target_zeros is not None:
+                return self.target_zeros
+            return CHOICE_TRAINING_ZEROS if self.l1 is None else None
+        if self.activation.endswith("_target"):
+            return DEFAULT_TARGET_ZEROS if self.target_zeros is None else self.target_zeros
+        return None
 
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from topicproj.models.core.options import DEFAULTS, TrainOptions
 
-_TYPES = {"int": int, "float": float, "str": str, "int | None": int}
+_TYPES = {"int": int, "float": float, "str": str, "int | None": int, "float | None": float}
 
 
 def flag(f: dataclasses.Field[Any]) -> str:
