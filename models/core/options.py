@@ -101,10 +101,6 @@ class TrainOptions:
             raise ValueError(f"l1 must be >= 0, got {self.l1}")
         if self.target_zeros is not None and not 0.0 <= self.target_zeros < 1.0:
             raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
-        if self.l1 is not None and self.target_zeros is not None and self.activation == "overlap":
-            raise ValueError(
-                "target_zeros and l1 are two ways to set the gate's sparsity; give one"
-            )
 
     # -- how sparsity is set ---------------------------------------------------------------------
     # The overlap gate, given neither option, is trained at a share of zeros that keeps recall
@@ -125,9 +121,11 @@ class TrainOptions:
     def held_zeros(self) -> float | None:
         """The share of zeros a multiplier holds in training, or None (an L1 term instead)."""
         if self.activation == "overlap":
-            if self.target_zeros is not None:
-                return self.target_zeros
-            return CHOICE_TRAINING_ZEROS if self.l1 is None else None
+            # an L1 weight first: models saved before the choice existed carry both options,
+            # and were trained with the L1 term
+            if self.l1 is not None:
+                return None
+            return CHOICE_TRAINING_ZEROS if self.target_zeros is None else self.target_zeros
         if self.activation.endswith("_target"):
             return DEFAULT_TARGET_ZEROS if self.target_zeros is None else self.target_zeros
         return None

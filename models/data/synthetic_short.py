@@ -33,18 +33,18 @@ from .synthetic import SyntheticCatalog, SyntheticConfig
 
 @dataclass(frozen=True)
 class ShortSyntheticConfig:
-    n_items: int = 20_000
+    n_items: int = 32_000
     n_topics: int = 80
-    keywords_per_topic: int = 60
-    shared_share: float = 0.3  # share of a topic's keywords taken from the shared pool
-    n_shared_keywords: int = 600  # the pool topics share keywords from
-    n_tail_keywords: int = 20_000  # keywords of no topic
-    noise_share: float = 0.3  # chance that a keyword of an item is a noise keyword
+    keywords_per_topic: int = 80
+    shared_share: float = 0.5  # share of a topic's keywords taken from the shared pool
+    n_shared_keywords: int = 1_000  # the pool topics share keywords from
+    n_tail_keywords: int = 8_000  # keywords of no topic
+    noise_share: float = 0.45  # chance that a keyword of an item is a noise keyword
     median_keywords: float = 4.0
-    p90_keywords: float = 12.0
+    p90_keywords: float = 11.0
     mix: tuple[float, float, float] = (0.55, 0.3, 0.15)  # items of one, two, three topics
-    in_topic_exponent: float = 1.0  # Zipf exponent of keyword popularity within a topic
-    tail_exponent: float = 0.6  # Zipf exponent of the noise keywords' popularity
+    in_topic_exponent: float = 0.8  # Zipf exponent of keyword popularity within a topic
+    tail_exponent: float = 0.9  # Zipf exponent of the noise keywords' popularity
     seed: int = 0
 
     def validate(self) -> None:

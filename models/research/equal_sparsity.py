@@ -387,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-df", type=int, help="default: 3, and 2 on the themed catalog")
     parser.add_argument("--topics", type=int, default=DEFAULTS.n_topics)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--gates", nargs="+", default=list(GATES))
+    parser.add_argument("--gates", nargs="*", default=list(GATES))
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
     parser.add_argument(
         "--chosen",

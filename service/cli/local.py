@@ -109,6 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{path}",
             file=sys.stderr,
         )
+        for line in r.sparsity_lines(options.n_topics)[:1]:
+            print(line, file=sys.stderr)
         if model.lineage_ is not None:
             ln = model.lineage_
             print(
@@ -199,7 +201,13 @@ def _equal_sparsity(args: argparse.Namespace) -> int:
     catalog = args.equal_sparsity
     if catalog == "tmdb" and args.input is None:
         raise TopicprojError("--equal-sparsity tmdb needs --input (the TMDB catalog file)")
-    default_topics = {"tmdb": "50,100", "planted": "12", "medium": "50", "large": "100"}
+    default_topics = {
+        "tmdb": "50,100",
+        "planted": "12",
+        "medium": "50",
+        "large": "100",
+        "short": "100",
+    }
     topics = _ints(args.topics or default_topics[catalog], "--topics")
     seeds = ",".join(str(s) for s in _ints(args.seeds or "0,1,2,3,4", "--seeds"))
     for n in topics:
@@ -208,9 +216,11 @@ def _equal_sparsity(args: argparse.Namespace) -> int:
         argv += ["--jobs", str(args.jobs), "--max-epochs", str(args.max_epochs)]
         if args.input is not None:
             argv += ["--input", args.input]
-        for flag in ("gates", "l1", "targets"):
+        for flag in ("gates", "l1", "targets", "baselines"):
             if getattr(args, flag) is not None:
                 argv += [f"--{flag}", *(str(v) for v in getattr(args, flag))]
+        if args.chosen:
+            argv.append("--chosen")
         if equal_sparsity.main(argv) != 0:
             return 1
     return 0
@@ -233,6 +243,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         }
         if info["training"]:
             info["training"].pop("history", None)
+            info["active_topics"] = model.train_result_.active_topics(model.n_topics)
         json.dump(info, sys.stdout, indent=1, ensure_ascii=False)
         print()
         return 0
@@ -243,6 +254,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .versions import lineage_line
 
     print(lineage_line(model))
+    if hasattr(model, "train_result_"):
+        print("\n".join(model.train_result_.sparsity_lines(model.n_topics)))
     similarity = model.lineage_.similarity if model.lineage_ else None
     print(f"{'topic':>5}  {'slope':>6}  {'tau':>6}  {'beta':>7}  {'bias':>6}  label / top keywords")
     for t in topics:
@@ -355,12 +368,18 @@ def add_parsers(sub: Any) -> None:
     )
     es.add_argument(
         "--equal-sparsity",
-        choices=("tmdb", "planted", "medium", "large"),
+        choices=("tmdb", "planted", "medium", "large", "short"),
         help="run this comparison on this catalog instead of the study",
     )
     es.add_argument("--gates", nargs="+", choices=ALL_ACTIVATIONS, help="gate forms to train")
     es.add_argument("--l1", nargs="+", type=float, help="L1 weights of the L1-driven gates")
     es.add_argument("--targets", nargs="+", type=float, help="zero shares of targeted gates")
+    es.add_argument(
+        "--chosen",
+        action="store_true",
+        help="also train the default gate as it is by default: it chooses its share of zeros",
+    )
+    es.add_argument("--baselines", nargs="*", help="ReLU-family baselines (default relu prelu)")
     es.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     es.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
     p.add_argument("--output", required=True, help="folder for study.md, study.json and PNGs")
