@@ -24,6 +24,7 @@ recall and zeros, and the choice are recorded with the model (`TrainResult.spars
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ class SparsityChoice:
     chosen: int  # index into levels
     thresholds_raised: int = 0  # topics whose threshold the choice raised
     validation_items: int = 0
+    seconds: float = 0.0  # what choosing took, beside the training it follows
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,6 +112,7 @@ def choose_sparsity(
 ) -> SparsityChoice:
     """Choose the level (see the module's docstring), set the projector's thresholds to it, and
     return what was tried and chosen."""
+    start = time.perf_counter()
     act = projector.activation
     tau, _ = act.tau_beta()  # (topics,)
     rng = np.random.default_rng(seed + 2)
@@ -172,4 +175,5 @@ def choose_sparsity(
         chosen=chosen,
         thresholds_raised=changed,
         validation_items=n,
+        seconds=round(time.perf_counter() - start, 3),
     )
