@@ -138,3 +138,31 @@ def summary(keywords: Sequence[Sequence[str]], min_df: int = 3) -> dict[str, flo
         "distinct_keywords": len(df),
         f"keywords_df_ge_{min_df}": sum(1 for c in df.values() if c >= min_df),
     }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the default catalog's statistics, and beside them those of a catalog file (TMDB):
+
+        python -m topicproj.models.data.synthetic_short \\
+            --compare ../shared/data/tmdb_5000_movies.csv.zip
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the short-item catalog's statistics")
+    parser.add_argument("--compare", help="a catalog file to print beside it (TMDB)")
+    args = parser.parse_args(argv)
+    columns = {"short-item catalog": summary(make_short_synthetic_catalog().catalog.keywords)}
+    if args.compare:
+        from .catalog import read_catalog
+
+        columns[args.compare.rsplit("/", 1)[-1]] = summary(read_catalog(args.compare).keywords)
+    names = list(columns)
+    print("| statistic | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for key in columns[names[0]]:
+        print(f"| {key} | " + " | ".join(f"{columns[n][key]:,.1f}" for n in names) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
