@@ -62,6 +62,8 @@ class ActivationSpec:
             # beta starts large, so at first the gate passes nearly every overlapping item;
             # training (pushed by the L1 penalty) then raises tau topic by topic.
             "overlap": cls("gate", 0.0, 0.0, 50.0, gate_params, 0.0),
+            # the same gate; training chooses its share of zeros (training/sparsity.py)
+            "overlap_auto": cls("gate", 0.0, 0.0, 50.0, gate_params, 0.0),
         }
         if name in CANDIDATE_FORMS:
             from topicproj.models.research.candidates import CANDIDATE_SPECS

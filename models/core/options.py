@@ -26,7 +26,11 @@ CANDIDATE_FORMS = (  # research only: models.research.candidates
     "overlap_coverage_target",
     "overlap_joint_target",
 )
-ALL_ACTIVATIONS = ACTIVATIONS + CANDIDATE_FORMS
+# The overlap gate that chooses its own share of zeros on the validation items
+# (`training/sparsity.py`); served by the default gate's kernel. Not the default: see
+# docs/activation.md, "Sparsity chosen from the data", for the figures that decided it.
+CHOOSING = ("overlap_auto",)
+ALL_ACTIVATIONS = ACTIVATIONS + CHOOSING + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
 DEFAULT_L1 = 1e-2  # the L1 weight where one is used and none was given
 DEFAULT_TARGET_ZEROS = 0.5  # a targeted gate's share of zeros where none was given
@@ -56,14 +60,14 @@ class TrainOptions:
     mask_rate: float = _opt(0.4, "share of an item's keywords hidden from the input")
     l1: float | None = _opt(
         None,
-        "penalty on the sum of an item's activations (sparsity); unset: the overlap gate "
-        f"chooses its share of zeros on the validation items, the others use {DEFAULT_L1:g}",
+        f"penalty on the sum of an item's activations (sparsity); unset: {DEFAULT_L1:g}, "
+        "or, with overlap_auto, a share of zeros chosen on the validation items",
     )
     target_zeros: float | None = _opt(
         None,
         "share of zero activations the overlap gate (or a targeted gate) is held to in "
-        "training, by a multiplier in place of the L1 term; unset: chosen on the validation "
-        f"items (overlap) or {DEFAULT_TARGET_ZEROS:g} (targeted gates)",
+        "training, by a multiplier in place of the L1 term; unset: the L1 term (overlap), "
+        f"chosen on the validation items (overlap_auto) or {DEFAULT_TARGET_ZEROS:g} (targeted)",
     )
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
@@ -103,14 +107,15 @@ class TrainOptions:
             raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
 
     # -- how sparsity is set ---------------------------------------------------------------------
-    # The overlap gate, given neither option, is trained at a share of zeros that keeps recall
+    # overlap_auto, given neither option, is trained at a share of zeros that keeps recall
     # (held by a multiplier) and then chooses its own, sparser if that costs no validation
-    # recall (`training/sparsity.py`); given one, it does exactly what that option says.
+    # recall (`training/sparsity.py`). Given one, either gate does exactly what it says; the
+    # default gate given neither uses the L1 weight 0.01, as it always has.
 
     @property
     def chooses_sparsity(self) -> bool:
         """Whether training chooses the share of zeros from the validation items."""
-        return self.activation == "overlap" and self.l1 is None and self.target_zeros is None
+        return self.activation in CHOOSING and self.l1 is None and self.target_zeros is None
 
     @property
     def l1_weight(self) -> float:
@@ -120,12 +125,14 @@ class TrainOptions:
     @property
     def held_zeros(self) -> float | None:
         """The share of zeros a multiplier holds in training, or None (an L1 term instead)."""
-        if self.activation == "overlap":
-            # an L1 weight first: models saved before the choice existed carry both options,
+        if self.activation == "overlap" or self.activation in CHOOSING:
+            # an L1 weight first: models saved before these options could be unset carry both,
             # and were trained with the L1 term
             if self.l1 is not None:
                 return None
-            return CHOICE_TRAINING_ZEROS if self.target_zeros is None else self.target_zeros
+            if self.target_zeros is not None:
+                return self.target_zeros
+            return CHOICE_TRAINING_ZEROS if self.activation in CHOOSING else None
         if self.activation.endswith("_target"):
             return DEFAULT_TARGET_ZEROS if self.target_zeros is None else self.target_zeros
         return None

@@ -174,8 +174,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for a in args.baselines
         for s in seeds
     ]
-    # The default gate with neither an L1 weight nor a target: it chooses its share of zeros.
-    tasks += [common | {"activation": "overlap", "l1": None, "seed": s} for s in seeds][
+    # The gate with neither an L1 weight nor a target: it chooses its share of zeros.
+    tasks += [common | {"activation": "overlap_auto", "l1": None, "seed": s} for s in seeds][
         : len(seeds) if args.chosen else 0
     ]
     tasks += [
@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--chosen",
         action="store_true",
-        help="also train the default gate with no L1 weight or target: it chooses its sparsity",
+        help="also train overlap_auto (no L1 weight or target): it chooses its sparsity",
     )
     parser.add_argument("--l1", nargs="+", type=float, default=list(L1_VALUES))
     parser.add_argument(

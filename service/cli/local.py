@@ -377,7 +377,7 @@ def add_parsers(sub: Any) -> None:
     es.add_argument(
         "--chosen",
         action="store_true",
-        help="also train the default gate as it is by default: it chooses its share of zeros",
+        help="also train overlap_auto, the gate that chooses its share of zeros",
     )
     es.add_argument("--baselines", nargs="*", help="ReLU-family baselines (default relu prelu)")
     es.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")

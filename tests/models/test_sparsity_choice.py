@@ -1,4 +1,4 @@
-"""The default gate chooses its share of zeros on the validation items.
+"""`overlap_auto`, the overlap gate that chooses its share of zeros on the validation items.
 
 Two small catalogs are made for it. Each item has a main topic (4 to 6 of its keywords) and
 keywords of a second topic. On the first, the second topic contributes one stray keyword: a weak
@@ -33,7 +33,14 @@ def _catalog(second: int, main: tuple[int, int] = (4, 6), seed: int = 0, n: int 
 
 
 def _fit(items, **params) -> TopicModel:
-    settings = dict(min_df=2, max_epochs=40, learning_rate=5e-3, device="cpu", random_state=0)
+    settings = dict(
+        activation="overlap_auto",
+        min_df=2,
+        max_epochs=40,
+        learning_rate=5e-3,
+        device="cpu",
+        random_state=0,
+    )
     return TopicModel(N_TOPICS, **(settings | params)).fit(items)
 
 
@@ -103,7 +110,10 @@ def test_explicit_options_are_not_overridden():
     # a ReLU has no gate to choose with: it keeps its L1 weight
     relu = TrainOptions(activation="relu")
     assert not relu.chooses_sparsity and relu.l1_weight == DEFAULT_L1
-    assert DEFAULTS.chooses_sparsity
+    # the default gate keeps today's L1 weight; given a target, it is held to it
+    assert not DEFAULTS.chooses_sparsity and DEFAULTS.held_zeros is None
+    assert DEFAULTS.l1_weight == DEFAULT_L1 == 0.01
+    assert TrainOptions(target_zeros=0.6).held_zeros == 0.6
     # models saved before the choice existed carry both numbers; they were trained with L1
     both = TrainOptions(l1=0.01, target_zeros=0.5)
     assert not both.chooses_sparsity and both.held_zeros is None
