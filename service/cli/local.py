@@ -254,8 +254,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .versions import lineage_line
 
     print(lineage_line(model))
-    if hasattr(model, "train_result_"):
-        print("\n".join(model.train_result_.sparsity_lines(model.n_topics)))
     similarity = model.lineage_.similarity if model.lineage_ else None
     print(f"{'topic':>5}  {'slope':>6}  {'tau':>6}  {'beta':>7}  {'bias':>6}  label / top keywords")
     for t in topics:
@@ -270,6 +268,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             f"{t['bias']:>6.3f}  {t['label']}{mark}{origin}"
         )
         print(f"{'':>40}{', '.join(t['top_keywords'])}")
+    if hasattr(model, "train_result_"):  # how sparse, and how to read a projection
+        print("\n".join(model.train_result_.sparsity_lines(model.n_topics)))
     return 0
 
 
