@@ -10,6 +10,7 @@ name differs elsewhere, its command-line flag (`flag`) and its field of the gRPC
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +35,14 @@ ALL_ACTIVATIONS = ACTIVATIONS + CHOOSING + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
 DEFAULT_L1 = 1e-2  # the L1 weight where one is used and none was given
 DEFAULT_TARGET_ZEROS = 0.5  # a targeted gate's share of zeros where none was given
-# The overlap gate that chooses its sparsity is trained held at this share (on training batches,
-# which hide keywords: about 0.35 zeros on whole items), the densest it will choose; the
-# choice then only shuts more gates.
+# overlap_auto is trained held at this share (on training batches, which hide keywords: about
+# 0.35 zeros on whole items), the densest it will choose; the choice then only shuts more gates.
 CHOICE_TRAINING_ZEROS = 0.5
+# Upper bounds of the float options. Adam's steps are about the learning rate in size, so a
+# rate above 1 moves weights in [0, 1] by more than their range at every step; an L1 weight
+# above 100 drowns the likelihood (about 1 to 10 per item) and trains every topic to zero.
+MAX_LEARNING_RATE = 1.0
+MAX_L1 = 100.0
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -91,18 +96,32 @@ class TrainOptions:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_vocabulary is not None and self.max_vocabulary < 1:
-            raise ValueError(f"max_vocabulary must be >= 1, got {self.max_vocabulary}")
+        if self.max_vocabulary is not None and (
+            not _is_int(self.max_vocabulary) or self.max_vocabulary < 1
+        ):
+            raise ValueError(f"max_vocabulary must be >= 1, got {self.max_vocabulary!r}")
+        # Every float is checked finite first: inf and NaN pass `> 0` or fail it silently, and
+        # a learning rate of inf trains a model of NaN that would otherwise be served.
+        for name in ("learning_rate", "mask_rate", "l1", "target_zeros", "validation_fraction"):
+            value = getattr(self, name)
+            if value is None and name in ("l1", "target_zeros"):  # unset: see below
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
             )
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.l1 is not None and not self.l1 >= 0:
-            raise ValueError(f"l1 must be >= 0, got {self.l1}")
+        if not 0.0 < self.learning_rate <= MAX_LEARNING_RATE:
+            raise ValueError(
+                f"learning_rate must be in (0, {MAX_LEARNING_RATE}], got {self.learning_rate}"
+            )
+        if self.l1 is not None and not 0.0 <= self.l1 <= MAX_L1:
+            raise ValueError(f"l1 must be in [0, {MAX_L1}], got {self.l1}")
         if self.target_zeros is not None and not 0.0 <= self.target_zeros < 1.0:
             raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
 
