@@ -50,7 +50,11 @@ def add_option_args(
         if wanted is not None and f.name not in wanted:
             continue
         default = getattr(DEFAULTS, f.name)
-        text = f.metadata["help"] + ("" if f.name in must else f" (default: {default})")
+        text = f.metadata["help"] + (
+            ""
+            if f.name in must
+            else (" (default: unset)" if default is None else f" (default: {default})")
+        )
         parser.add_argument(
             flag(f),
             dest=f.name,
