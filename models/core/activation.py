@@ -36,6 +36,10 @@ from .options import ACTIVATIONS, ALL_ACTIVATIONS, CANDIDATE_FORMS
 
 __all__ = ["ACTIVATIONS", "ALL_ACTIVATIONS", "CANDIDATE_FORMS", "OverlapActivation"]
 
+# The multiplier's step per batch, per unit of shortfall in the share of zeros (the targeted
+# gates' DUAL_STEP): it reaches the ~1-3 a binding target needs within a few hundred steps.
+HOLD_STEP = 0.05
+
 
 @dataclass(frozen=True)
 class ActivationSpec:
@@ -58,6 +62,8 @@ class ActivationSpec:
             # beta starts large, so at first the gate passes nearly every overlapping item;
             # training (pushed by the L1 penalty) then raises tau topic by topic.
             "overlap": cls("gate", 0.0, 0.0, 50.0, gate_params, 0.0),
+            # the same gate; training chooses its share of zeros (training/sparsity.py)
+            "overlap_auto": cls("gate", 0.0, 0.0, 50.0, gate_params, 0.0),
         }
         if name in CANDIDATE_FORMS:
             from topicproj.models.research.candidates import CANDIDATE_SPECS
@@ -97,6 +103,12 @@ class OverlapActivation(nn.Module):
         self.register_buffer("min_threshold", torch.tensor(float(spec.min_threshold)))
         # Known without reading the tensor (which on a GPU would mean a synchronisation).
         self.zero_slope = "slope" not in spec.learn and spec.slope == 0.0
+        # Training only (set by the loop, never saved): hold the share of zero activations at
+        # `hold_zeros` with a multiplier on the share of open gates instead of an L1 term. The
+        # open share does not change when W is scaled, so the decoder cannot absorb it.
+        self.hold_zeros: float | None = None
+        self.register_buffer("hold_multiplier", torch.zeros(()), persistent=False)
+        self.hold_penalty: torch.Tensor | None = None
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -129,6 +141,14 @@ class OverlapActivation(nn.Module):
         # rectifier; otherwise prelu's own kernel (h >= 0 ? h : a h). torch.where needed a
         # mask, a product and a select: 5 ms of 22 for 32,768 items x 50 topics.
         rectified = h.clamp_(min=0.0) if self.zero_slope else F.prelu(h, self.slope)
+        if self.hold_zeros is not None and self.training and torch.is_grad_enabled():
+            open_share = (gate * (rectified > 0)).mean()
+            y = rectified.mul_(gate)
+            with torch.no_grad():  # one dual-ascent step: up while too few zeros, never < 0
+                zeros = (y <= 0).float().mean()
+                self.hold_multiplier.add_(HOLD_STEP * (self.hold_zeros - zeros)).clamp_(min=0.0)
+            self.hold_penalty = self.hold_multiplier * open_share
+            return y
         return rectified.mul_(gate)
 
     @torch.no_grad()

@@ -29,8 +29,17 @@ CANDIDATE_FORMS = (  # research only: models.research.candidates
     "overlap_coverage_target",
     "overlap_joint_target",
 )
-ALL_ACTIVATIONS = ACTIVATIONS + CANDIDATE_FORMS
+# The overlap gate that chooses its own share of zeros on the validation items
+# (`training/sparsity.py`); served by the default gate's kernel. Not the default: see
+# docs/activation.md, "Sparsity chosen from the data", for the figures that decided it.
+CHOOSING = ("overlap_auto",)
+ALL_ACTIVATIONS = ACTIVATIONS + CHOOSING + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
+DEFAULT_L1 = 1e-2  # the L1 weight where one is used and none was given
+DEFAULT_TARGET_ZEROS = 0.5  # a targeted gate's share of zeros where none was given
+# overlap_auto is trained held at this share (on training batches, which hide keywords: about
+# 0.35 zeros on whole items), the densest it will choose; the choice then only shuts more gates.
+CHOICE_TRAINING_ZEROS = 0.5
 # Upper bounds of the float options. Adam's steps are about the learning rate in size, so a
 # rate above 1 moves weights in [0, 1] by more than their range at every step; an L1 weight
 # above 100 drowns the likelihood (about 1 to 10 per item) and trains every topic to zero.
@@ -56,11 +65,16 @@ class TrainOptions:
     batch_size: int = _opt(256, "items per optimiser step")
     learning_rate: float = _opt(1e-3, "Adam learning rate")
     mask_rate: float = _opt(0.4, "share of an item's keywords hidden from the input")
-    l1: float = _opt(1e-2, "penalty on the sum of an item's activations (sparsity)")
-    target_zeros: float = _opt(
-        0.5,
-        "share of zero activations a targeted gate (overlap_target, ...) is held to in "
-        "training, by a multiplier in place of the L1 term; other activations ignore it",
+    l1: float | None = _opt(
+        None,
+        f"penalty on the sum of an item's activations (sparsity); unset: {DEFAULT_L1:g}, "
+        "or, with overlap_auto, a share of zeros chosen on the validation items",
+    )
+    target_zeros: float | None = _opt(
+        None,
+        "share of zero activations the overlap gate (or a targeted gate) is held to in "
+        "training, by a multiplier in place of the L1 term; unset: the L1 term (overlap), "
+        f"chosen on the validation items (overlap_auto) or {DEFAULT_TARGET_ZEROS:g} (targeted)",
     )
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
@@ -91,6 +105,8 @@ class TrainOptions:
         # a learning rate of inf trains a model of NaN that would otherwise be served.
         for name in ("learning_rate", "mask_rate", "l1", "target_zeros", "validation_fraction"):
             value = getattr(self, name)
+            if value is None and name in ("l1", "target_zeros"):  # unset: see below
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise OptionError(name, f"must be a number, got {value!r}")
             if not math.isfinite(value):
@@ -105,10 +121,48 @@ class TrainOptions:
             raise OptionError(
                 "learning_rate", f"must be in (0, {MAX_LEARNING_RATE}], got {self.learning_rate}"
             )
+<<<<<<< HEAD
         if not 0.0 <= self.l1 <= MAX_L1:
             raise OptionError("l1", f"must be in [0, {MAX_L1}], got {self.l1}")
         if not 0.0 <= self.target_zeros < 1.0:
             raise OptionError("target_zeros", f"must be in [0, 1), got {self.target_zeros}")
+=======
+        if self.l1 is not None and not 0.0 <= self.l1 <= MAX_L1:
+            raise ValueError(f"l1 must be in [0, {MAX_L1}], got {self.l1}")
+        if self.target_zeros is not None and not 0.0 <= self.target_zeros < 1.0:
+            raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
+>>>>>>> wt27
+
+    # -- how sparsity is set ---------------------------------------------------------------------
+    # overlap_auto, given neither option, is trained at a share of zeros that keeps recall
+    # (held by a multiplier) and then chooses its own, sparser if that costs no validation
+    # recall (`training/sparsity.py`). Given one, either gate does exactly what it says; the
+    # default gate given neither uses the L1 weight 0.01, as it always has.
+
+    @property
+    def chooses_sparsity(self) -> bool:
+        """Whether training chooses the share of zeros from the validation items."""
+        return self.activation in CHOOSING and self.l1 is None and self.target_zeros is None
+
+    @property
+    def l1_weight(self) -> float:
+        """The L1 weight training applies (targeted and held gates ignore it)."""
+        return DEFAULT_L1 if self.l1 is None else self.l1
+
+    @property
+    def held_zeros(self) -> float | None:
+        """The share of zeros a multiplier holds in training, or None (an L1 term instead)."""
+        if self.activation == "overlap" or self.activation in CHOOSING:
+            # an L1 weight first: models saved before these options could be unset carry both,
+            # and were trained with the L1 term
+            if self.l1 is not None:
+                return None
+            if self.target_zeros is not None:
+                return self.target_zeros
+            return CHOICE_TRAINING_ZEROS if self.activation in CHOOSING else None
+        if self.activation.endswith("_target"):
+            return DEFAULT_TARGET_ZEROS if self.target_zeros is None else self.target_zeros
+        return None
 
     @classmethod
     def fields(cls) -> tuple[dataclasses.Field[Any], ...]:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import torch
 
 from topicproj.models.core.activation import ActivationSpec, OverlapActivation
-from topicproj.models.core.options import DEFAULTS
+from topicproj.models.core.options import DEFAULT_TARGET_ZEROS
 
 _EPS = 1e-12
 CAP = 4.0  # overlap_capped: a topic counts as at most this many keywords (an item has ~5-8)
@@ -114,7 +114,7 @@ class CandidateActivation(OverlapActivation):
         if self.targeted:
             self.register_buffer("multiplier", torch.zeros(()))
             # the training loop sets each model's own from its options
-            self.target_zeros = DEFAULTS.target_zeros
+            self.target_zeros = DEFAULT_TARGET_ZEROS
             self.training_penalty: torch.Tensor | None = None
 
     def _coverage(self, xm: torch.Tensor, xx: torch.Tensor, norm2: torch.Tensor) -> torch.Tensor:

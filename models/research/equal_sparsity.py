@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from topicproj.models.core.options import DEFAULTS
+from topicproj.models.core.options import DEFAULT_L1, DEFAULTS
 from topicproj.models.research import scoring
 from topicproj.models.research.evaluation import EvaluationData, projector_candidate, score
 from topicproj.models.research.pruning import prune
@@ -66,6 +66,13 @@ def build_data(catalog: str, input_path: str | None, min_df: int | None) -> Eval
         from topicproj.models.data.synthetic_large import MEDIUM, make_large_synthetic_catalog
 
         synthetic = make_large_synthetic_catalog(MEDIUM if catalog == "medium" else None)
+        cat, planted = synthetic.catalog, synthetic.topic_keywords
+        item_topics = synthetic.item_topics
+        min_df = min_df or 3
+    elif catalog == "short":
+        from topicproj.models.data.synthetic_short import make_short_synthetic_catalog
+
+        synthetic = make_short_synthetic_catalog()
         cat, planted = synthetic.catalog, synthetic.topic_keywords
         item_topics = synthetic.item_topics
         min_df = min_df or 3
@@ -112,6 +119,8 @@ def _fit(task: dict[str, Any]) -> dict[str, Any]:
         "best_epoch": fitted.model.train_result_.best_epoch,
         "steps_per_epoch": _steps_per_epoch(data),
         "zeros_by_epoch": [h["zero_fraction"] for h in fitted.model.train_result_.history],
+        "sparsity": fitted.model.train_result_.sparsity,  # the levels tried, where one was chosen
+        "train_seconds": fitted.train_seconds,
         "seconds": time.perf_counter() - t,
     }
     if task["activation"] in task["baselines"]:
@@ -161,9 +170,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "baselines": tuple(args.baselines),
     }
     tasks = [
-        common | {"activation": a, "l1": DEFAULTS.l1, "seed": s}
+        common | {"activation": a, "l1": DEFAULT_L1, "seed": s}
         for a in args.baselines
         for s in seeds
+    ]
+    # The gate with neither an L1 weight nor a target: it chooses its share of zeros.
+    tasks += [common | {"activation": "overlap_auto", "l1": None, "seed": s} for s in seeds][
+        : len(seeds) if args.chosen else 0
     ]
     tasks += [
         common | {"activation": g, "l1": l1, "seed": s}
@@ -186,7 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def log(r: dict[str, Any]) -> None:
         m = r["metrics"]
         print(
-            f"[{time.perf_counter() - start:6.0f} s] {r['activation']} l1 {r['l1']:g} seed "
+            f"[{time.perf_counter() - start:6.0f} s] {r['activation']} {_setting(r)} seed "
             f"{r['seed']}: recall@10 {m['recall_at_10']:.3f} zeros {r['zeros_train']:.2f}"
             + (f" F1 {m['topic_f1']:.3f}" if "topic_f1" in m else "")
             + f" ({r['epochs']} epochs, {r['seconds']:.0f} s)",
@@ -206,7 +219,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 log(r)
 
     points = []  # one per gate run: the gate as trained, each baseline pruned to its zeros
-    for g in (r for r in runs if r["activation"] in args.gates):
+    for g in (r for r in runs if r["activation"] in args.gates or r["l1"] is None):
         point = {
             "activation": g["activation"],
             "l1": g["l1"],
@@ -283,6 +296,8 @@ def _setting(run: dict[str, Any]) -> str:
     """What sets a run's sparsity: its L1 weight, or for a targeted gate its target."""
     if run.get("target") is not None:
         return f"target {run['target']:g}"
+    if run["l1"] is None:
+        return "chosen"
     return f"{run['l1']:g}"
 
 
@@ -299,19 +314,28 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
         "As trained:",
         "",
     ]
-    metrics = [("recall_at_10", "recall@10"), ("zero_fraction", "zeros (test)")]
+    metrics = [
+        ("recall_at_10", "recall@10"),
+        ("zero_fraction", "zeros (test)"),
+        ("active_topics", "active topics"),
+    ]
     if any("genre_map" in r["metrics"] for r in result["runs"]):
         metrics.append(("genre_map", "genre mAP"))
     if d["planted"]:
         metrics.append(("topic_f1", "topic F1"))
-    lines.append("| model | L1 or target | " + " | ".join(m[1] for m in metrics) + " | epochs |")
-    lines.append("|---|---|" + "---|" * (len(metrics) + 1))
+    lines.append(
+        "| model | L1 or target | " + " | ".join(m[1] for m in metrics) + " | epochs | train s |"
+    )
+    lines.append("|---|---|" + "---|" * (len(metrics) + 2))
     keys = dict.fromkeys((r["activation"], _setting(r)) for r in result["runs"])
     for a, l1 in keys:
         rs = [r for r in result["runs"] if (r["activation"], _setting(r)) == (a, l1)]
         cells = [_ms([r["metrics"][k] for r in rs]) for k, _ in metrics]
         lines.append(
-            f"| {a} | {l1} | " + " | ".join(cells) + f" | {_ms([r['epochs'] for r in rs], 0)} |"
+            f"| {a} | {l1} | "
+            + " | ".join(cells)
+            + f" | {_ms([r['epochs'] for r in rs], 0)} | "
+            + f"{_ms([r.get('train_seconds', r['seconds']) for r in rs], 0)} |"
         )
     baselines = args["baselines"]
     for metric, label in (("recall_at_10", "recall@10"), ("topic_f1", "topic F1")):
@@ -356,13 +380,20 @@ def report_markdown(result: dict[str, Any], command: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--catalog", choices=("tmdb", "planted", "large", "medium"), required=True)
+    parser.add_argument(
+        "--catalog", choices=("tmdb", "planted", "large", "medium", "short"), required=True
+    )
     parser.add_argument("--input", help="the catalog file, for --catalog tmdb")
     parser.add_argument("--min-df", type=int, help="default: 3, and 2 on the themed catalog")
     parser.add_argument("--topics", type=int, default=DEFAULTS.n_topics)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--gates", nargs="+", default=list(GATES))
-    parser.add_argument("--baselines", nargs="+", default=list(BASELINES))
+    parser.add_argument("--gates", nargs="*", default=list(GATES))
+    parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
+    parser.add_argument(
+        "--chosen",
+        action="store_true",
+        help="also train overlap_auto (no L1 weight or target): it chooses its sparsity",
+    )
     parser.add_argument("--l1", nargs="+", type=float, default=list(L1_VALUES))
     parser.add_argument(
         "--targets",

@@ -106,6 +106,8 @@ def masked_loss(
     # A targeted gate holds its share of zeros with a multiplier of its own (set in its forward
     # pass); that replaces the L1 term, which would otherwise shrink every activation too.
     penalty = getattr(projector.activation, "training_penalty", None)
+    if penalty is None:
+        penalty = getattr(projector.activation, "hold_penalty", None)
     if penalty is not None and torch.is_grad_enabled():
         return nll, penalty, n
     return nll, l1 * y.abs().sum(dim=1).mean(), n
@@ -138,8 +140,11 @@ def train(
 
     projector.to(device).train()
     decoder.to(device).train()
-    if hasattr(projector.activation, "target_zeros"):
-        projector.activation.target_zeros = config.target_zeros
+    held = config.held_zeros
+    if hasattr(projector.activation, "target_zeros"):  # a lab's targeted gate
+        projector.activation.target_zeros = held
+    elif held is not None:
+        projector.activation.hold_zeros = held
     params = [p for p in (*projector.parameters(), *decoder.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
 
@@ -182,7 +187,7 @@ def train(
         for s in range(steps):
             batch = X_train[perm[s * config.batch_size : (s + 1) * config.batch_size]]
             nll, l1_term, _ = masked_loss(
-                projector, decoder, batch, config.mask_rate, rng, config.l1, device
+                projector, decoder, batch, config.mask_rate, rng, config.l1_weight, device
             )
             loss = nll + l1_term
             if not torch.isfinite(loss):
@@ -227,12 +232,23 @@ def train(
     projector.eval()
     decoder.eval()
     check_finite({**projector.state_dict(), **decoder.state_dict()}, "trained")
+    if hasattr(projector.activation, "hold_zeros"):
+        projector.activation.hold_zeros = None
+        projector.activation.hold_penalty = None
+    sparsity = None
+    if config.chooses_sparsity:
+        from topicproj.models.training.sparsity import choose_sparsity
+
+        sparsity = choose_sparsity(
+            projector, decoder, X_train, X_val, config.random_state, device
+        ).to_dict()
     return TrainResult(
         epochs=epoch,
         best_epoch=best_epoch,
         best_validation_loss=best,
         seconds=time.perf_counter() - start,
         history=history,
+        sparsity=sparsity,
     )
 
 

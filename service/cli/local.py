@@ -129,6 +129,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{path}",
             file=sys.stderr,
         )
+        for line in r.sparsity_lines(options.n_topics)[:1]:
+            print(line, file=sys.stderr)
         if model.lineage_ is not None:
             ln = model.lineage_
             print(
@@ -219,7 +221,13 @@ def _equal_sparsity(args: argparse.Namespace) -> int:
     catalog = args.equal_sparsity
     if catalog == "tmdb" and args.input is None:
         raise TopicprojError("--equal-sparsity tmdb needs --input (the TMDB catalog file)")
-    default_topics = {"tmdb": "50,100", "planted": "12", "medium": "50", "large": "100"}
+    default_topics = {
+        "tmdb": "50,100",
+        "planted": "12",
+        "medium": "50",
+        "large": "100",
+        "short": "100",
+    }
     topics = _ints(args.topics or default_topics[catalog], "--topics")
     seeds = ",".join(str(s) for s in _ints(args.seeds or "0,1,2,3,4", "--seeds"))
     for n in topics:
@@ -228,9 +236,11 @@ def _equal_sparsity(args: argparse.Namespace) -> int:
         argv += ["--jobs", str(args.jobs), "--max-epochs", str(args.max_epochs)]
         if args.input is not None:
             argv += ["--input", args.input]
-        for flag in ("gates", "l1", "targets"):
+        for flag in ("gates", "l1", "targets", "baselines"):
             if getattr(args, flag) is not None:
                 argv += [f"--{flag}", *(str(v) for v in getattr(args, flag))]
+        if args.chosen:
+            argv.append("--chosen")
         if equal_sparsity.main(argv) != 0:
             return 1
     return 0
@@ -253,6 +263,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         }
         if info["training"]:
             info["training"].pop("history", None)
+            info["active_topics"] = model.train_result_.active_topics(model.n_topics)
         json.dump(info, sys.stdout, indent=1, ensure_ascii=False)
         print()
         return 0
@@ -277,6 +288,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             f"{t['bias']:>6.3f}  {t['label']}{mark}{origin}"
         )
         print(f"{'':>40}{', '.join(t['top_keywords'])}")
+    if hasattr(model, "train_result_"):  # how sparse, and how to read a projection
+        print("\n".join(model.train_result_.sparsity_lines(model.n_topics)))
     return 0
 
 
@@ -388,12 +401,18 @@ def add_parsers(sub: Any) -> None:
     )
     es.add_argument(
         "--equal-sparsity",
-        choices=("tmdb", "planted", "medium", "large"),
+        choices=("tmdb", "planted", "medium", "large", "short"),
         help="run this comparison on this catalog instead of the study",
     )
     es.add_argument("--gates", nargs="+", choices=ALL_ACTIVATIONS, help="gate forms to train")
     es.add_argument("--l1", nargs="+", type=float, help="L1 weights of the L1-driven gates")
     es.add_argument("--targets", nargs="+", type=float, help="zero shares of targeted gates")
+    es.add_argument(
+        "--chosen",
+        action="store_true",
+        help="also train overlap_auto, the gate that chooses its share of zeros",
+    )
+    es.add_argument("--baselines", nargs="*", help="ReLU-family baselines (default relu prelu)")
     es.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     es.add_argument(
         "--max-epochs",

@@ -23,7 +23,13 @@ def finite_float(text: str) -> float:
     return value
 
 
-_TYPES = {"int": int, "float": finite_float, "str": str, "int | None": int}
+_TYPES = {
+    "int": int,
+    "float": finite_float,
+    "str": str,
+    "int | None": int,
+    "float | None": finite_float,
+}
 
 
 def flag(f: dataclasses.Field[Any]) -> str:
@@ -68,7 +74,11 @@ def add_option_args(
         if wanted is not None and f.name not in wanted:
             continue
         default = getattr(DEFAULTS, f.name)
-        text = f.metadata["help"] + ("" if f.name in must else f" (default: {default})")
+        text = f.metadata["help"] + (
+            ""
+            if f.name in must
+            else (" (default: unset)" if default is None else f" (default: {default})")
+        )
         parser.add_argument(
             flag(f),
             dest=f.name,

@@ -58,7 +58,8 @@ def test_the_weights_kept_are_the_best_epochs_not_the_last():
         projector.keyword_topics.copy_(torch.from_numpy(initial_topics(X, 5, "nndsvda", 0).T))
     # A high learning rate makes the validation loss turn back up, so the run stops after
     # `patience` epochs that were worse than the best one.
-    options = TrainOptions(n_topics=5, max_epochs=60, patience=3, learning_rate=0.2)
+    # An L1 weight: the default would then raise the thresholds it chose after the best epoch.
+    options = TrainOptions(n_topics=5, max_epochs=60, patience=3, learning_rate=0.2, l1=0.01)
     snapshots: list[dict[str, torch.Tensor]] = []
 
     def snapshot(_: dict[str, float]) -> None:

@@ -143,6 +143,9 @@ def test_inspect_prints_a_table(model_dir, capsys):
     assert lines[0] == f"{model_dir}: 4 topics, activation overlap, " + lines[0].split(", ")[-1]
     assert lines[0].endswith(" keywords")
     assert lines[1] == "trained from scratch (no parent)"
+    # the default gate's sparsity comes from its L1 weight; the mean active topics per item
+    assert lines[-1].startswith("sparsity: set by the options; ")
+    assert lines[-1].endswith(" of 4 topics active per item on average")
     assert lines[2].split() == [
         "topic",
         "slope",
@@ -154,7 +157,7 @@ def test_inspect_prints_a_table(model_dir, capsys):
         "top",
         "keywords",
     ]
-    rows = lines[3:]
+    rows = lines[3:-1]  # the last line: sparsity
     assert len(rows) == 8  # per topic: its parameters and label, then its keywords
     model = TopicModel.load(model_dir, device="cpu")
     top, labels = model.top_keywords(10), model.labels()

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from topicproj.models.core.options import DEFAULTS
+from topicproj.models.core.options import DEFAULT_L1
 from topicproj.models.research.evaluation import COLUMNS
 
 MODEL_COLUMNS = COLUMNS  # the evaluation report's columns
@@ -73,7 +73,7 @@ def study_markdown(study: dict[str, Any], command: str | None = None) -> str:
         out += [f"Command: `{command}`", ""]
     out += [
         f"{study['seconds']:.0f} s in all. Every table: mean ± std over seeds. Max "
-        f"{c['max_epochs']} epochs with early stopping, L1 weight {DEFAULTS.l1:g} unless said.",
+        f"{c['max_epochs']} epochs with early stopping, L1 weight {DEFAULT_L1:g} unless said.",
         "",
         "## Targets",
         "",

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from topicproj.models.core.options import ACTIVATIONS, DEFAULTS
+from topicproj.models.core.options import DEFAULT_L1 as L1_WEIGHT
 from topicproj.models.data.catalog import Catalog
 from topicproj.models.data.synthetic import make_synthetic_catalog
 from topicproj.models.research.evaluation import (
@@ -49,7 +50,7 @@ from .cost import cost
 from .learned import learned_parameters
 from .targets import targets
 
-DEFAULT_L1 = DEFAULTS.l1  # the runs of part 2 are the sweep's points at the model's default
+DEFAULT_L1 = L1_WEIGHT  # the study's protocol: every activation at this L1 weight
 
 
 @dataclass(frozen=True)
