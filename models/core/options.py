@@ -121,17 +121,10 @@ class TrainOptions:
             raise OptionError(
                 "learning_rate", f"must be in (0, {MAX_LEARNING_RATE}], got {self.learning_rate}"
             )
-<<<<<<< HEAD
-        if not 0.0 <= self.l1 <= MAX_L1:
-            raise OptionError("l1", f"must be in [0, {MAX_L1}], got {self.l1}")
-        if not 0.0 <= self.target_zeros < 1.0:
-            raise OptionError("target_zeros", f"must be in [0, 1), got {self.target_zeros}")
-=======
         if self.l1 is not None and not 0.0 <= self.l1 <= MAX_L1:
-            raise ValueError(f"l1 must be in [0, {MAX_L1}], got {self.l1}")
+            raise OptionError("l1", f"must be in [0, {MAX_L1}], got {self.l1}")
         if self.target_zeros is not None and not 0.0 <= self.target_zeros < 1.0:
-            raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
->>>>>>> wt27
+            raise OptionError("target_zeros", f"must be in [0, 1), got {self.target_zeros}")
 
     # -- how sparsity is set ---------------------------------------------------------------------
     # overlap_auto, given neither option, is trained at a share of zeros that keeps recall
