@@ -40,6 +40,15 @@ class TrainOptions:
     activation: str = _opt("overlap", "activation of the projector", choices=ALL_ACTIVATIONS)
     min_df: int = _opt(3, "keep keywords on at least this many items")
     max_vocabulary: int | None = _opt(None, "keep at most this many keywords, most frequent first")
+    max_df: float = _opt(
+        1.0, "drop keywords on more than this share of the items, in (0, 1]; 1 keeps all"
+    )
+    stop_keywords: tuple[str, ...] = _opt(
+        (),
+        "keywords never learned, whatever their frequency (on the command line: a file, one "
+        "keyword a line, # for comments)",
+        metavar="FILE",
+    )
     init: str = _opt(
         "nndsvda", "how topics start: scikit-learn NMF with this init, or LDA", choices=INITS
     )
@@ -60,6 +69,8 @@ class TrainOptions:
     )
 
     def __post_init__(self) -> None:
+        # A list from JSON (a saved model, a job record) becomes the tuple a frozen object keeps.
+        object.__setattr__(self, "stop_keywords", tuple(self.stop_keywords))
         self.validate()
 
     def validate(self) -> None:
@@ -78,6 +89,10 @@ class TrainOptions:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.max_vocabulary is not None and self.max_vocabulary < 1:
             raise ValueError(f"max_vocabulary must be >= 1, got {self.max_vocabulary}")
+        if not (isinstance(self.max_df, int | float) and 0.0 < self.max_df <= 1.0):
+            raise ValueError(f"max_df must be in (0, 1], got {self.max_df!r}")
+        if not all(isinstance(k, str) for k in self.stop_keywords):
+            raise ValueError("stop_keywords must be strings")
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
         if not 0.0 < self.validation_fraction < 1.0:

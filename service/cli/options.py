@@ -9,11 +9,29 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from topicproj.models.core.options import DEFAULTS, TrainOptions
 
-_TYPES = {"int": int, "float": float, "str": str, "int | None": int}
+
+def keyword_file(path: str) -> tuple[str, ...]:
+    """The keywords of a file: one a line, blank lines and `#` comments ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise argparse.ArgumentTypeError(f"cannot read the keyword file {path}: {e}") from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return tuple(line for line in lines if line)
+
+
+_TYPES = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "int | None": int,
+    "tuple[str, ...]": keyword_file,
+}
 
 
 def flag(f: dataclasses.Field[Any]) -> str:
@@ -34,9 +52,11 @@ def add_option_args(
         if wanted is not None and f.name not in wanted:
             continue
         default = getattr(DEFAULTS, f.name)
-        text = f.metadata["help"] + ("" if f.name in must else f" (default: {default})")
+        shown = "none" if default == () else default
+        text = f.metadata["help"] + ("" if f.name in must else f" (default: {shown})")
         parser.add_argument(
             flag(f),
+            metavar=f.metadata.get("metavar"),
             dest=f.name,
             type=_TYPES[str(f.type)],
             choices=f.metadata.get("choices"),

@@ -84,10 +84,10 @@ def spec_from_request(
     if request.format and request.format not in FORMATS:
         raise InvalidInput(f"{request.format!r}: expected one of {', '.join(FORMATS)}", "format")
     given = {
-        option: getattr(request.options, field)
+        option: _value(request.options, field)
         for field, option in TrainOptions.proto_fields().items()
-        if request.options.HasField(field)
     }
+    given = {option: value for option, value in given.items() if value is not None}
     try:
         options = (parent_options or TrainOptions()).replace(**given)
     except ValueError as e:
@@ -102,6 +102,14 @@ def spec_from_request(
                     _field_of(option),
                 )
     return TrainSpec(catalog, request.format or None, options, request.activate_on_success, parent)
+
+
+def _value(options: pb.TrainingOptions, field: str) -> Any:
+    """A field's value, or None when unset. A repeated field has no presence: empty is unset."""
+    value = getattr(options, field)
+    if options.DESCRIPTOR.fields_by_name[field].is_repeated:
+        return tuple(value) or None
+    return value if options.HasField(field) else None
 
 
 def _field_of(message: str) -> str:
