@@ -29,9 +29,7 @@ def items() -> list[list[str]]:
     return [k for k in small_synthetic(n_items=40, seed=3).catalog.keywords if len(k) >= 2]
 
 
-def test_comma_separated_cells_fail_the_projection_and_say_which_separator(
-    tmp_path, model, items
-):
+def test_comma_separated_cells_fail_the_projection_and_say_which_separator(tmp_path, model, items):
     src = tmp_path / "c.csv"
     rows = ["id,keywords"] + [f'm{i},"{", ".join(k)}"' for i, k in enumerate(items)]
     src.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -74,9 +72,9 @@ def test_named_columns_and_kept_columns_pass_through(tmp_path, model, items):
     np.testing.assert_allclose(np.stack(t["topics"].to_numpy(zero_copy_only=False)), expected)
     # a kept column the catalog lacks, or a named id column it lacks, is an error naming it
     for bad in (Columns(keywords="tags", keep=("genre",)), Columns(keywords="tags", id="uid")):
-        with pytest.raises(CatalogError, match="no '(genre|uid)' column"):
+        with pytest.raises(CatalogError, match=r"no '(genre|uid)' column"):
             read_catalog(src, columns=bad)
-    with pytest.raises(CatalogError, match="no 'keywords' column.*--keywords-column"):
+    with pytest.raises(CatalogError, match=r"no 'keywords' column.*--keywords-column"):
         read_catalog(src)
 
 
@@ -89,7 +87,7 @@ def test_json_array_reads_like_jsonl(tmp_path, items):
     a, b = read_catalog(tmp_path / "c.json"), read_catalog(tmp_path / "c.jsonl")
     assert (a.ids, a.keywords, a.genres) == (b.ids, b.keywords, b.genres)
     (tmp_path / "o.json").write_text('{"id": 1, "keywords": []}', encoding="utf-8")
-    with pytest.raises(CatalogError, match="JSON array of objects.*JSONL"):
+    with pytest.raises(CatalogError, match=r"JSON array of objects.*JSONL"):
         read_catalog(tmp_path / "o.json")
 
 
@@ -113,7 +111,7 @@ def test_non_utf8_jsonl_names_file_row_and_byte_and_skips_the_row(tmp_path):
 
 def test_non_utf8_csv_is_one_bad_row_not_a_failed_file(tmp_path):
     src = tmp_path / "c.csv"
-    body = b'id,keywords\nm0,alien|space\nm1,caf\xe9|x\nm2,robot\n'
+    body = b"id,keywords\nm0,alien|space\nm1,caf\xe9|x\nm2,robot\n"
     src.write_bytes(body)
     with pytest.raises(CatalogError) as info:
         read_catalog(src)
