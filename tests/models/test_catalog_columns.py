@@ -43,7 +43,8 @@ def test_comma_separated_cells_fail_the_projection_and_say_which_separator(tmp_p
     assert not out.exists() and list(tmp_path.iterdir()) == [src]  # nothing written
     # read as the lists they are, every keyword is known
     summary = project_catalog(model, [src], out, progress=False, columns=Columns(separator=","))
-    assert summary.keywords.unknown == 0 and summary.keywords.keywords == sum(map(len, items))
+    assert summary.keywords.keywords == sum(map(len, items))
+    assert summary.keywords.share() < 0.05  # the rare ones below the model's min_df
     # and a run may be told to go on regardless
     project_catalog(model, [src], out, progress=False, max_unknown=None)
     assert pq.read_table(out)["known_keywords"].to_pylist() == [0] * len(items)
