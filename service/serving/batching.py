@@ -44,11 +44,17 @@ class _Pending(Generic[Work, Result]):
     enqueued_ns: int = field(default_factory=time.time_ns)  # wall clock, for traces
 
 
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("recording a batch failed: %r", error)
+
+
 class Batcher(Generic[Work, Result]):
     def __init__(
         self,
         compute: Callable[[list[Work]], list[Result]],
         *,
+        record: Callable[[list[Result]], None] | None = None,
         max_batch_items: int,
         max_wait_ms: float,
         max_queue_items: int,
@@ -58,6 +64,9 @@ class Batcher(Generic[Work, Result]):
         tracing: Tracing | None = None,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
+        # Bookkeeping of a computed batch (metrics), run in the worker thread once its requests
+        # have their results: after them, and before the next batch's compute.
+        self.record = record
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
@@ -188,3 +197,8 @@ class Batcher(Generic[Work, Result]):
         for p, result in zip(taken, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
+        if self.record is not None and results:
+            # Not awaited: the waiting requests resume now. The one worker thread runs it
+            # before the next batch, so the bookkeeping sees batches in order.
+            recorded = loop.run_in_executor(self._executor, self.record, results)
+            recorded.add_done_callback(_log_failure)
