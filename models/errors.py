@@ -78,6 +78,10 @@ class OutputExistsError(TopicprojError, FileExistsError):
         return f"{self.uri}: {self.reason}"
 
 
+class NonFiniteError(TopicprojError, ArithmeticError):
+    """A loss, a weight or an output that is inf or NaN: never trained on, stored or served."""
+
+
 class UnknownKeywordsError(TopicprojError, ValueError):
     """Too many of a run's keywords are unknown to the model: its output would be near zero.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,17 @@ def keyword_file(path: str) -> tuple[str, ...]:
     return tuple(line for line in lines if line)
 
 
+def finite_float(text: str) -> float:
+    """A float flag: inf and nan are refused here, before anything is trained or sent."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 _TYPES = {
     "int": int,
-    "float": float,
+    "float": finite_float,
     "str": str,
     "int | None": int,
     "tuple[str, ...]": keyword_file,
