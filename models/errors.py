@@ -94,3 +94,28 @@ class OutputExistsError(TopicprojError, FileExistsError):
 
 class NonFiniteError(TopicprojError, ArithmeticError):
     """A loss, a weight or an output that is inf or NaN: never trained on, stored or served."""
+
+
+class UnknownKeywordsError(TopicprojError, ValueError):
+    """Too many of a run's keywords are unknown to the model: its output would be near zero.
+
+    Carries the counts, a few of the unknown keywords, and the separator the cells seem to use
+    when they look like whole lists read as one keyword (`"alien, space"`), or None.
+    """
+
+    def __init__(
+        self, unknown: int, total: int, examples: list[str], separator: str | None, most: float
+    ) -> None:
+        self.unknown = unknown
+        self.total = total
+        self.examples = examples
+        self.separator = separator
+        self.most = most
+        shown = ", ".join(repr(k) for k in examples[:5])
+        text = (
+            f"{unknown} of {total} keywords ({unknown / total:.0%}) are unknown to the model, "
+            f"more than the {most:.0%} allowed; for example {shown}"
+        )
+        if separator is not None:
+            text += f". The keyword cells look separated by {separator!r}"
+        super().__init__(text)

@@ -57,6 +57,15 @@ class TrainOptions:
     activation: str = _opt("overlap", "activation of the projector", choices=ALL_ACTIVATIONS)
     min_df: int = _opt(3, "keep keywords on at least this many items")
     max_vocabulary: int | None = _opt(None, "keep at most this many keywords, most frequent first")
+    max_df: float = _opt(
+        1.0, "drop keywords on more than this share of the items, in (0, 1]; 1 keeps all"
+    )
+    stop_keywords: tuple[str, ...] = _opt(
+        (),
+        "keywords never learned, whatever their frequency (on the command line: a file, one "
+        "keyword a line, # for comments)",
+        metavar="FILE",
+    )
     init: str = _opt(
         "nndsvda", "how topics start: scikit-learn NMF with this init, or LDA", choices=INITS
     )
@@ -82,6 +91,8 @@ class TrainOptions:
     )
 
     def __post_init__(self) -> None:
+        # A list from JSON (a saved model, a job record) becomes the tuple a frozen object keeps.
+        object.__setattr__(self, "stop_keywords", tuple(self.stop_keywords))
         self.validate()
 
     def validate(self) -> None:
@@ -111,6 +122,14 @@ class TrainOptions:
                 raise OptionError(name, f"must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise OptionError(name, f"must be a finite number, got {value}")
+        if not (
+            isinstance(self.max_df, int | float)
+            and not isinstance(self.max_df, bool)
+            and 0.0 < self.max_df <= 1.0  # NaN fails this too
+        ):
+            raise OptionError("max_df", f"must be in (0, 1], got {self.max_df!r}")
+        if not all(isinstance(k, str) for k in self.stop_keywords):
+            raise OptionError("stop_keywords", "must be strings")
         if not 0.0 < self.mask_rate < 1.0:
             raise OptionError("mask_rate", f"must be in (0, 1), got {self.mask_rate}")
         if not 0.0 < self.validation_fraction < 1.0:

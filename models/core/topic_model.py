@@ -66,6 +66,8 @@ class TopicModel(EstimatorProtocol):
         activation: str = DEFAULTS.activation,
         min_df: int = DEFAULTS.min_df,
         max_vocabulary: int | None = DEFAULTS.max_vocabulary,
+        max_df: float = DEFAULTS.max_df,
+        stop_keywords: tuple[str, ...] = DEFAULTS.stop_keywords,
         init: str = DEFAULTS.init,
         max_epochs: int = DEFAULTS.max_epochs,
         patience: int = DEFAULTS.patience,
@@ -83,6 +85,8 @@ class TopicModel(EstimatorProtocol):
         self.activation = activation
         self.min_df = min_df
         self.max_vocabulary = max_vocabulary
+        self.max_df = max_df
+        self.stop_keywords = stop_keywords
         self.init = init
         self.max_epochs = max_epochs
         self.patience = patience
@@ -142,10 +146,17 @@ class TopicModel(EstimatorProtocol):
 
         device = resolve_device(self.device)
         start = time.perf_counter()
-        vocab = Vocabulary.fit(X, min_df=self.min_df, max_size=self.max_vocabulary)
+        vocab = Vocabulary.fit(
+            X,
+            min_df=self.min_df,
+            max_size=self.max_vocabulary,
+            max_df=options.max_df,
+            stop_keywords=options.stop_keywords,
+        )
         if len(vocab) == 0:
             raise ValueError(
-                f"no keyword occurs on at least min_df={self.min_df} items; lower min_df"
+                f"no keyword occurs on at least min_df={self.min_df} items (and on at most "
+                f"max_df={self.max_df} of them, and not a stop keyword); lower min_df"
             )
         batch = vocab.map_batch(X)
         csr = batch.to_csr(len(vocab))

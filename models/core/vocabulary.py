@@ -116,10 +116,19 @@ class Vocabulary:
         *,
         min_df: int = 3,
         max_size: int | None = None,
+        max_df: float = 1.0,
+        stop_keywords: Iterable[str] = (),
     ) -> Vocabulary:
-        """Count document frequencies over `items` and keep keywords on >= `min_df` items."""
+        """Count document frequencies over `items` and keep keywords on >= `min_df` items.
+
+        `max_df` (a share in (0, 1]) drops keywords on more than that share of the items;
+        `stop_keywords` (normalised like every keyword) are dropped whatever their frequency:
+        both for tags that describe the catalog rather than the item ("duringcreditsstinger").
+        """
         if min_df < 1:
             raise ValueError(f"min_df must be >= 1, got {min_df}")
+        if not 0.0 < max_df <= 1.0:
+            raise ValueError(f"max_df must be in (0, 1], got {max_df}")
         if max_size is not None and max_size < 1:
             raise ValueError(f"max_size must be >= 1, got {max_size}")
         flat, indptr = _flatten(items)
@@ -136,7 +145,11 @@ class Vocabulary:
         kws = counts.column("kw").to_pylist()
         dfs = counts.column("row_count").to_numpy().astype(np.int64)
         order = sorted(range(len(kws)), key=lambda i: (-dfs[i], kws[i]))
-        keep = [i for i in order if dfs[i] >= min_df]
+        stop = {normalize_keyword(k) for k in stop_keywords}
+        most = max_df * n  # a keyword on more than this many items is too common to tell apart
+        stopped = sum(1 for k in kws if k in stop)
+        too_common = sum(1 for i in range(len(kws)) if dfs[i] > most and kws[i] not in stop)
+        keep = [i for i in order if min_df <= dfs[i] <= most and kws[i] not in stop]
         if max_size is not None:
             keep = keep[:max_size]
         kept = set(keep)
@@ -151,6 +164,8 @@ class Vocabulary:
             "empty_keywords": int(empty.sum()),
             "items_without_kept_keyword": 0,
         }
+        if stop or max_df < 1.0:  # only then: a vocabulary without them reads as before
+            stats |= {"stopped_keywords": stopped, "too_common_keywords": too_common}
         vocab = cls(
             keywords=[kws[i] for i in keep],
             document_frequency=dfs[keep] if keep else np.zeros(0, np.int64),

@@ -1,8 +1,10 @@
-"""Readers for keyword catalogs: TMDB-style CSV, JSONL, CSV and Parquet, streamed in batches.
+"""Readers for keyword catalogs: TMDB-style CSV, JSONL, JSON, CSV and Parquet, in batches.
 
 Every reader yields `CatalogBatch`es of at most `batch_size` items, so a catalog of any size is
-read in bounded memory. A malformed row raises `CatalogError` naming the file, the row and the
-reason; with `skip_bad_rows=True` it is skipped and counted in `ReadStats` instead.
+read in bounded memory (a `.json` array excepted: it is parsed whole). A malformed row (bad
+JSON, text that is not UTF-8, a cell of the wrong type) raises `CatalogError` naming the file,
+the row and the reason; with `skip_bad_rows=True` it is skipped and counted in `ReadStats`
+instead. Which columns hold what, and how string cells split, is a `Columns` (`columns.py`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import gzip
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +29,7 @@ import pyarrow.parquet as pq
 
 from topicproj.models.errors import CatalogError
 
+from .columns import DEFAULT_COLUMNS, Columns
 from .formats import FORMATS
 from .storage import Location, locate, storage_errors
 
@@ -40,6 +43,7 @@ class CatalogBatch:
     ids: list[str]
     keywords: list[list[str]]
     genres: list[list[str]] | None = None
+    kept: dict[str, list[str | None]] = field(default_factory=dict)  # `Columns.keep`, as text
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,6 +95,8 @@ def detect_format(path: str | Path) -> str:
     ext = suffixes[-1] if suffixes else ""
     if ext in (".jsonl", ".ndjson"):
         return "jsonl"
+    if ext == ".json":
+        return "json"
     if ext in (".parquet", ".pq"):
         return "parquet"
     if ext in (".csv", ".tsv"):
@@ -109,6 +115,7 @@ def iter_catalog(
     batch_size: int = 4096,
     skip_bad_rows: bool = False,
     stats: ReadStats | None = None,
+    columns: Columns = DEFAULT_COLUMNS,
 ) -> Iterator[CatalogBatch]:
     """Stream a catalog file (a local path or a URI) as batches of items."""
     fmt = (format or detect_format(path)).lower()
@@ -116,8 +123,14 @@ def iter_catalog(
         raise CatalogError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     loc = _existing_file(path)
     stats = stats if stats is not None else ReadStats()
-    reader = {"csv": _iter_csv, "tmdb": _iter_csv, "jsonl": _iter_jsonl, "parquet": _iter_parquet}
-    for batch in reader[fmt](loc, batch_size, skip_bad_rows, stats):
+    reader = {
+        "csv": _iter_csv,
+        "tmdb": _iter_csv,
+        "jsonl": _iter_jsonl,
+        "json": _iter_json,
+        "parquet": _iter_parquet,
+    }
+    for batch in reader[fmt](loc, batch_size, skip_bad_rows, stats, columns):
         stats.rows += len(batch)
         stats.empty += sum(1 for k in batch.keywords if not k)
         yield batch
@@ -141,6 +154,7 @@ def read_catalog(
     format: str | None = None,
     skip_bad_rows: bool = False,
     batch_size: int = 65536,
+    columns: Columns = DEFAULT_COLUMNS,
 ) -> Catalog:
     """Read a whole catalog into memory."""
     stats = ReadStats()
@@ -148,7 +162,12 @@ def read_catalog(
     keywords: list[list[str]] = []
     genres: list[list[str]] | None = []
     for batch in iter_catalog(
-        path, format=format, batch_size=batch_size, skip_bad_rows=skip_bad_rows, stats=stats
+        path,
+        format=format,
+        batch_size=batch_size,
+        skip_bad_rows=skip_bad_rows,
+        stats=stats,
+        columns=columns,
     ):
         ids.extend(batch.ids)
         keywords.extend(batch.keywords)
@@ -164,11 +183,12 @@ def read_catalog(
 # -- value parsing ---------------------------------------------------------------------------
 
 
-def _parse_terms(value: Any, column: str) -> list[str]:
+def _parse_terms(value: Any, column: str, separator: str = "|") -> list[str]:
     """A keyword (or genre) cell as a list of strings.
 
     Accepts a list (of strings, or of `{"name": ...}` objects as TMDB writes them), a JSON
-    string holding such a list, or a plain string split on `|`. Null or empty is an empty list.
+    string holding such a list, or a plain string split on `separator`. Null or empty is an
+    empty list.
     """
     if value is None:
         return []
@@ -182,7 +202,7 @@ def _parse_terms(value: Any, column: str) -> list[str]:
             except json.JSONDecodeError as e:
                 raise ValueError(f"{column}: invalid JSON ({e.msg} at char {e.pos})") from None
         else:
-            return [t for t in (p.strip() for p in text.split("|")) if t]
+            return [t for t in (p.strip() for p in text.split(separator)) if t]
     if not isinstance(value, list | tuple):
         raise ValueError(f"{column}: expected a list, got {type(value).__name__}")
     out = []
@@ -197,26 +217,40 @@ def _parse_terms(value: Any, column: str) -> list[str]:
 
 
 class _BatchBuilder:
-    def __init__(self, with_genres: bool) -> None:
+    def __init__(self, with_genres: bool, columns: Columns) -> None:
+        self.columns = columns
         self.ids: list[str] = []
         self.keywords: list[list[str]] = []
         self.genres: list[list[str]] | None = [] if with_genres else None
+        self.kept: dict[str, list[str | None]] = {c: [] for c in columns.keep}
 
-    def add(self, item_id: Any, keywords: Any, genres: Any) -> None:
-        kws = _parse_terms(keywords, "keywords")
-        gen = _parse_terms(genres, "genres") if self.genres is not None else None
+    def add(self, item_id: Any, keywords: Any, genres: Any, kept: Sequence[Any] = ()) -> None:
+        c = self.columns
+        kws = _parse_terms(keywords, c.keywords, c.separator)
+        gen = _parse_terms(genres, c.genres) if self.genres is not None else None
         self.ids.append("" if item_id is None else str(item_id))
         self.keywords.append(kws)
         if self.genres is not None:
             self.genres.append(gen or [])
+        for name, value in zip(c.keep, kept, strict=True):
+            self.kept[name].append(_text(value))
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def take(self) -> CatalogBatch:
-        batch = CatalogBatch(self.ids, self.keywords, self.genres)
-        self.__init__(self.genres is not None)  # type: ignore[misc]
+        batch = CatalogBatch(self.ids, self.keywords, self.genres, self.kept)
+        self.__init__(self.genres is not None, self.columns)  # type: ignore[misc]
         return batch
+
+
+def _text(value: Any) -> str | None:
+    """A kept cell as text, whatever the format typed it as: one output type for every input."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 # -- CSV (TMDB or plain) ---------------------------------------------------------------------
@@ -251,17 +285,16 @@ def _open_binary(loc: Location) -> Iterator[IO[bytes]]:
 
 
 def _iter_csv(
-    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, columns: Columns
 ) -> Iterator[CatalogBatch]:
     path = loc.uri
     delimiter = "\t" if ".tsv" in [s.lower() for s in Path(loc.path).suffixes] else ","
     with _open_binary(loc) as f:
         head = f.read(1 << 16)
     first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")  # Excel writes a BOM
-    columns = [c.strip().strip('"') for c in first_line.split(delimiter)]
-    if "keywords" not in columns:
-        raise CatalogError(path, "no 'keywords' column in the header", row=0)
-    wanted = [c for c in ("id", "keywords", "genres") if c in columns]
+    names = [c.strip().strip('"') for c in first_line.split(delimiter)]
+    _check_columns(path, columns, names, row=0)
+    wanted = columns.wanted(names)
     bad_row: list[int | None] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -278,8 +311,10 @@ def _iter_csv(
     parse = pacsv.ParseOptions(
         delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
     )
+    # Read as bytes and decoded here, so that text that is not UTF-8 is one bad row (named,
+    # or skipped), not the whole file failing with no row.
     convert = pacsv.ConvertOptions(
-        include_columns=wanted, column_types={c: pa.string() for c in wanted}
+        include_columns=wanted, column_types={c: pa.binary() for c in wanted}
     )
     row = 0
     with _open_binary(loc) as f:
@@ -290,15 +325,18 @@ def _iter_csv(
                 parse_options=parse,  # type: ignore[arg-type]
                 convert_options=convert,
             )
-            builder = _BatchBuilder("genres" in wanted)
+            builder = _BatchBuilder(columns.genres in wanted, columns)
             for record_batch in reader:
-                cols = {name: record_batch.column(name).to_pylist() for name in wanted}
+                cols = {name: _decoded(record_batch.column(name)) for name in wanted}
                 for i in range(record_batch.num_rows):
                     row += 1
-                    item_id = cols["id"][i] if "id" in cols else str(row)
                     try:
+                        cells = {name: _cell(cols[name][i], name) for name in wanted}
                         builder.add(
-                            item_id, cols["keywords"][i], cols.get("genres", [None] * (i + 1))[i]
+                            cells.get(columns.id, str(row)),
+                            cells[columns.keywords],
+                            cells.get(columns.genres),
+                            [cells[k] for k in columns.keep],
                         )
                     except ValueError as e:
                         error = CatalogError(path, str(e), row=row)
@@ -317,44 +355,146 @@ def _iter_csv(
             ) from None
 
 
+def _check_columns(path: str, columns: Columns, names: Sequence[str], row: int | None) -> None:
+    missing = columns.missing(names)
+    if missing:
+        shown = ", ".join(repr(n) for n in list(names)[:12])
+        flag = " (--keywords-column names another)" if columns.keywords in missing else ""
+        raise CatalogError(
+            path,
+            f"no {', '.join(repr(m) for m in missing)} column{flag}; the columns are {shown}",
+            row=row,
+        )
+
+
+def _decoded(column: pa.Array) -> list[Any]:
+    """A binary column as Python strings, or as bytes where a cell is not UTF-8 (`_cell` then
+    names the row); one cast for the whole batch in the usual case."""
+    try:
+        return column.cast(pa.string()).to_pylist()
+    except pa.ArrowInvalid:
+        return column.to_pylist()
+
+
+def _cell(value: Any, column: str) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(
+                f"{column}: not UTF-8 text (byte 0x{value[e.start]:02x} at character {e.start})"
+            ) from None
+    return value
+
+
 # -- JSONL -----------------------------------------------------------------------------------
 
 
 def _iter_jsonl(
-    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, skip: int = 0
+    loc: Location,
+    batch_size: int,
+    skip_bad_rows: bool,
+    stats: ReadStats,
+    columns: Columns,
+    skip: int = 0,
 ) -> Iterator[CatalogBatch]:
     """Records one by one; the first `skip` records (already read another way) are passed over."""
-    path = loc.uri
-    builder: _BatchBuilder | None = None
     with _open_binary(loc) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8")
-        for line_no, line in enumerate(text, start=1):
-            if not line.strip():
-                continue
-            if skip:
-                skip -= 1
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("expected a JSON object")
-                if "keywords" not in record:
-                    raise ValueError("missing 'keywords'")
-                if builder is None:
-                    # Genres may first appear on any record; `read_catalog` drops them if none has.
-                    builder = _BatchBuilder(True)
-                builder.add(record.get("id", line_no), record["keywords"], record.get("genres"))
-            except json.JSONDecodeError as e:
-                error = CatalogError(path, f"invalid JSON ({e.msg})", row=line_no)
-            except ValueError as e:
-                error = CatalogError(path, str(e), row=line_no)
-            else:
-                if len(builder) >= batch_size:
-                    yield builder.take()
-                continue
+        yield from _records(
+            loc.uri, _jsonl_lines(raw, skip), batch_size, skip_bad_rows, stats, columns
+        )
+
+
+def _jsonl_lines(raw: IO[bytes], skip: int) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of each non-blank line, or the error that line raises."""
+    offset = 0
+    for line_no, line in enumerate(io.BufferedReader(raw), start=1):  # type: ignore[arg-type]
+        start, offset = offset, offset + len(line)
+        if not line.strip():
+            continue
+        if skip:
+            skip -= 1
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield (
+                line_no,
+                ValueError(
+                    f"not UTF-8 text (byte 0x{line[e.start]:02x} at byte offset {start + e.start})"
+                ),
+            )
+            continue
+        try:
+            yield line_no, json.loads(text)
+        except json.JSONDecodeError as e:
+            yield line_no, ValueError(f"invalid JSON ({e.msg})")
+
+
+def _iter_json(
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, columns: Columns
+) -> Iterator[CatalogBatch]:
+    """A JSON array of objects, parsed whole (JSONL is the streaming form)."""
+    with _open_binary(loc) as raw:
+        data = raw.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CatalogError(
+            loc.uri, f"not UTF-8 text (byte 0x{data[e.start]:02x} at byte offset {e.start})"
+        ) from None
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CatalogError(
+            loc.uri, f"invalid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        ) from None
+    if not isinstance(records, list):
+        raise CatalogError(
+            loc.uri,
+            f"expected a JSON array of objects, got {type(records).__name__}; one object a line "
+            "is JSONL (.jsonl)",
+        )
+    numbered = enumerate(records, start=1)
+    yield from _records(loc.uri, numbered, batch_size, skip_bad_rows, stats, columns)
+
+
+def _records(
+    path: str,
+    records: Iterator[tuple[int, Any]],
+    batch_size: int,
+    skip_bad_rows: bool,
+    stats: ReadStats,
+    columns: Columns,
+) -> Iterator[CatalogBatch]:
+    """Batches of JSON records (row number, object or the ValueError its row raised)."""
+    builder: _BatchBuilder | None = None
+    for row, record in records:
+        try:
+            if isinstance(record, ValueError):
+                raise record
+            if not isinstance(record, dict):
+                raise ValueError("expected a JSON object")
+            missing = columns.missing(record)
+            if missing:
+                raise ValueError(f"missing {', '.join(repr(m) for m in missing)}")
+            if builder is None:
+                # Genres may first appear on any record; `read_catalog` drops them if none has.
+                builder = _BatchBuilder(True, columns)
+            builder.add(
+                record.get(columns.id, row),
+                record[columns.keywords],
+                record.get(columns.genres),
+                [record[k] for k in columns.keep],
+            )
+        except ValueError as e:
+            error = CatalogError(path, str(e), row=row)
             if not skip_bad_rows:
-                raise error
+                raise error from None
             stats.skip(error)
+            continue
+        if len(builder) >= batch_size:
+            yield builder.take()
     if builder is not None and len(builder):
         yield builder.take()
 
@@ -363,15 +503,14 @@ def _iter_jsonl(
 
 
 def _iter_parquet(
-    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, columns: Columns
 ) -> Iterator[CatalogBatch]:
     path = loc.uri
     pf = _parquet_file(loc)
     names = pf.schema_arrow.names
-    if "keywords" not in names:
-        raise CatalogError(path, "no 'keywords' column")
-    wanted = [c for c in ("id", "keywords", "genres") if c in names]
-    builder = _BatchBuilder("genres" in wanted)
+    _check_columns(path, columns, names, row=None)
+    wanted = columns.wanted(names)
+    builder = _BatchBuilder(columns.genres in wanted, columns)
     row = 0
     for record_batch in pf.iter_batches(batch_size=batch_size, columns=wanted):
         cols = {name: record_batch.column(name).to_pylist() for name in wanted}
@@ -379,9 +518,10 @@ def _iter_parquet(
             row += 1
             try:
                 builder.add(
-                    cols["id"][i] if "id" in cols else row,
-                    cols["keywords"][i],
-                    cols["genres"][i] if "genres" in cols else None,
+                    cols[columns.id][i] if columns.id in cols else row,
+                    cols[columns.keywords][i],
+                    cols[columns.genres][i] if columns.genres in cols else None,
+                    [cols[k][i] for k in columns.keep],
                 )
             except ValueError as e:
                 error = CatalogError(path, str(e), row=row)
@@ -400,33 +540,72 @@ def _iter_parquet(
 
 @dataclass
 class ArrowBatch:
-    """Item ids (strings) and keyword lists as Arrow arrays, never as Python objects per keyword."""
+    """Item ids (strings) and keyword lists as Arrow arrays, never as Python objects per keyword;
+    with the columns a projection passes through (`Columns.keep`), as strings."""
 
     ids: pa.Array
     keywords: pa.ListArray
+    kept: dict[str, pa.Array] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def filter(self, mask: pa.Array) -> ArrowBatch:
+        kept = {name: column.filter(mask) for name, column in self.kept.items()}
+        return ArrowBatch(self.ids.filter(mask), self.keywords.filter(mask), kept)
+
+    def slice(self, start: int, length: int) -> ArrowBatch:
+        kept = {name: column.slice(start, length) for name, column in self.kept.items()}
+        return ArrowBatch(self.ids.slice(start, length), self.keywords.slice(start, length), kept)
+
+    @classmethod
+    def from_rows(cls, batch: CatalogBatch) -> ArrowBatch:
+        return cls(
+            pa.array(batch.ids, type=pa.string()),
+            pa.array(batch.keywords, type=pa.list_(pa.string())),
+            {name: pa.array(values, type=pa.string()) for name, values in batch.kept.items()},
+        )
+
+
+def text_column(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A kept column as strings, as the row readers write it (`_text`)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_string(column.type):
+        return column
+    if pa.types.is_large_string(column.type) or pa.types.is_integer(column.type):
+        return pc.cast(column, pa.string())
+    return pa.array([_text(v) for v in column.to_pylist()], type=pa.string())
 
 
 def keywords_column(
     column: pa.Array | pa.ChunkedArray,
     path: str | Path = "",
     *,
+    separator: str = "|",
     skip_bad_rows: bool = False,
     first_row: int = 0,
 ) -> tuple[pa.ListArray, np.ndarray | None]:
-    """A `keywords` column as a list<string> array.
+    """A keywords column as a list<string> array.
 
-    A list column passes through; a `|`-separated string column is split and trimmed with Arrow
-    kernels; JSON-list strings (TMDB's form) are parsed row by row, the one case without a kernel.
-    Returns the lists and, when `skip_bad_rows` dropped some rows, a mask of the rows kept.
-    Errors name the row as `first_row` + its position in the column + 1.
+    A list of strings passes through, a list of `{"name": ...}` objects (TMDB's form, as a JSON
+    reader types it) becomes the names; a string column is split on `separator` and trimmed
+    with Arrow kernels; JSON-list strings (TMDB's CSV form) are parsed row by row, the one case
+    without a kernel. Returns the lists and, when `skip_bad_rows` dropped some rows, a mask of
+    the rows kept. Errors name the row as `first_row` + its position in the column + 1.
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if pa.types.is_null(column.type):  # every cell null, as a JSON reader types it
+        return pa.array([[]] * len(column), type=pa.list_(pa.string())), None
     if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-        if not pa.types.is_string(column.type.value_type):
+        value_type = column.type.value_type
+        if pa.types.is_struct(value_type) and value_type.get_field_index("name") >= 0:
+            names = pc.struct_field(column.flatten(), "name")
+            column = pa.ListArray.from_arrays(
+                pc.subtract(column.offsets, column.offsets[0]), names, mask=column.is_null()
+            )
+        elif not pa.types.is_string(value_type):
             column = column.cast(pa.list_(pa.string()))
         return pc.fill_null(column, pa.scalar([], type=column.type)), None
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
@@ -437,7 +616,7 @@ def keywords_column(
         kept = np.ones(len(text), dtype=bool)
         for row, value in enumerate(text.to_pylist()):
             try:
-                parsed.append(_parse_terms(value, "keywords"))
+                parsed.append(_parse_terms(value, "keywords", separator))
             except ValueError as e:
                 if not skip_bad_rows:
                     raise CatalogError(path, str(e), row=first_row + row + 1) from None
@@ -445,7 +624,7 @@ def keywords_column(
                 kept[row] = False
         lists = pa.array(parsed, type=pa.list_(pa.string()))
         return lists, (None if kept.all() else kept)
-    split = pc.split_pattern(text, "|")
+    split = pc.split_pattern(text, separator)
     flat = pc.utf8_trim_whitespace(split.flatten())
     keep = pc.not_equal(flat, "")
     rows = pc.list_parent_indices(split)
@@ -462,39 +641,50 @@ def iter_catalog_arrow(
     batch_size: int = 65536,
     skip_bad_rows: bool = False,
     stats: ReadStats | None = None,
+    columns: Columns = DEFAULT_COLUMNS,
 ) -> Iterator[ArrowBatch]:
     """Stream a catalog as Arrow batches. Parquet stays in Arrow end to end; other formats go
     through their row readers (which check each row) and are converted per batch."""
     fmt = (format or detect_format(path)).lower()
     stats = stats if stats is not None else ReadStats()
     if fmt == "jsonl":
-        yield from _iter_jsonl_arrow(_existing_file(path), batch_size, skip_bad_rows, stats)
+        loc = _existing_file(path)
+        yield from _iter_jsonl_arrow(loc, batch_size, skip_bad_rows, stats, columns)
         return
     if fmt != "parquet":
         for batch in iter_catalog(
-            path, format=fmt, batch_size=batch_size, skip_bad_rows=skip_bad_rows, stats=stats
+            path,
+            format=fmt,
+            batch_size=batch_size,
+            skip_bad_rows=skip_bad_rows,
+            stats=stats,
+            columns=columns,
         ):
-            yield ArrowBatch(
-                pa.array(batch.ids, type=pa.string()),
-                pa.array(batch.keywords, type=pa.list_(pa.string())),
-            )
+            yield ArrowBatch.from_rows(batch)
         return
     loc = _existing_file(path)
     path = loc.uri
     pf = _parquet_file(loc)
     names = pf.schema_arrow.names
-    if "keywords" not in names:
-        raise CatalogError(path, "no 'keywords' column")
-    columns = ["keywords"] + (["id"] if "id" in names else [])
+    _check_columns(path, columns, names, row=None)
+    has_id = columns.id in names
+    wanted = [columns.keywords, *columns.keep] + ([columns.id] if has_id else [])
     first = 0  # rows of this file before the batch
-    for record_batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+    for record_batch in pf.iter_batches(batch_size=batch_size, columns=wanted):
         n = record_batch.num_rows
-        if "id" in names:
-            ids = pc.cast(record_batch.column("id"), pa.string())
+        if has_id:
+            ids = pc.fill_null(pc.cast(record_batch.column(columns.id), pa.string()), "")
         else:
             ids = pa.array(np.arange(first + 1, first + n + 1).astype(str))
         keywords, kept = keywords_column(
-            record_batch.column("keywords"), path, skip_bad_rows=skip_bad_rows, first_row=first
+            record_batch.column(columns.keywords),
+            path,
+            separator=columns.separator,
+            skip_bad_rows=skip_bad_rows,
+            first_row=first,
+        )
+        batch = ArrowBatch(
+            ids, keywords, {k: text_column(record_batch.column(k)) for k in columns.keep}
         )
         first += n
         if kept is not None:
@@ -502,10 +692,10 @@ def iter_catalog_arrow(
                 stats.skip(
                     CatalogError(path, "keywords: invalid JSON list", row=first - n + row + 1)
                 )
-            ids, keywords = ids.filter(pa.array(kept)), keywords.filter(pa.array(kept))
-        stats.rows += len(keywords)
-        stats.empty += int(pc.sum(pc.equal(pc.list_value_length(keywords), 0)).as_py() or 0)
-        yield ArrowBatch(pc.fill_null(ids, ""), keywords)
+            batch = batch.filter(pa.array(kept))
+        stats.rows += len(batch)
+        stats.empty += int(pc.sum(pc.equal(pc.list_value_length(batch.keywords), 0)).as_py() or 0)
+        yield batch
 
 
 def _parquet_file(loc: Location) -> pq.ParquetFile:
@@ -519,54 +709,53 @@ def _parquet_file(loc: Location) -> pq.ParquetFile:
 
 
 def _iter_jsonl_arrow(
-    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats
+    loc: Location, batch_size: int, skip_bad_rows: bool, stats: ReadStats, columns: Columns
 ) -> Iterator[ArrowBatch]:
     """JSONL through pyarrow's JSON reader, which parses in C++ without the GIL, falling back to
     the row reader from the first block it cannot take exactly as the row reader would.
 
     The fast path takes a block only when every record has a non-null id (string or integer)
-    and a non-null `keywords` list of non-empty strings, or a string; anything else (a missing
-    field, TMDB's objects, a malformed line, a type that changes between blocks) is left to the
-    row reader, which names the bad row or skips it, from that record on.
+    and a non-null keywords list of non-empty strings, or a string; anything else (a missing
+    field, TMDB's objects, a malformed line, text that is not UTF-8, a type that changes between
+    blocks, a kept column) is left to the row reader, which names the bad row or skips it, from
+    that record on.
     """
     done = 0  # records yielded by the fast path
-    try:
-        with _open_binary(loc) as raw:
-            options = pajson.ReadOptions(block_size=JSON_BLOCK_BYTES)
-            reader = pajson.open_json(raw, read_options=options)
-            for block in reader:
-                batch = _exact_block(block, loc.uri, done)
-                if batch is None:
-                    break
-                for start in range(0, len(batch), batch_size):
-                    part = ArrowBatch(
-                        batch.ids.slice(start, batch_size), batch.keywords.slice(start, batch_size)
-                    )
-                    stats.rows += len(part)
-                    stats.empty += int(
-                        pc.sum(pc.equal(pc.list_value_length(part.keywords), 0)).as_py() or 0
-                    )
-                    done += len(part)
-                    yield part
-            else:
-                return
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
-    for batch in _iter_jsonl(loc, batch_size, skip_bad_rows, stats, skip=done):
+    if not columns.keep:
+        try:
+            with _open_binary(loc) as raw:
+                options = pajson.ReadOptions(block_size=JSON_BLOCK_BYTES)
+                reader = pajson.open_json(raw, read_options=options)
+                for block in reader:
+                    batch = _exact_block(block, loc.uri, done, columns)
+                    if batch is None:
+                        break
+                    for start in range(0, len(batch), batch_size):
+                        part = batch.slice(start, batch_size)
+                        stats.rows += len(part)
+                        stats.empty += int(
+                            pc.sum(pc.equal(pc.list_value_length(part.keywords), 0)).as_py() or 0
+                        )
+                        done += len(part)
+                        yield part
+                else:
+                    return
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+    for batch in _iter_jsonl(loc, batch_size, skip_bad_rows, stats, columns, skip=done):
         stats.rows += len(batch)
         stats.empty += sum(1 for k in batch.keywords if not k)
-        yield ArrowBatch(
-            pa.array(batch.ids, type=pa.string()),
-            pa.array(batch.keywords, type=pa.list_(pa.string())),
-        )
+        yield ArrowBatch.from_rows(batch)
 
 
-def _exact_block(block: pa.RecordBatch, path: str, first: int) -> ArrowBatch | None:
+def _exact_block(
+    block: pa.RecordBatch, path: str, first: int, columns: Columns
+) -> ArrowBatch | None:
     """A block as the row reader would read it, or None where it might read it otherwise."""
     names = block.schema.names
-    if "keywords" not in names or "id" not in names:
+    if columns.keywords not in names or columns.id not in names:
         return None
-    ids, column = block.column("id"), block.column("keywords")
+    ids, column = block.column(columns.id), block.column(columns.keywords)
     if ids.null_count or column.null_count:
         return None
     if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type)):
@@ -575,7 +764,7 @@ def _exact_block(block: pa.RecordBatch, path: str, first: int) -> ArrowBatch | N
     if not (is_list or pa.types.is_string(column.type)):
         return None
     try:
-        keywords, kept = keywords_column(column, path, first_row=first)
+        keywords, kept = keywords_column(column, path, separator=columns.separator, first_row=first)
     except CatalogError:
         return None
     if kept is not None:

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-FORMATS = ("csv", "tmdb", "jsonl", "parquet")
+FORMATS = ("csv", "tmdb", "jsonl", "json", "parquet")

@@ -17,18 +17,24 @@ from topicproj.models.core.ranking import top_topics
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.catalog import ArrowBatch
 
+from .unknown import KeywordTally
+
 METADATA_VERSION = b"topicproj.model_version"
 METADATA_TOPICS = b"topicproj.topics"
 METADATA_LABELS = b"topicproj.topic_labels"  # JSON list, topic order
 
 
 def output_schema(
-    model: TopicModel, top_k: int, extras: bool, explain: int | None = None
+    model: TopicModel,
+    top_k: int,
+    extras: bool,
+    explain: int | None = None,
+    keep: tuple[str, ...] = (),
 ) -> pa.Schema:
-    fields = [
-        pa.field("id", pa.string()),
-        pa.field("topics", pa.list_(pa.float32(), model.n_topics)),
-    ]
+    fields = [pa.field("id", pa.string())]
+    # Columns passed through from the input, as text: one type whatever the input's format.
+    fields += [pa.field(name, pa.string()) for name in keep]
+    fields.append(pa.field("topics", pa.list_(pa.float32(), model.n_topics)))
     if top_k:
         fields += [
             pa.field("top_k_topics", pa.list_(pa.int32())),
@@ -57,15 +63,20 @@ def project_arrow(
     top_k: int = 0,
     extras: bool = True,
     explain: int | None = None,
+    tally: KeywordTally | None = None,
 ) -> pa.RecordBatch:
-    """Project one batch of items; a record batch with the `output_schema` columns."""
+    """Project one batch of items; a record batch with the `output_schema` columns (the
+    batch's kept columns after the id). `tally`, when given, counts the unknown keywords."""
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
     sparse = model.vocabulary_.map_batch(batch.keywords)
+    if tally is not None:
+        tally.add_batch(model.vocabulary_, batch.keywords, int(sparse.unknown.sum()))
     Y = model.project_batch(sparse).cpu().numpy()  # (items, topics) float32
     n, k = Y.shape
     columns: list[pa.Array] = [
         batch.ids,
+        *batch.kept.values(),
         pa.FixedSizeListArray.from_arrays(pa.array(Y.reshape(-1)), k),
     ]
     if top_k:
@@ -87,5 +98,5 @@ def project_arrow(
         # The proto's `Explanation` in its JSON mapping: the same shape as the client's.
         text = [json.dumps(e.to_dict(), ensure_ascii=False) for e in explained]
         columns.append(pa.array(text, pa.string()))
-    schema = output_schema(model, top_k, extras, explain)
+    schema = output_schema(model, top_k, extras, explain, tuple(batch.kept))
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -30,10 +30,12 @@ from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.catalog import (
     FORMATS,
     ArrowBatch,
+    Columns,
     ReadStats,
     detect_format,
     iter_catalog_arrow,
 )
+from topicproj.models.data.columns import DEFAULT_COLUMNS
 from topicproj.models.data.storage import Location, expand, locate, storage_errors
 from topicproj.models.errors import CatalogError, OptionError, OutputExistsError, RowCountError
 
@@ -41,9 +43,10 @@ from .accounting import RowCounts
 from .batch import METADATA_LABELS, METADATA_VERSION, output_schema, project_arrow
 from .output import PART, OutputDirectory, Part, footer_rows, part_name, read_marker
 from .overlap import WriteBehind, read_ahead
+from .unknown import MAX_UNKNOWN_SHARE, KeywordTally
 from .writers import NpyWriter, npy_rows, parquet_writer
 
-CATALOG_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".zip", ".gz")
+CATALOG_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".zip", ".gz")
 METADATA_ROWS = b"topicproj.rows"  # the run's row counts, JSON
 METADATA_PART = b"topicproj.part"  # in a directory's part: its input and options, JSON
 
@@ -74,6 +77,7 @@ class ProjectionSummary:
     output: str
     resumed_files: int = 0  # files whose parts a resumed run kept
     details: dict[str, Any] = field(default_factory=dict)
+    keywords: KeywordTally = field(default_factory=KeywordTally)
 
     @property
     def items(self) -> int:
@@ -95,7 +99,9 @@ class ProjectionSummary:
         return (
             f"projected {c.projected} items from {self.files} file(s){resumed} in "
             f"{self.seconds:.1f} s ({self.items_per_second:,.0f} items/s); read {c.read} rows, "
-            f"{c.skipped} bad rows skipped, wrote {c.written} rows to {self.output}"
+            f"{c.skipped} bad rows skipped, wrote {c.written} rows to {self.output}; "
+            f"{self.keywords.unknown} of {self.keywords.keywords} keywords "
+            f"({self.keywords.share():.0%}) unknown to the model"
         )
 
 
@@ -119,6 +125,8 @@ def project_catalog(
     progress: bool = True,
     explain: int | None = None,
     resume: bool = False,
+    columns: Columns = DEFAULT_COLUMNS,
+    max_unknown: float | None = MAX_UNKNOWN_SHARE,
 ) -> ProjectionSummary:
     """Project every item of `inputs` into `output`, a local path or a URI.
 
@@ -128,6 +136,9 @@ def project_catalog(
     finished (same input, model and options) and projects only the rest.
     `explain=N` adds a column `explanation` (Parquet only): per item, the gRPC contract's
     `Explanation` as JSON (`ItemExplanation.to_dict`) with N keywords per topic.
+    `columns` names the input's columns and the ones passed through to the output.
+    A run in which more than `max_unknown` of the keywords are unknown to the model fails
+    with `UnknownKeywordsError` and leaves no output (None allows any share).
     """
     if top_k < 0:
         raise OptionError("top_k", f"must be >= 0, got {top_k}")
@@ -152,7 +163,9 @@ def project_catalog(
         raise CatalogError(out.uri, "explanations need a .parquet output")
     npy = suffix == ".npy"
     options = _Options(0 if npy else top_k, extras and not npy, None if npy else explain)
-    run = _Run(model, format, batch_size, skip_bad_rows, options, _bar(progress))
+    run = _Run(
+        model, format, batch_size, skip_bad_rows, options, _bar(progress), columns, max_unknown
+    )
     start = time.perf_counter()
     try:
         with _compute_threads(model):
@@ -169,6 +182,7 @@ def project_catalog(
         files=len(sources),
         output=out.uri,
         resumed_files=resumed,
+        keywords=run.tally,
     )
 
 
@@ -180,11 +194,17 @@ class _Run:
     skip_bad_rows: bool
     options: _Options
     bar: Any
+    columns: Columns = DEFAULT_COLUMNS
+    max_unknown: float | None = MAX_UNKNOWN_SHARE
+    tally: KeywordTally = field(default_factory=KeywordTally)
 
     @property
     def schema(self) -> pa.Schema:
         o = self.options
-        return output_schema(self.model, o.top_k, o.extras, o.explain)
+        return output_schema(self.model, o.top_k, o.extras, o.explain, self.columns.keep)
+
+    def check_unknown(self) -> None:
+        self.tally.check(self.max_unknown, self.columns.separator)
 
     def stream(self, sources: list[str], counts: RowCounts) -> Iterator[pa.RecordBatch]:
         """Projected batches of `sources`, read ahead in a thread; `counts` filled as it goes."""
@@ -198,12 +218,18 @@ class _Run:
                     batch_size=self.batch_size,
                     skip_bad_rows=self.skip_bad_rows,
                     stats=stats,
+                    columns=self.columns,
                 )
 
         o = self.options
         for batch in read_ahead(batches):
             record = project_arrow(
-                self.model, batch, top_k=o.top_k, extras=o.extras, explain=o.explain
+                self.model,
+                batch,
+                top_k=o.top_k,
+                extras=o.extras,
+                explain=o.explain,
+                tally=self.tally,
             )
             counts.projected += len(record)
             if self.bar is not None:
@@ -230,7 +256,7 @@ class _Run:
                 writer = NpyWriter(tmp, self.model.n_topics)
                 k = self.model.n_topics
                 writes = WriteBehind(
-                    lambda r: writer.write(r.column(1).flatten().to_numpy().reshape(-1, k))
+                    lambda r: writer.write(r.column("topics").flatten().to_numpy().reshape(-1, k))
                 )
             else:
                 writer = parquet_writer(tmp, self.schema)
@@ -250,6 +276,7 @@ class _Run:
                 counts.written = footer_rows(Location(out.filesystem, str(tmp), str(tmp)))
             writer = None
             counts.check(out.uri)
+            self.check_unknown()
             os.replace(tmp, path)
         except BaseException:
             if writer is not None:
@@ -283,6 +310,7 @@ class _Run:
                 parts.append(Part(name, kept.written, source))
                 total.add(kept)
             total.check(out.uri)
+            self.check_unknown()
             with storage_errors(out.uri):  # parts of a longer earlier input list
                 for stale in present - {p.name for p in parts}:
                     out.filesystem.delete_file(out.child(stale).path)
@@ -305,12 +333,14 @@ class _Run:
 
     def part_identity(self, source: str) -> dict[str, Any]:
         """What a kept part must match to stand for `source` in a resumed run."""
-        return {
+        identity = {
             "input": source,
             "input_size": locate(source).info().size,
             "model_version": getattr(self.model, "version_", "unversioned"),
             "options": asdict(self.options),
+            "columns": asdict(self.columns),
         }
+        return dict(json.loads(json.dumps(identity)))  # as read back: lists, not tuples
 
     def write_part(self, directory: OutputDirectory, name: str, source: str) -> RowCounts:
         target = directory.temporary.child(name)
@@ -346,9 +376,8 @@ class _Run:
         except (pa.ArrowException, OSError):
             return None  # truncated or unreadable: projected again
         claimed = json.loads(metadata.get(METADATA_PART, b"{}"))
-        if {k: claimed.get(k) for k in ("input", "input_size", "model_version", "options")} != (
-            self.part_identity(source)
-        ):
+        identity = self.part_identity(source)
+        if {k: claimed.get(k) for k in identity} != identity:
             return None
         counts = RowCounts.from_dict({**claimed["rows"], "written": rows})
         try:

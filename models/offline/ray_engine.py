@@ -30,7 +30,9 @@ from topicproj.models.data.catalog import (
     detect_format,
     iter_catalog_arrow,
     keywords_column,
+    text_column,
 )
+from topicproj.models.data.columns import DEFAULT_COLUMNS, Columns
 from topicproj.models.data.storage import Location, locate, storage_errors
 from topicproj.models.errors import StorageError
 
@@ -38,6 +40,7 @@ from .accounting import RowCounts
 from .batch import project_arrow
 from .output import OutputDirectory, Part, footer_rows, part_name
 from .projection import ProjectionSummary
+from .unknown import MAX_UNKNOWN_SHARE, KeywordTally
 
 
 class RowTally:
@@ -45,23 +48,33 @@ class RowTally:
 
     def __init__(self) -> None:
         self.counts = RowCounts()
+        self.keywords = KeywordTally()
         self.nodes: set[str] = set()
 
     def started(self, node: str) -> None:
         self.nodes.add(node)
 
-    def add(self, read: int, skipped: int, projected: int, bad: list[str]) -> None:
+    def add(
+        self, read: int, skipped: int, projected: int, bad: list[str], keywords: KeywordTally
+    ) -> None:
         self.counts.add(RowCounts(read, skipped, projected, 0, bad))
+        self.keywords.add(keywords)
 
-    def result(self) -> tuple[dict[str, Any], list[str]]:
-        return self.counts.to_dict(), sorted(self.nodes)
+    def result(self) -> tuple[dict[str, Any], list[str], KeywordTally]:
+        return self.counts.to_dict(), sorted(self.nodes), self.keywords
 
 
 class ProjectBatches:
     """A Ray Data callable class: loads the model once per actor, projects Arrow batches."""
 
     def __init__(
-        self, model_dir: str, device: str, top_k: int, skip_bad_rows: bool, tally: Any
+        self,
+        model_dir: str,
+        device: str,
+        top_k: int,
+        skip_bad_rows: bool,
+        tally: Any,
+        columns: Columns = DEFAULT_COLUMNS,
     ) -> None:
         import ray
 
@@ -69,27 +82,35 @@ class ProjectBatches:
         self.top_k = top_k
         self.skip_bad_rows = skip_bad_rows
         self.tally = tally
+        self.columns = columns
         ray.get(tally.started.remote(ray.get_runtime_context().get_node_id()))
 
     def __call__(self, table: pa.Table) -> pa.Table:
         import ray
 
+        c = self.columns
         keywords, kept = keywords_column(
-            table.column("keywords"), "ray input", skip_bad_rows=self.skip_bad_rows
+            table.column(c.keywords),
+            "ray input",
+            separator=c.separator,
+            skip_bad_rows=self.skip_bad_rows,
         )
-        ids = pc.fill_null(pc.cast(table.column("id").combine_chunks(), pa.string()), "")
+        ids = pc.fill_null(pc.cast(table.column(c.id).combine_chunks(), pa.string()), "")
+        batch = ArrowBatch(ids, keywords, {k: text_column(table.column(k)) for k in c.keep})
         bad: list[str] = []
         if kept is not None:
             bad = [
                 f"item {ids[int(i)].as_py()}: keywords: invalid JSON list"
                 for i in (~kept).nonzero()[0][:5]
             ]
-            ids = ids.filter(pa.array(kept))
-            keywords = keywords.filter(pa.array(kept))
-        record = project_arrow(self.model, ArrowBatch(ids, keywords), top_k=self.top_k)
+            batch = batch.filter(pa.array(kept))
+        words = KeywordTally()
+        record = project_arrow(self.model, batch, top_k=self.top_k, tally=words)
         # Waited for, so that every batch is counted before the driver reads the tally.
         ray.get(
-            self.tally.add.remote(table.num_rows, table.num_rows - len(record), len(record), bad)
+            self.tally.add.remote(
+                table.num_rows, table.num_rows - len(record), len(record), bad, words
+            )
         )
         return pa.Table.from_batches([record])
 
@@ -101,7 +122,14 @@ def _filesystem(locations: Sequence[Location]) -> pafs.FileSystem:
     return locations[0].filesystem
 
 
-def _dataset(inputs: list[str], format: str | None) -> Any:
+def _dataset(inputs: list[str], format: str | None, columns: Columns, skip_bad_rows: bool) -> Any:
+    """The inputs as a Ray dataset with the id, keywords and kept columns.
+
+    Parquet, and CSV and JSONL files with an id column, are read by Ray's own readers, in
+    parallel. The rest is read here, on the driver, by the row readers (which check each row,
+    name or skip a bad one, and number items that have no id) and handed over: zip archives,
+    JSON arrays, files without an id column, and any text file under `skip_bad_rows`.
+    """
     import ray.data
 
     formats = {format or detect_format(p) for p in inputs}
@@ -111,32 +139,64 @@ def _dataset(inputs: list[str], format: str | None) -> Any:
     locations = [locate(p) for p in inputs]
     fs = _filesystem(locations)
     paths = [loc.path for loc in locations]
-    zipped = any(p.lower().endswith(".zip") for p in paths)
+    wanted = [columns.id, columns.keywords, *columns.keep]
     if fmt == "parquet":
         with storage_errors(inputs[0]):
             names = pq.read_schema(paths[0], filesystem=fs).names
-        if "keywords" not in names or "id" not in names:
-            raise CatalogError(inputs[0], "the ray engine needs 'id' and 'keywords' columns")
-        return ray.data.read_parquet(paths, filesystem=fs).select_columns(["id", "keywords"])
-    if fmt == "jsonl" and not zipped:
-        return ray.data.read_json(paths, lines=True, filesystem=fs).select_columns(
-            ["id", "keywords"]
-        )
-    if fmt in ("csv", "tmdb") and not zipped:
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise CatalogError(
+                inputs[0], f"the ray engine needs the columns {', '.join(map(repr, missing))}"
+            )
+        return ray.data.read_parquet(paths, filesystem=fs).select_columns(wanted)
+    plain = not any(p.lower().endswith((".zip", ".gz")) for p in paths) and not skip_bad_rows
+    if plain and fmt == "jsonl" and all(_first_record_has(loc, wanted) for loc in locations):
+        # Not `lines=True`: Ray 2.60 refuses a filesystem with it ("`filesystem` is not
+        # supported when `lines=True`"); without it, pyarrow's JSON reader reads JSON lines.
+        return ray.data.read_json(paths, filesystem=fs).select_columns(wanted)
+    if plain and fmt in ("csv", "tmdb") and all(_header_has(loc, wanted) for loc in locations):
         from pyarrow import csv as pacsv
 
         convert = pacsv.ConvertOptions(
-            include_columns=["id", "keywords"],
-            column_types={"id": pa.string(), "keywords": pa.string()},
+            include_columns=wanted, column_types={c: pa.string() for c in wanted}
         )
         parse = pacsv.ParseOptions(newlines_in_values=True)
         return ray.data.read_csv(paths, filesystem=fs, convert_options=convert, parse_options=parse)
-    # Zip archives have no Ray reader: they are read here, on the driver, and handed over.
     tables = []
     for path in inputs:
-        for batch in iter_catalog_arrow(path, format=fmt):
-            tables.append(pa.table({"id": batch.ids, "keywords": batch.keywords}))
+        for batch in iter_catalog_arrow(
+            path, format=fmt, skip_bad_rows=skip_bad_rows, columns=columns
+        ):
+            tables.append(
+                pa.table({columns.id: batch.ids, columns.keywords: batch.keywords, **batch.kept})
+            )
+    if not tables:
+        raise CatalogError(inputs[0], "no items")
     return ray.data.from_arrow(tables)
+
+
+def _first_line(loc: Location) -> bytes:
+    with storage_errors(loc.uri):
+        with loc.filesystem.open_input_stream(loc.path) as f:
+            head = f.read(1 << 16)
+    return head.lstrip().split(b"\n", 1)[0]
+
+
+def _first_record_has(loc: Location, wanted: list[str]) -> bool:
+    import json
+
+    try:
+        record = json.loads(_first_line(loc))
+    except ValueError:
+        return False  # the row reader names the bad line
+    return isinstance(record, dict) and all(c in record for c in wanted)
+
+
+def _header_has(loc: Location, wanted: list[str]) -> bool:
+    header = _first_line(loc).decode("utf-8-sig", errors="replace")
+    delimiter = "\t" if loc.path.lower().endswith(".tsv") else ","
+    names = {c.strip().strip('"') for c in header.split(delimiter)}
+    return all(c in names for c in wanted)
 
 
 def check_shared(paths: Sequence[str], output: Location) -> list[str]:
@@ -206,8 +266,12 @@ def project_with_ray(
     address: str | None = None,
     actors: int | None = None,
     gpus_per_actor: float = 0.0,
+    columns: Columns = DEFAULT_COLUMNS,
+    max_unknown: float | None = MAX_UNKNOWN_SHARE,
 ) -> ProjectionSummary:
-    """Project `inputs` into the Parquet directory `output` (a path or URI) on a Ray cluster."""
+    """Project `inputs` into the Parquet directory `output` (a path or URI) on a Ray cluster.
+
+    `columns` and `max_unknown` are as for the local engine's `project_catalog`."""
     import ray
     import ray.data
 
@@ -229,7 +293,7 @@ def project_with_ray(
     try:
         nodes = check_shared(sources, out)
         directory.prepare(keep_parts=False)
-        ds = _dataset(sources, format)
+        ds = _dataset(sources, format, columns, skip_bad_rows)
         resources = ray.cluster_resources()
         if actors is None:
             by_gpu = int(resources.get("GPU", 0) // gpus_per_actor) if gpus_per_actor else 0
@@ -245,6 +309,7 @@ def project_with_ray(
                 "top_k": top_k,
                 "skip_bad_rows": skip_bad_rows,
                 "tally": tally,
+                "columns": columns,
             },
             batch_format="pyarrow",
             batch_size=batch_size,
@@ -264,13 +329,14 @@ def project_with_ray(
             if isinstance(e.cause, CatalogError | StorageError):
                 raise e.cause from None
             raise
-        counts_dict, actor_nodes = ray.get(tally.result.remote())
+        counts_dict, actor_nodes, keywords = ray.get(tally.result.remote())
         counts = RowCounts.from_dict(counts_dict)
         parts = _commit_parts(directory)
         counts.written = sum(p.rows for p in parts)
         if (format or detect_format(sources[0])) == "parquet":
             _check_read(sources, counts)
         counts.check(out.uri)
+        keywords.check(max_unknown, columns.separator)
         details = {
             "engine": "ray",
             "model_version": getattr(model, "version_", "unversioned"),
@@ -296,6 +362,7 @@ def project_with_ray(
         files=len(sources),
         output=out.uri,
         details=details,
+        keywords=keywords,
     )
 
 

@@ -65,6 +65,8 @@ class EvaluationData:
         *,
         min_df: int,
         split_seed: int,
+        max_df: float = 1.0,
+        stop_keywords: Sequence[str] = (),
         planted_keywords: Sequence[Sequence[str]] | None = None,
         item_topics: Sequence[Sequence[int]] | None = None,
     ) -> EvaluationData:
@@ -72,7 +74,9 @@ class EvaluationData:
         if n >= 10:
             # Items with no keyword on `min_df` items carry nothing any model could use; they
             # would only add identical zero rows to every model's scores.
-            prelim = Vocabulary.fit(catalog.keywords, min_df=min_df)
+            prelim = Vocabulary.fit(
+                catalog.keywords, min_df=min_df, max_df=max_df, stop_keywords=stop_keywords
+            )
             usable = np.flatnonzero(prelim.map_batch(catalog.keywords).known > 0)
             catalog = catalog.subset(usable)
             item_topics = [item_topics[r] for r in usable] if item_topics else None
@@ -83,7 +87,9 @@ class EvaluationData:
         cut = round(n * 0.8)
         train_rows, test_rows = np.sort(order[:cut]), np.sort(order[cut:])
         train, test = catalog.subset(train_rows), catalog.subset(test_rows)
-        vocab = Vocabulary.fit(train.keywords, min_df=min_df)
+        vocab = Vocabulary.fit(
+            train.keywords, min_df=min_df, max_df=max_df, stop_keywords=stop_keywords
+        )
         if len(vocab) == 0:
             raise ValueError(f"no keyword occurs on {min_df} training items; lower min_df")
 
@@ -322,6 +328,8 @@ def evaluate(
     seeds: Sequence[int] = (0, 1, 2),
     split_seed: int = 0,
     min_df: int = DEFAULTS.min_df,
+    max_df: float = DEFAULTS.max_df,
+    stop_keywords: Sequence[str] = DEFAULTS.stop_keywords,
     sklearn_baselines: bool = True,
     planted_keywords: Sequence[Sequence[str]] | None = None,
     item_topics: Sequence[Sequence[int]] | None = None,
@@ -334,6 +342,8 @@ def evaluate(
         catalog,
         min_df=min_df,
         split_seed=split_seed,
+        max_df=max_df,
+        stop_keywords=stop_keywords,
         planted_keywords=planted_keywords,
         item_topics=item_topics,
     )
@@ -371,6 +381,8 @@ def evaluate(
             "keywords": len(data.vocabulary),
             "mean_keywords_per_train_item": float(data.X_train.nnz / max(data.X_train.shape[0], 1)),
             "min_df": min_df,
+            "max_df": max_df,
+            "stop_keywords": len(stop_keywords),
             "split_seed": split_seed,
         },
         "seeds": list(seeds),

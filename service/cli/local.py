@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from topicproj.models.data.catalog import Catalog
 
 
+EVALUATE_OPTIONS = ("n_topics", "min_df", "max_df", "stop_keywords")  # those that shape the split
+
+
 def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
     """The catalog named by --input, or the synthetic catalog (with its ground truth)."""
     from topicproj.models.data.catalog import read_catalog
@@ -33,7 +36,11 @@ def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
 
         synthetic = make_synthetic_catalog(seed=args.synthetic_seed)
         return synthetic.catalog, synthetic
-    catalog = read_catalog(args.input, format=args.format, skip_bad_rows=args.skip_bad_rows)
+    columns = _columns(args)
+    catalog = read_catalog(
+        args.input, format=args.format, skip_bad_rows=args.skip_bad_rows, columns=columns
+    )
+    _check_separator(args, catalog)
     s = catalog.stats
     if not args.quiet:
         print(
@@ -48,6 +55,59 @@ def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
     return catalog, None
 
 
+def _columns(args: argparse.Namespace) -> Any:
+    """The `Columns` the flags name."""
+    from topicproj.models.data.columns import Columns
+
+    keep = tuple(c.strip() for c in (getattr(args, "keep_columns", None) or "").split(",") if c)
+    try:
+        return Columns(
+            keywords=args.keywords_column,
+            id=args.id_column,
+            separator=args.separator or "|",
+            keep=keep,
+        )
+    except ValueError as e:
+        raise TopicprojError(str(e)) from None
+
+
+def _check_separator(args: argparse.Namespace, catalog: Catalog) -> None:
+    """Refuse to learn from whole list cells read as single keywords ("alien, space")."""
+    from topicproj.models.data.columns import separator_hint
+
+    if args.separator is not None:
+        return  # the user said how cells split
+    sample = [k for keywords in catalog.keywords[:2000] for k in keywords]
+    hint = separator_hint(sample, "|")
+    if hint is not None:
+        raise TopicprojError(
+            f"{args.input}: most keywords hold {hint!r} (for example {sample[0]!r}): the cells "
+            f"look like lists separated by {hint!r}; pass --separator '{hint}' (or "
+            "--separator '|' to keep them whole)"
+        )
+
+
+def _add_column_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keywords-column",
+        default="keywords",
+        metavar="NAME",
+        help="column (or JSON field) holding each item's keywords (default: keywords)",
+    )
+    p.add_argument(
+        "--id-column",
+        default="id",
+        metavar="NAME",
+        help="column holding each item's id (default: id; without one, items are numbered from 1)",
+    )
+    p.add_argument(
+        "--separator",
+        metavar="TEXT",
+        help="what separates keywords in a cell that is a plain string, not a JSON list "
+        "(default: |)",
+    )
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input",
@@ -60,6 +120,7 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
         "--synthetic-seed", type=int, default=0, help="seed of the synthetic catalog (default 0)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+    _add_column_args(p)
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -152,7 +213,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ALL_ACTIVATIONS)}"
         )
     seeds = _ints(args.seeds, "--seeds")
-    options = DEFAULTS.replace(**given_options(args, ("n_topics", "min_df")))
+    options = DEFAULTS.replace(**given_options(args, EVALUATE_OPTIONS))
     catalog, synthetic = _catalog(args)
     report = evaluate(
         catalog,
@@ -161,6 +222,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seeds=list(seeds),
         split_seed=args.split_seed,
         min_df=options.min_df,
+        max_df=options.max_df,
+        stop_keywords=options.stop_keywords,
         sklearn_baselines=not args.no_sklearn,
         planted_keywords=synthetic.topic_keywords if synthetic else None,
         item_topics=synthetic.item_topics if synthetic else None,
@@ -205,7 +268,13 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.input is not None:
         from topicproj.models.data.catalog import read_catalog
 
-        catalog = read_catalog(args.input, format=args.format, skip_bad_rows=args.skip_bad_rows)
+        catalog = read_catalog(
+            args.input,
+            format=args.format,
+            skip_bad_rows=args.skip_bad_rows,
+            columns=_columns(args),
+        )
+        _check_separator(args, catalog)
     study = run_study(config, catalog, progress=not args.quiet)
     out = write_study(study, args.output, _command_line(args))
     if not args.quiet:
@@ -294,9 +363,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
+    from topicproj.models.errors import UnknownKeywordsError
+
+    try:
+        summary = _project(args)
+    except UnknownKeywordsError as e:
+        fix = (
+            f"pass --separator '{e.separator}'"
+            if e.separator is not None
+            else "check --keywords-column and --separator, and that the model fits this catalog"
+        )
+        raise TopicprojError(f"{e}; {fix}, or --allow-unknown to project anyway") from None
+    if not args.quiet:
+        print(summary.line(), file=sys.stderr)
+        for reason in summary.counts.bad_rows:
+            print(f"  skipped: {reason}", file=sys.stderr)
+    return 0
+
+
+def _project(args: argparse.Namespace) -> Any:
     from topicproj.models.offline.projection import expand_inputs, project_catalog
+    from topicproj.models.offline.unknown import MAX_UNKNOWN_SHARE
 
     inputs = expand_inputs(args.input)
+    columns = _columns(args)
+    max_unknown = None if args.allow_unknown else MAX_UNKNOWN_SHARE
     if args.engine == "ray":
         if args.explain is not None:
             raise TopicprojError("--explain needs the local engine")
@@ -316,6 +407,8 @@ def cmd_project(args: argparse.Namespace) -> int:
             address=args.ray_address,
             actors=args.actors,
             gpus_per_actor=args.gpus_per_actor,
+            columns=columns,
+            max_unknown=max_unknown,
         )
     else:
         from topicproj.models.core.topic_model import TopicModel
@@ -332,12 +425,10 @@ def cmd_project(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             explain=args.explain,
             resume=args.resume,
+            columns=columns,
+            max_unknown=max_unknown,
         )
-    if not args.quiet:
-        print(summary.line(), file=sys.stderr)
-        for reason in summary.counts.bad_rows:
-            print(f"  skipped: {reason}", file=sys.stderr)
-    return 0
+    return summary
 
 
 def add_parsers(sub: Any) -> None:
@@ -363,7 +454,7 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("evaluate", help="compare activations and scikit-learn baselines")
     _add_input_args(p)
-    add_option_args(p, ("n_topics", "min_df"))
+    add_option_args(p, EVALUATE_OPTIONS)
     p.add_argument(
         "--activations",
         default=",".join(ACTIVATIONS),
@@ -390,6 +481,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--input", help="real catalog; without it, parts 2-6 run on synthetic data")
     p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    _add_column_args(p)
     p.add_argument("--topics", help="topic counts on the real catalog (default 50,100)")
     p.add_argument("--seeds", help="seeds on the real catalog (default 0,1,2,3,4)")
     p.add_argument("--planted-seeds", help="seeds on the planted catalogs (default 0,1,2)")
@@ -467,6 +559,19 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    _add_column_args(p)
+    p.add_argument(
+        "--keep-columns",
+        metavar="NAMES",
+        help="input columns to pass through to the output, as text, separated by commas "
+        "(title,year)",
+    )
+    p.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="project even when more than half of the keywords are unknown to the model "
+        "(without it, such a run fails and writes nothing)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, or local)")
     p.add_argument(

@@ -10,9 +10,20 @@ import argparse
 import dataclasses
 import math
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from topicproj.models.core.options import DEFAULTS, TrainOptions
+
+
+def keyword_file(path: str) -> tuple[str, ...]:
+    """The keywords of a file: one a line, blank lines and `#` comments ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise argparse.ArgumentTypeError(f"cannot read the keyword file {path}: {e}") from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return tuple(line for line in lines if line)
 
 
 def finite_float(text: str) -> float:
@@ -29,6 +40,7 @@ _TYPES = {
     "str": str,
     "int | None": int,
     "float | None": finite_float,
+    "tuple[str, ...]": keyword_file,
 }
 
 
@@ -74,13 +86,15 @@ def add_option_args(
         if wanted is not None and f.name not in wanted:
             continue
         default = getattr(DEFAULTS, f.name)
+        shown = "none" if default == () else default
         text = f.metadata["help"] + (
             ""
             if f.name in must
-            else (" (default: unset)" if default is None else f" (default: {default})")
+            else (" (default: unset)" if default is None else f" (default: {shown})")
         )
         parser.add_argument(
             flag(f),
+            metavar=f.metadata.get("metavar"),
             dest=f.name,
             type=_TYPES[str(f.type)],
             choices=f.metadata.get("choices"),

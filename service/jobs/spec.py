@@ -85,10 +85,10 @@ def spec_from_request(
     if request.format and request.format not in FORMATS:
         raise InvalidInput(f"{request.format!r}: expected one of {', '.join(FORMATS)}", "format")
     given = {
-        option: getattr(request.options, field)
+        option: _value(request.options, field)
         for field, option in TrainOptions.proto_fields().items()
-        if request.options.HasField(field)
     }
+    given = {option: value for option, value in given.items() if value is not None}
     try:
         options = (parent_options or TrainOptions()).replace(**given)
     except OptionError as e:  # named as the caller named it: the request's field
@@ -109,6 +109,14 @@ def spec_from_request(
 def _proto_name(option: str) -> str:
     """The `TrainingOptions` field of a `TrainOptions` option."""
     return {o: f for f, o in TrainOptions.proto_fields().items()}[option]
+
+
+def _value(options: pb.TrainingOptions, field: str) -> Any:
+    """A field's value, or None when unset. A repeated field has no presence: empty is unset."""
+    value = getattr(options, field)
+    if options.DESCRIPTOR.fields_by_name[field].is_repeated:
+        return tuple(value) or None
+    return value if options.HasField(field) else None
 
 
 @dataclasses.dataclass

@@ -28,8 +28,11 @@ def options_message(options: TrainOptions) -> pb.TrainingOptions:
     values = options.to_dict()
     message = pb.TrainingOptions()
     for field, option in TrainOptions.proto_fields().items():
-        if values[option] is not None:  # max_vocabulary None: no limit, left unset
-            setattr(message, field, values[option])
+        value = values[option]
+        if isinstance(value, tuple | list):  # a repeated field
+            getattr(message, field).extend(value)
+        elif value is not None:  # max_vocabulary None: no limit, left unset
+            setattr(message, field, value)
     return message
 
 

@@ -86,6 +86,7 @@ def test_cli_errors_are_one_line(tmp_path, model_dir, capsys):
             str(out),
             "--skip-bad-rows",
             "--quiet",
+            "--allow-unknown",  # the one good row's keyword is unknown to the model
         ]
     )
     assert rc == 0 and pq.read_table(out).num_rows == 1

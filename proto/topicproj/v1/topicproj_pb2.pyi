@@ -329,7 +329,7 @@ class StartTrainingRequest(_message.Message):
     def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ..., parent_version: _Optional[str] = ..., from_scratch: _Optional[bool] = ...) -> None: ...
 
 class TrainingOptions(_message.Message):
-    __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed", "target_zeros")
+    __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed", "target_zeros", "max_df", "stop_keywords")
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     MIN_DF_FIELD_NUMBER: _ClassVar[int]
@@ -344,6 +344,8 @@ class TrainingOptions(_message.Message):
     VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     TARGET_ZEROS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DF_FIELD_NUMBER: _ClassVar[int]
+    STOP_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     topics: int
     activation: str
     min_df: int
@@ -358,7 +360,9 @@ class TrainingOptions(_message.Message):
     validation_fraction: float
     seed: int
     target_zeros: float
-    def __init__(self, topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_vocabulary: _Optional[int] = ..., init: _Optional[str] = ..., max_epochs: _Optional[int] = ..., patience: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., mask_rate: _Optional[float] = ..., l1: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., target_zeros: _Optional[float] = ...) -> None: ...
+    max_df: float
+    stop_keywords: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, topics: _Optional[int] = ..., activation: _Optional[str] = ..., min_df: _Optional[int] = ..., max_vocabulary: _Optional[int] = ..., init: _Optional[str] = ..., max_epochs: _Optional[int] = ..., patience: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., mask_rate: _Optional[float] = ..., l1: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., target_zeros: _Optional[float] = ..., max_df: _Optional[float] = ..., stop_keywords: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StartTrainingResponse(_message.Message):
     __slots__ = ("job",)
