@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from topicproj.models.errors import TopicprojError
 from topicproj.service.version import package_version
 
-from . import local, remote, serve, versions
+from . import local, remote, serve, traffic, versions
 
 EXIT_USAGE = 2
 # Installed by topicproj[server] only: a command that needs one says so instead of a traceback.
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parsers(sub)
     versions.add_parsers(sub)
     remote.add_parsers(sub)
+    traffic.add_parsers(sub)
     return parser
 
 

@@ -32,6 +32,7 @@ def train_in_child(spec: TrainSpec, model_root: str, device: str, progress: Any)
         model.fit(
             catalog.keywords,
             parent=parent,
+            add_topics=spec.add_topics,
             on_epoch=lambda entry: progress.put(("epoch", entry)),
         )
         version = registry.add(model)

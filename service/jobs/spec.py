@@ -34,6 +34,7 @@ class TrainSpec:
     options: TrainOptions
     activate_on_success: bool
     parent: str | None = None  # the registry version it trains from; None: from scratch
+    add_topics: int = 0  # new topics on top of the parent's
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class TrainSpec:
             "options": self.options.to_dict(),
             "activate_on_success": self.activate_on_success,
             "parent": self.parent,
+            "add_topics": self.add_topics,
         }
 
     @classmethod
@@ -63,6 +65,7 @@ class TrainSpec:
             options=options,
             activate_on_success=bool(record["activate_on_success"]),
             parent=record.get("parent"),
+            add_topics=int(record.get("add_topics", 0)),
         )
 
 
@@ -77,7 +80,8 @@ def spec_from_request(
     The base is the parent's options when the job trains from `parent`, else `TrainOptions`'
     defaults. Each option of the request's `TrainingOptions` has presence; the ones set
     replace the base, and `TrainOptions` says which proto field is which option. A child keeps
-    its parent's topic count and activation; asking for others is refused.
+    its parent's activation, and its topic count plus `add_topics`; asking for others is
+    refused.
     """
     if not catalog.is_file():
         raise NotFound(f"no catalog file {catalog.name!r}")
@@ -88,20 +92,32 @@ def spec_from_request(
         for field, option in TrainOptions.proto_fields().items()
         if request.options.HasField(field)
     }
+    add = request.add_topics
+    if add and parent_options is None:
+        raise InvalidInput("add_topics grows a parent's topics; give no from_scratch", "add_topics")
+    base = parent_options or TrainOptions()
+    if add:
+        given.setdefault("n_topics", base.n_topics + add)
     try:
-        options = (parent_options or TrainOptions()).replace(**given)
+        options = base.replace(**given)
     except ValueError as e:
         raise InvalidInput(str(e), _field_of(str(e))) from None
     if parent_options is not None:
-        for option in ("n_topics", "activation"):
-            if getattr(options, option) != getattr(parent_options, option):
+        wanted = {
+            "n_topics": parent_options.n_topics + add,
+            "activation": parent_options.activation,
+        }
+        for option, value in wanted.items():
+            if getattr(options, option) != value:
                 raise InvalidInput(
-                    f"{option} must stay {getattr(parent_options, option)!r}, the parent "
-                    f"{parent}'s: a child keeps its parent's topics; set from_scratch to train "
-                    "anew",
+                    f"{option} must be {value!r}: the parent {parent}'s"
+                    + (f" plus add_topics={add}" if add and option == "n_topics" else "")
+                    + "; a child keeps its parent's topics; set from_scratch to train anew",
                     _field_of(option),
                 )
-    return TrainSpec(catalog, request.format or None, options, request.activate_on_success, parent)
+    return TrainSpec(
+        catalog, request.format or None, options, request.activate_on_success, parent, add
+    )
 
 
 def _field_of(message: str) -> str:

@@ -56,8 +56,12 @@ class Batcher(Generic[Work, Result]):
         wait_when_idle: bool = False,
         retry_delay_ms: float = 100.0,
         tracing: Tracing | None = None,
+        after: Callable[[list[Work], list[Result]], None] | None = None,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
+        # Runs in the worker thread once every request of a batch has its result, before the
+        # next batch: for bookkeeping (the traffic profile) that no request should wait for.
+        self.after = after
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
@@ -188,3 +192,12 @@ class Batcher(Generic[Work, Result]):
         for p, result in zip(taken, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
+        if self.after is not None:  # not awaited: the next batch queues behind it
+            loop.run_in_executor(self._executor, self._after, [p.work for p in taken], results)
+
+    def _after(self, works: list[Work], results: list[Result]) -> None:
+        assert self.after is not None
+        try:
+            self.after(works, results)
+        except Exception:  # bookkeeping must never stop the worker
+            log.exception("the after-batch hook failed")

@@ -35,6 +35,7 @@ from .interceptors import ErrorAndMetricsInterceptor
 from .oip import OpenInferenceServicer
 from .servicer import TopicProjectionServicer
 from .tracing import Tracing
+from .traffic import TrafficProfiles
 from .validation import Bags
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,12 @@ class ProjectionServer:
             dead_topic_window=settings.dead_topic_window,
             registry=registry,
         )
+        # The traffic profile: fed by the batcher after each batch, read by GetTraffic and the
+        # metrics endpoint.
+        self.traffic: TrafficProfiles | None = None
+        if settings.traffic_profile:
+            self.traffic = TrafficProfiles(self.holder, settings)
+            self.metrics.watch_traffic(self.traffic.report, settings.traffic_topic_series)
         self.jobs: TrainingJobs | None = None
         # grpc shares a port with any other process that binds it with SO_REUSEPORT, which is on
         # by default: a second server on a busy port would start and take half its traffic.
@@ -106,6 +113,7 @@ class ProjectionServer:
             wait_when_idle=s.wait_when_idle,
             retry_delay_ms=s.retry_delay_ms,
             tracing=self.tracing,
+            after=self.traffic.record if self.traffic is not None else None,
         )
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
@@ -143,7 +151,7 @@ class ProjectionServer:
                 upload_ttl_s=s.upload_ttl_hours * 3600.0,
                 metrics=self.metrics,
             )
-        servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs)
+        servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs, self.traffic)
         pb_grpc.add_TopicProjectionServiceServicer_to_server(servicer, server)
         open_inference = OpenInferenceServicer(
             self.holder, self._batcher, s, self.metrics, ready=lambda: self.serving

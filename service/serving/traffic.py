@@ -1,0 +1,116 @@
+"""The live traffic profile: a window of recent items per served version, off the hot path.
+
+The batcher calls `TrafficProfiles.record` with a batch's requests and results after it has
+handed every request its rows, in its compute thread, before the next batch: a request never
+waits for it. The update is numpy over the whole batch (`TrafficWindow.add`); the keywords are
+looked at only when the batch has unknown ones. The maths lives in `models/core/traffic.py`;
+this module only keeps one window per version and answers `GetTraffic` and the metrics.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.core.traffic import TrafficWindow, batch_unknown_keywords, compare
+from topicproj.service.settings import Settings
+
+from .holder import ModelHolder, Projected
+from .validation import Bags
+
+log = logging.getLogger(__name__)
+
+# Versions whose windows are kept: the served one and the few before it, so that a swap back
+# and forth keeps what was seen; older ones are dropped.
+KEPT_VERSIONS = 4
+
+
+class TrafficProfiles:
+    def __init__(self, holder: ModelHolder, settings: Settings) -> None:
+        self.holder = holder
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._windows: collections.OrderedDict[str, tuple[TopicModel, TrafficWindow]] = (
+            collections.OrderedDict()
+        )
+
+    def _window(self, version: str) -> tuple[TopicModel, TrafficWindow] | None:
+        with self._lock:
+            if version in self._windows:
+                self._windows.move_to_end(version)
+                return self._windows[version]
+            model = self.holder.model
+            if model.version_ != version:  # swapped since; that batch is not recorded
+                return None
+            s = self.settings
+            entry = (
+                model,
+                TrafficWindow(
+                    model.n_topics,
+                    bucket_items=s.traffic_bucket_items,
+                    buckets=s.traffic_buckets,
+                    sketch_capacity=s.traffic_unknown_keywords,
+                ),
+            )
+            self._windows[version] = entry
+            while len(self._windows) > KEPT_VERSIONS:
+                self._windows.popitem(last=False)
+            return entry
+
+    def record(self, requests: list[Bags], results: list[Projected]) -> None:
+        """Add one batch to its version's window (the batcher's `after` hook)."""
+        if not results:
+            return
+        entry = self._window(results[0].version)
+        if entry is None:
+            return
+        model, window = entry
+        Y = np.concatenate([r.Y for r in results])  # (items, topics)
+        known = np.concatenate([r.known for r in results])
+        unknown = np.concatenate([r.unknown for r in results])
+        keywords: list[str] = []
+        if unknown.any():
+            for r in requests:
+                keywords += r.keywords
+            ids = model.vocabulary_._lookup_raw(keywords)
+            window.add(Y, known, unknown, batch_unknown_keywords(keywords, ids))
+        else:
+            window.add(Y, known, unknown)
+
+    def report(self, version: str = "", top_unknown: int = 20) -> dict[str, Any]:
+        """The profile of `version` (empty: the served one) against its model's baseline."""
+        with self._lock:
+            served = self.holder.model
+            version = version or served.version_
+            entry = self._windows.get(version)
+        if entry is None:
+            if version != served.version_:
+                from topicproj.service.errors import ModelVersionNotFound
+
+                raise ModelVersionNotFound(version, served.version_)
+            entry = (served, TrafficWindow(served.n_topics))  # nothing seen yet
+        model, window = entry
+        snap = window.snapshot(top_unknown)
+        baseline = model.baseline_
+        out = compare(
+            snap.counts,
+            baseline.counts if baseline is not None else None,
+            labels=model.labels(),
+            reference_unknown_ratio=baseline.unknown_ratio if baseline is not None else None,
+        )
+        out |= {
+            "version": version,
+            "window_items": snap.counts.items,
+            "window_capacity": window.buckets * window.bucket_items,
+            "window_age_seconds": snap.age_seconds,
+            "items_seen": snap.items_seen,
+            "unknown_keywords": [
+                {"keyword": k, "count": c, "error": e} for k, c, e in snap.unknown_keywords
+            ],
+        }
+        return out
