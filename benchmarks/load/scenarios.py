@@ -92,6 +92,7 @@ SERVER_KINDS = (
     "tritonclient",
     "rayserve",
     "plain",
+    "noprofile",
     "workersN",
 )
 DEFAULT_SERVERS = "batched,unbatched,noop"
@@ -154,6 +155,9 @@ def server_configs(
             out.append(
                 ServerConfig("plain grpc.aio, no batching", (), kind, peer="unbatched_server")
             )
+        elif kind == "noprofile":
+            name = "batched, no traffic profile"
+            out.append(ServerConfig(name, (*batching, "--no-traffic-profile"), kind))
         elif kind == "training":
             out.append(ServerConfig("batched, while a job trains", batching, kind, train=True))
         elif kind == "before":

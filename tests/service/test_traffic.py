@@ -147,3 +147,41 @@ def test_drift_offline_against_the_baseline_and_against_a_catalog(
     assert against["drift"] > 5 * drifts["same"]
     assert main(argv) == 0
     assert f"drift: {against['drift']:.4f}" in capsys.readouterr().out
+
+
+def test_a_training_job_grows_added_topics_on_the_served_parent(serve, roots) -> None:
+    from topicproj.models.store.registry import ModelRegistry
+
+    from .conftest import field_violations
+
+    model_root, data_root = roots
+    server: RunningServer = serve(model_root=model_root, data_root=data_root)
+    parent = ModelRegistry(model_root).active()
+    quick = {"min_df": 2, "max_epochs": 2, "learning_rate": 0.005}
+    with TopicClient(server.address) as client:
+        client.set_topic_labels({0: "kept theme"})
+        for bad, field in (
+            ({"from_scratch": True}, "add_topics"),
+            ({"topics": 6}, "options.topics"),
+        ):
+            with pytest.raises(grpc.RpcError) as e:
+                client.start_training(catalog_path="catalog.jsonl", add_topics=2, **bad, **quick)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert field_violations(e.value)[0][0] == field
+        job = client.start_training(
+            catalog_path="catalog.jsonl", add_topics=2, activate_on_success=True, **quick
+        )
+        deadline = time.monotonic() + 240
+        while not (final := client.training_job(job["id"]))["done"]:
+            assert time.monotonic() < deadline, final
+            time.sleep(0.2)
+        assert final["state"] == "STATE_SUCCEEDED", final
+        assert final["options"]["topics"] == 7
+        model = client.get_model()
+    assert model["version"] != parent and model["topic_count"] == 7
+    assert model["lineage"]["added_topic_count"] == 2
+    assert model["topics"][0]["label"] == "kept theme"
+    with TopicClient(server.address) as client:
+        report = client.traffic()  # the child is served, with its own baseline
+    assert report["version"] == model["version"] and len(report["topics"]) == 7
+    assert report["has_baseline"] is True
