@@ -220,6 +220,73 @@ def run_experiment(
     return result
 
 
+def _ms(values: list[float], digits: int) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
+
+
+def report_markdown(result: dict[str, Any]) -> str:
+    """The tables of RESULTS.md from the JSON (mean ± std over the seeds that finished)."""
+    runs = result["runs"]
+    setting = result["setting"]
+    lines = [
+        f"Seeds finished: {len(runs)} of {len(setting['seeds'])}; {setting['items_first']} "
+        f"training movies up to {setting['year']}, {setting['items_all']} for version 2, "
+        f"{setting['items_test_after']} held-out movies after {setting['year']}; "
+        f"{setting['n_topics']} topics.",
+        "",
+        "| drift score (JS divergence) | mean | p95 | p99 | max | min |",
+        "|---|---|---|---|---|---|",
+    ]
+    m = runs[0]["calibration"]["m"]
+    rows = [
+        (f"two random sets of {m} movies up to {setting['year']} (no drift)", "null"),
+        (f"{m} movies up to {setting['year']} vs the {m} after", "across_year"),
+        (f"{m} movies up to {setting['year']} vs version 1's baseline", "null_vs_baseline"),
+    ]
+    for label, key in rows:
+        cells = [
+            _ms([r["calibration"][key][q] for r in runs], 5)
+            for q in ("mean", "p95", "p99", "max", "min")
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    after = _ms([r["calibration"]["after_vs_baseline"] for r in runs], 5)
+    lines.append(f"| the {m} after {setting['year']} vs version 1's baseline | {after} | | | | |")
+    lines += [
+        "",
+        "| | up to Y | after Y | baseline (held out) |",
+        "|---|---|---|---|",
+        "| unknown-keyword rate | "
+        + " | ".join(
+            _ms([r["calibration"][k] for r in runs], 3)
+            for k in ("unknown_ratio_before", "unknown_ratio_after", "baseline_unknown_ratio")
+        )
+        + " |",
+        "| items with no topic | "
+        + " | ".join(
+            _ms([r["calibration"][k] for r in runs], 3)
+            for k in ("unassigned_before", "unassigned_after")
+        )
+        + " | |",
+        "",
+        "| version 2 | recall@10, held-out movies after Y | kept-topic similarity (mean) "
+        "| kept topics ≥ 0.9 | lowest kept similarity | epochs |",
+        "|---|---|---|---|---|---|",
+        f"| (version 1 itself) | {_ms([r['first']['recall_at_10'] for r in runs], 4)} | | | | |",
+    ]
+    names = [k for k in runs[0] if isinstance(runs[0][k], dict) and "kept_at_0_9" in runs[0][k]]
+    for name in names:
+        got = [r[name] for r in runs if name in r]
+        lines.append(
+            f"| {name} | {_ms([g['recall_at_10'] for g in got], 4)} "
+            f"| {_ms([g['kept_similarity_mean'] for g in got], 3)} "
+            f"| {_ms([g['kept_at_0_9'] for g in got], 2)} "
+            f"| {_ms([g['kept_similarity_min'] for g in got], 3)} "
+            f"| {_ms([g['epochs'] for g in got], 0)} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--input", required=True)
@@ -232,7 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--time-draws", type=int, default=50)
     p.add_argument("--max-epochs", type=int, default=DEFAULTS.max_epochs)
     p.add_argument("--output", required=True)
+    p.add_argument(
+        "--report", action="store_true", help="print the tables of an earlier run's JSON and stop"
+    )
     args = p.parse_args(argv)
+    if args.report:
+        print(report_markdown(json.loads((Path(args.output) / "traffic_study.json").read_text())))
+        return 0
     command = "python -m topicproj.models.research.traffic_study " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )

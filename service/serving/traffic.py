@@ -47,20 +47,20 @@ class TrafficProfiles:
             model = self.holder.model
             if model.version_ != version:  # swapped since; that batch is not recorded
                 return None
-            s = self.settings
-            entry = (
-                model,
-                TrafficWindow(
-                    model.n_topics,
-                    bucket_items=s.traffic_bucket_items,
-                    buckets=s.traffic_buckets,
-                    sketch_capacity=s.traffic_unknown_keywords,
-                ),
-            )
+            entry = (model, self._new_window(model))
             self._windows[version] = entry
             while len(self._windows) > KEPT_VERSIONS:
                 self._windows.popitem(last=False)
             return entry
+
+    def _new_window(self, model: TopicModel) -> TrafficWindow:
+        s = self.settings
+        return TrafficWindow(
+            model.n_topics,
+            bucket_items=s.traffic_bucket_items,
+            buckets=s.traffic_buckets,
+            sketch_capacity=s.traffic_unknown_keywords,
+        )
 
     def record(self, requests: list[Bags], results: list[Projected]) -> None:
         """Add one batch to its version's window (the batcher's `after` hook)."""
@@ -93,7 +93,7 @@ class TrafficProfiles:
                 from topicproj.service.errors import ModelVersionNotFound
 
                 raise ModelVersionNotFound(version, served.version_)
-            entry = (served, TrafficWindow(served.n_topics))  # nothing seen yet
+            entry = (served, self._new_window(served))  # nothing seen yet
         model, window = entry
         snap = window.snapshot(top_unknown)
         baseline = model.baseline_
