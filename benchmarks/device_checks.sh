@@ -14,7 +14,14 @@ if compgen -G ".whl/*.whl" >/dev/null; then
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD:$PWD/proto" PYTHONUNBUFFERED=1
+# The one import name, as the wheel lays it out: proto/topicproj is the package, models/ and
+# service/ its subpackages (links, so the checkout's code is what runs).
+pkg=/tmp/topicproj-import/topicproj
+rm -rf /tmp/topicproj-import && mkdir -p "$pkg"
+for entry in "$PWD"/proto/topicproj/*; do ln -s "$entry" "$pkg/"; done
+ln -s "$PWD/models" "$pkg/models"
+ln -s "$PWD/service" "$pkg/service"
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}/tmp/topicproj-import:$PWD" PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
@@ -34,6 +41,14 @@ step gpu 170 python3 -m benchmarks gpu --out "$OUT/gpu.md"
 step load 150 python3 -m benchmarks load --device cuda --servers batched,unbatched \
     --scenarios 64x1,16x256 --duration 8 --warmup 2 --model runs/bench-model-tmdb50 \
     --data .gpudata/tmdb_5000_movies.csv.zip --out "$OUT/load.md"
-# 3. offline on the GPU: topicproj project --device cuda on the 1M catalog against its floor
+# 3. against the peers a team would pick instead (Ray Serve is left out: its wheels do not fit
+#    the transfer), and the response cache on Zipf traffic
+step peers 200 python3 -m benchmarks peers --device cuda --servers batched,oip,plain,noop \
+    --scenarios 64x1,16x256,4x1000 --duration 8 --warmup 2 --model runs/bench-model-tmdb50 \
+    --data .gpudata/tmdb_5000_movies.csv.zip --out "$OUT/peers.md"
+step cache 80 python3 -m benchmarks load --device cuda --servers batched,cached --zipf 1.1 \
+    --scenarios 64x1 --duration 8 --warmup 2 --model runs/bench-model-tmdb50 \
+    --data .gpudata/tmdb_5000_movies.csv.zip --out "$OUT/cache.md"
+# 4. offline on the GPU: topicproj project --device cuda on the 1M catalog against its floor
 step floor 230 python3 -m benchmarks floor --device cuda --skip-real --passes 2 \
     --out "$OUT/floor.md"

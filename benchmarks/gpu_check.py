@@ -228,6 +228,7 @@ def check_batching_gain(device: torch.device, seconds: float = 3.0) -> list[str]
         )
         batcher = Batcher(
             server.holder.compute,
+            record=server.holder.record,
             max_batch_items=max_batch_items,
             max_wait_ms=2.0,
             max_queue_items=1 << 20,

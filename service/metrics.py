@@ -217,6 +217,23 @@ class ServiceMetrics:
             registry=r,
         )
         self.queue_items = Gauge("topicproj_queue_items", "Items waiting to be batched", registry=r)
+        # The response cache (`--response-cache-bytes`): a hit answers without projecting.
+        self.cache_hits = Counter(
+            "topicproj_response_cache_hits", "Project calls answered from the cache", registry=r
+        )
+        self.cache_misses = Counter(
+            "topicproj_response_cache_misses",
+            "Project calls looked up in the cache and not found there",
+            registry=r,
+        )
+        self.cache_evictions = Counter(
+            "topicproj_response_cache_evictions",
+            "Answers dropped from the cache to stay within its size",
+            registry=r,
+        )
+        self.cache_bytes = Gauge(
+            "topicproj_response_cache_bytes", "Bytes the response cache holds", registry=r
+        )
         self.inflight = Gauge(
             "topicproj_inflight_requests", "RPCs being handled right now", registry=r
         )

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         False, description="hold even a lone request for max_wait_ms, like a classic batcher"
     )
     max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
+    response_cache_bytes: int = Field(
+        64 << 20,
+        ge=0,
+        description="bytes of answers kept for repeated Project requests; 0 turns the cache off",
+    )
     retry_delay_ms: float = Field(
         100.0, ge=0.0, description="delay an overloaded server asks refused clients to wait"
     )

@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--startup-timeout", type=float, default=120.0, help="seconds to SERVING (default 120)"
     )
     p.add_argument("--seed", type=int, default=0, help="shuffle of the keyword pool (default 0)")
+    p.add_argument(
+        "--zipf",
+        type=float,
+        metavar="S",
+        help="traffic with repetition: each request's items drawn from a Zipf law of exponent S "
+        "over the pool's items (popular movies asked again and again), each sent with its own "
+        "id; default: every item in turn, each request distinct until the pool wraps around",
+    )
     p.add_argument("--out", type=Path, help="append the results (Markdown) to this file")
     return p
 
@@ -173,7 +181,9 @@ async def _run(
             write_training_catalog(pool, Path(tmp) / TRAINING_CATALOG)
         for scenario in scenarios:
             by_form = {
-                form: build_requests(pool, scenario, args.top_k, args.omit_dense, args.seed, form)
+                form: build_requests(
+                    pool, scenario, args.top_k, args.omit_dense, args.seed, form, args.zipf
+                )
                 for form in {args.form, *(c.via for c in configs if c.via == "oip")}
             }
             in_process[scenario] = in_process_rate(model, by_form[args.form])

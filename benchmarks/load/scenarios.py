@@ -84,6 +84,7 @@ def parse_scenarios(text: str) -> list[Scenario]:
 
 SERVER_KINDS = (
     "batched",
+    "cached",
     "unbatched",
     "noop",
     "before",
@@ -125,21 +126,31 @@ def server_configs(
     items = max_batch_items if max_batch_items is not None else fields["max_batch_items"].default
     wait = max_wait_ms if max_wait_ms is not None else fields["max_wait_ms"].default
     # Passed explicitly (not left to the server's defaults) so the label is what actually ran.
+    # The response cache is off except in "cached": the load replays its pool of requests, so a
+    # cache would answer most of them and the rows would compare a lookup with the peers'
+    # projections. "cached" against "batched" is what the cache is worth on the same traffic.
     batching = ("--max-batch-items", str(items), "--max-wait-ms", str(wait))
+    no_cache = ("--response-cache-bytes", "0")
     out = []
     for kind in kinds:
         if kind == "batched":
-            out.append(ServerConfig(f"batched ({items} items, {wait:g} ms)", batching, kind))
+            name = f"batched ({items} items, {wait:g} ms)"
+            out.append(ServerConfig(name, (*batching, *no_cache), kind))
+        elif kind == "cached":
+            cache = fields["response_cache_bytes"].default
+            name = f"batched, response cache ({cache >> 20} MiB)"
+            out.append(ServerConfig(name, (*batching, "--response-cache-bytes", str(cache)), kind))
         elif kind == "unbatched":
-            out.append(ServerConfig("unbatched (1 item)", ("--max-batch-items", "1"), kind))
+            flags = ("--max-batch-items", "1", *no_cache)
+            out.append(ServerConfig("unbatched (1 item)", flags, kind))
         elif kind == "noop":
             out.append(ServerConfig("no-op grpc.aio (ceiling)", (), kind, noop=True))
         elif kind == "oip":
             name = "batched, Open Inference Protocol (ModelInfer, raw tensors)"
-            out.append(ServerConfig(name, batching, kind, via="oip"))
+            out.append(ServerConfig(name, (*batching, *no_cache), kind, via="oip"))
         elif kind == "tritonclient":
             name = "batched, OIP from tritonclient.grpc.aio"
-            out.append(ServerConfig(name, batching, kind, via="tritonclient"))
+            out.append(ServerConfig(name, (*batching, *no_cache), kind, via="tritonclient"))
         elif kind == "rayserve":
             name = f"Ray Serve, @serve.batch ({items} items, {wait:g} ms), gRPC ingress"
             out.append(
@@ -157,9 +168,10 @@ def server_configs(
             )
         elif kind == "noprofile":
             name = "batched, no traffic profile"
-            out.append(ServerConfig(name, (*batching, "--no-traffic-profile"), kind))
+            out.append(ServerConfig(name, (*batching, *no_cache, "--no-traffic-profile"), kind))
         elif kind == "training":
-            out.append(ServerConfig("batched, while a job trains", batching, kind, train=True))
+            name = "batched, while a job trains"
+            out.append(ServerConfig(name, (*batching, *no_cache), kind, train=True))
         elif kind == "before":
             assert before is not None
             ref, tree = before
@@ -167,6 +179,8 @@ def server_configs(
         else:
             n = int(kind[7:])
             out.append(
-                ServerConfig(f"batched, {n} workers", (*batching, "--workers", str(n)), kind)
+                ServerConfig(
+                    f"batched, {n} workers", (*batching, *no_cache, "--workers", str(n)), kind
+                )
             )
     return out

@@ -64,6 +64,24 @@ class ServerCrashed(RuntimeError):
     pass
 
 
+def tree_imports(tree: Path, into: Path) -> tuple[list[str], str]:
+    """PYTHONPATH entries under which `tree`'s own code wins the imports, and the module of its
+    command line. A tree with the one import name gets the wheel's layout as links in `into`:
+    proto/topicproj as `topicproj`, models/ and service/ inside it."""
+    init = tree / "proto" / "topicproj" / "__init__.py"
+    if "topicproj.service" not in (init.read_text(encoding="utf-8") if init.exists() else ""):
+        return [str(tree), str(tree / "proto")], "service.cli"  # before the one import name
+    package = into / "topicproj"
+    package.mkdir(parents=True, exist_ok=True)
+    for entry in (tree / "proto" / "topicproj").iterdir():
+        if not (package / entry.name).exists():
+            (package / entry.name).symlink_to(entry)
+    for name in ("models", "service"):
+        if not (package / name).exists():
+            (package / name).symlink_to(tree / name)
+    return [str(into), str(tree)], "topicproj.service.cli"
+
+
 class ServerProcess:
     def __init__(
         self,
@@ -78,6 +96,10 @@ class ServerProcess:
         self.address = f"{HOST}:{self.port}"
         self.log_path = log_dir / f"server-{tag}.log"
         self.cwd = config.tree or ROOT
+        self.pythonpath: list[str] = []
+        cli = "topicproj.service.cli"
+        if self.cwd != ROOT:  # an older tree's code, generated proto included, wins the imports
+            self.pythonpath, cli = tree_imports(self.cwd, log_dir / f"imports-{tag}")
         self.ready_line: str | None = None  # a peer prints it when up (it has no health service)
         if config.peer is not None:
             self.command = [
@@ -106,7 +128,7 @@ class ServerProcess:
             self.command = [
                 sys.executable,
                 "-m",
-                "topicproj.service.cli",
+                cli,
                 "serve",
                 "--model",
                 str(model),
@@ -133,8 +155,8 @@ class ServerProcess:
         # being measured; the flags above are the whole configuration.
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOPICPROJ_")}
         env["PYTHONUNBUFFERED"] = "1"  # a crash leaves its traceback in the log
-        if self.cwd != ROOT:  # an older tree's code, generated proto included, wins the imports
-            env["PYTHONPATH"] = os.pathsep.join([str(self.cwd), str(self.cwd / "proto")])
+        if self.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(self.pythonpath)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 self.command,

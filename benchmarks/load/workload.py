@@ -89,24 +89,51 @@ def infer_request(items: list[list[str]]) -> oip.ModelInferRequest:
     )
 
 
+def zipf_rows(n_items: int, draws: int, exponent: float, seed: int) -> np.ndarray:
+    """`draws` item indices, item of popularity rank r drawn with probability ~ 1 / r^exponent;
+    which item has which rank is shuffled by `seed`."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_items + 1, dtype=np.float64) ** exponent
+    ranked = rng.permutation(n_items)
+    return ranked[rng.choice(n_items, size=draws, p=p / p.sum())]
+
+
 def build_requests(
-    pool: Pool, scenario: Scenario, top_k: int, omit_dense: bool, seed: int, form: str
+    pool: Pool,
+    scenario: Scenario,
+    top_k: int,
+    omit_dense: bool,
+    seed: int,
+    form: str,
+    zipf: float | None = None,
 ) -> RequestPool:
     """Pre-serialised requests, so the clients spend no CPU building or encoding protobufs.
 
     `form`: columnar (packed in, columns out), messages (one message per item each way), or
     oip (a ModelInferRequest with raw tensors; top_k and omit_dense do not apply).
+    `zipf`: items drawn from a Zipf law over the pool (repeated traffic), each with the item's
+    own id, so that a request for a popular movie is the same bytes every time it comes.
     """
     order = list(range(len(pool.keywords)))
     random.Random(seed).shuffle(order)
     m = scenario.items
     n = max(scenario.clients, math.ceil(len(order) / m))
     n = min(n, max(scenario.clients, MAX_POOL_ITEMS // m))
+    drawn = None
+    if zipf:
+        # As long a stream as memory allows: the clients walk it once in a short run, so what
+        # repeats is what the Zipf law repeats, not the pool wrapping around.
+        n = max(n, MAX_POOL_ITEMS // m)
+        drawn = zipf_rows(len(order), n * m, zipf, seed).tolist()
     req = RequestPool([], [], [], [])
     for j in range(n):
-        rows = [order[(j * m + t) % len(order)] for t in range(m)]
-        # Unique ids per request let the client check that it got its own rows back in order.
-        ids = [f"{j}:{t}:{r}" for t, r in enumerate(rows)]
+        if drawn is not None:
+            rows = drawn[j * m : (j + 1) * m]
+            ids = [f"m{r}" for r in rows]
+        else:
+            rows = [order[(j * m + t) % len(order)] for t in range(m)]
+            # Unique ids per request let the client check it got its own rows back in order.
+            ids = [f"{j}:{t}:{r}" for t, r in enumerate(rows)]
         items = [{"id": i, "keywords": pool.keywords[r]} for i, r in zip(ids, rows, strict=True)]
         if form == "oip":
             payload = infer_request([pool.keywords[r] for r in rows]).SerializeToString()

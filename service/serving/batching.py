@@ -44,11 +44,17 @@ class _Pending(Generic[Work, Result]):
     enqueued_ns: int = field(default_factory=time.time_ns)  # wall clock, for traces
 
 
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("recording a batch failed: %r", error)
+
+
 class Batcher(Generic[Work, Result]):
     def __init__(
         self,
         compute: Callable[[list[Work]], list[Result]],
         *,
+        record: Callable[[list[Result]], None] | None = None,
         max_batch_items: int,
         max_wait_ms: float,
         max_queue_items: int,
@@ -59,8 +65,10 @@ class Batcher(Generic[Work, Result]):
         after: Callable[[list[Work], list[Result]], None] | None = None,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
-        # Runs in the worker thread once every request of a batch has its result, before the
-        # next batch: for bookkeeping (the traffic profile) that no request should wait for.
+        # Bookkeeping of a computed batch, run in the worker thread once its requests have
+        # their results: after them, and before the next batch's compute. `record` sees the
+        # results (metrics); `after` the requests too (the traffic profile needs the keywords).
+        self.record = record
         self.after = after
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
@@ -192,12 +200,15 @@ class Batcher(Generic[Work, Result]):
         for p, result in zip(taken, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
-        if self.after is not None:  # not awaited: the next batch queues behind it
-            loop.run_in_executor(self._executor, self._after, [p.work for p in taken], results)
+        if (self.record is not None or self.after is not None) and results:
+            # Not awaited: the waiting requests resume now. The one worker thread runs it
+            # before the next batch, so the bookkeeping sees batches in order.
+            works = [p.work for p in taken]
+            recorded = loop.run_in_executor(self._executor, self._bookkeeping, works, results)
+            recorded.add_done_callback(_log_failure)
 
-    def _after(self, works: list[Work], results: list[Result]) -> None:
-        assert self.after is not None
-        try:
+    def _bookkeeping(self, works: list[Work], results: list[Result]) -> None:
+        if self.record is not None:
+            self.record(results)
+        if self.after is not None:
             self.after(works, results)
-        except Exception:  # bookkeeping must never stop the worker
-            log.exception("the after-batch hook failed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,14 @@ class ModelHolder:
         self.registry = registry
         self._serving = (model, DeadTopicTracker(model.n_topics, dead_topic_window))
         self._activating = asyncio.Lock()
+        # Called after anything an answer depends on changed (a swap, labels): the response
+        # cache empties itself here.
+        self.on_change: list[Callable[[], None]] = []
         self.describe()
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
     @property
     def model(self) -> TopicModel:
@@ -74,11 +82,12 @@ class ModelHolder:
         return self._serving[1]
 
     def compute(self, requests: list[Bags]) -> list[Projected]:
-        """Map and project the requests of one batch together, and record their sparsity.
+        """Map and project the requests of one batch together.
 
         Runs in the batcher's worker thread: one vectorised keyword mapping and one projection
         for the whole batch, then each request gets its rows back, named by the version that
         projected them (the caller checks it against the version the request asked for).
+        Sparsity and dead topics are recorded by `record`, once the answers are on their way.
         """
         keywords: list[str] = []
         for r in requests:
@@ -92,13 +101,11 @@ class ModelHolder:
                     for r in requests
                 ]
             )
-        model, dead_topics = self._serving  # one version for the whole batch
+        model = self._serving[0]  # one version for the whole batch
         version = model.version_
         batch = model.vocabulary_.map_flat(keywords, counts, weights)
         Y = model.project_batch(batch).cpu().numpy()  # (items, topics)
         known, unknown = batch.known, batch.unknown
-        self.metrics.observe_projections(Y, known, unknown)
-        self.metrics.dead_topics.set(dead_topics.update(Y))
         out: list[Projected] = []
         row = 0
         for r in requests:
@@ -118,6 +125,21 @@ class ModelHolder:
             row = end
         return out
 
+    def record(self, results: list[Projected]) -> None:
+        """The batch's sparsity, vocabulary coverage and dead topics, in the metrics.
+
+        The batcher calls this in its worker thread after the requests have their answers, so
+        no client waits for the bookkeeping. A batch projected by a version swapped out since
+        still counts in the histograms, but not in the new version's dead-topic window.
+        """
+        Y = np.concatenate([r.Y for r in results]) if len(results) > 1 else results[0].Y
+        known = np.concatenate([r.known for r in results])
+        unknown = np.concatenate([r.unknown for r in results])
+        self.metrics.observe_projections(Y, known, unknown)
+        model, dead_topics = self._serving
+        if results[0].version == model.version_:
+            self.metrics.dead_topics.set(dead_topics.update(Y))
+
     async def activate(self, version: str) -> TopicModel:
         """Serve `version` of the registry from now on: load, verify, warm up, then swap.
 
@@ -131,6 +153,7 @@ class ModelHolder:
             await loop.run_in_executor(None, warm_up, model)
             await loop.run_in_executor(None, self.registry.activate, version)
             self._serving = (model, DeadTopicTracker(model.n_topics, self.dead_topic_window))
+            self._changed()
             self.describe()
             self.metrics.model_swaps.inc()
         log.info("now serving model version %s", version)
@@ -156,6 +179,7 @@ class ModelHolder:
             merged = merge_labels(model.label_overrides_, changes)
             await loop.run_in_executor(None, write_labels, model.path_, merged)
             model.label_overrides_ = merged
+            self._changed()
         log.info("labels of model version %s: %d set", model.version_, len(merged))
         return model
 

@@ -106,6 +106,7 @@ class ProjectionServer:
         s = self.settings
         self._batcher = Batcher(
             self.holder.compute,
+            record=self.holder.record,
             max_batch_items=s.max_batch_items,
             max_wait_ms=s.max_wait_ms,
             max_queue_items=s.max_queue_items,

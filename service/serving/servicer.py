@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from topicproj.models.core.topic_model import TopicModel
 from topicproj.service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot, Unsupported
 from topicproj.service.jobs.queue import TrainingJobs
 from topicproj.service.jobs.spec import spec_from_request
@@ -16,6 +17,7 @@ from topicproj.v1 import topicproj_pb2 as pb
 from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from .batching import Batcher
+from .cache import ResponseCache
 from .holder import ModelHolder, Projected
 from .responses import (
     build_response,
@@ -52,6 +54,10 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         self.settings = settings
         self.jobs = jobs
         self.traffic = traffic
+        self.cache: ResponseCache | None = None
+        if settings.response_cache_bytes:
+            self.cache = ResponseCache(settings.response_cache_bytes, holder.metrics)
+            holder.on_change.append(self.cache.clear)
 
     async def Project(
         self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext
@@ -204,6 +210,20 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         asked = request.model_version
         if asked and asked != served.version_:
             raise ModelVersionNotFound(asked, served.version_)
+        cache = self.cache
+        key = cache.key(served.version_, request) if cache is not None else None
+        if cache is None or key is None:
+            return await self._compute(request, context, served)
+        if (hit := cache.get(key)) is not None:
+            return hit
+        response = await self._compute(request, context, served)
+        cache.put(key, response.model_version, response)
+        return response
+
+    async def _compute(
+        self, request: pb.ProjectRequest, context: grpc.aio.ServicerContext, served: TopicModel
+    ) -> pb.ProjectResponse:
+        asked = request.model_version
         bags = validate(request, self.settings)
         if bags.explain is not None and served.projector_.activation.form != "gate":
             raise InvalidInput(
