@@ -128,6 +128,29 @@ def unknown_keywords(model: TopicModel, items: list[list[str]], top: int) -> lis
     ]
 
 
+def export_split(path: str, *, year: int, seed: int, n_topics: int, output: Path) -> None:
+    """Version 1 of `seed` (as the experiment trains it) and the catalogs of movies up to Y and
+    after Y as JSONL, for `topicproj drift` and `topicproj traffic` by hand."""
+    catalog = read_catalog(path)
+    years_by_id = release_years(path)
+    years = [years_by_id.get(str(i)) for i in catalog.ids]
+    dated = [i for i, y in enumerate(years) if y is not None and catalog.keywords[i]]
+    before = [i for i in dated if years[i] <= year]  # type: ignore[operator]
+    rng = np.random.default_rng(0)  # the experiment's split_seed
+    before = [before[j] for j in rng.permutation(len(before))]
+    train_before = before[: round(0.8 * len(before))]
+    model = TopicModel(n_topics, random_state=seed, device="cpu")
+    model.fit([catalog.keywords[i] for i in train_before])
+    output.mkdir(parents=True, exist_ok=True)
+    model.save(output / "v1", overwrite=True)
+    for name, keep in (("before", lambda y: y <= year), ("after", lambda y: y > year)):
+        with open(output / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for i in dated:
+                if keep(years[i]):
+                    f.write(json.dumps({"id": catalog.ids[i], "keywords": catalog.keywords[i]}))
+                    f.write("\n")
+
+
 def run_experiment(
     path: str,
     *,
@@ -302,7 +325,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--report", action="store_true", help="print the tables of an earlier run's JSON and stop"
     )
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="write the first seed's version 1 and the catalogs up to and after Y, then stop",
+    )
     args = p.parse_args(argv)
+    if args.export:
+        seed = int(args.seeds.split(",")[0])
+        export_split(
+            args.input, year=args.year, seed=seed, n_topics=args.topics, output=Path(args.output)
+        )
+        return 0
     if args.report:
         print(report_markdown(json.loads((Path(args.output) / "traffic_study.json").read_text())))
         return 0
