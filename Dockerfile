@@ -34,7 +34,13 @@ ARG BASE_IMAGE=python:3.11-slim
 # ---------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS builder
 
+# torch's wheel index (empty: pip's own configuration) and requirement. The default is PyTorch's
+# CPU index, whose torch 2.13.0 is the CPU build; PyPI's torch of the same version is the CUDA
+# build (several GB of CUDA libraries). Where the CPU wheel comes from elsewhere (a local wheel
+# folder in pip's configuration), pin the local version: TORCH_INDEX_URL= and
+# TORCH_REQUIREMENT=torch==2.13.0+cpu (deploy/image/build.sh does).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG TORCH_REQUIREMENT=torch==2.13.0
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -46,7 +52,7 @@ RUN pip install --upgrade pip
 
 # Dependencies first, in their own layers, so that editing the source does not reinstall them.
 # torch comes from the CPU or CUDA index; keep the pin the same as in pyproject.toml.
-RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "${TORCH_REQUIREMENT}"
 
 WORKDIR /src
 COPY pyproject.toml ./

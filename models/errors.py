@@ -76,3 +76,7 @@ class OutputExistsError(TopicprojError, FileExistsError):
 
     def __str__(self) -> str:
         return f"{self.uri}: {self.reason}"
+
+
+class NonFiniteError(TopicprojError, ArithmeticError):
+    """A loss, a weight or an output that is inf or NaN: never trained on, stored or served."""

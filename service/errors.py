@@ -85,6 +85,28 @@ class QueueFull(ServiceError):
         self.retry_after_s = retry_after_s
 
 
+class NonFiniteOutput(ServiceError):
+    """The model answered inf or NaN: the requests of that batch fail rather than get it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the served model produced a non-finite result for this batch; nothing was "
+            "answered (see the server log and topicproj_nonfinite_batches_total)"
+        )
+
+
+class QuotaExceeded(ServiceError):
+    """A shared limit is used up for now (queued keywords, upload space): retry later.
+
+    `subject` names the quota in the `google.rpc.QuotaFailure` detail; `retry_after_s`, when
+    given, also goes out as a `RetryInfo`."""
+
+    def __init__(self, subject: str, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.subject = subject
+        self.retry_after_s = retry_after_s
+
+
 class DeadlineExpired(ServiceError):
     def __init__(self) -> None:
         super().__init__("deadline passed while the request waited in the queue")
@@ -107,7 +129,9 @@ _STATUS: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (TooMany, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (NoDataRoot, grpc.StatusCode.FAILED_PRECONDITION),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DeadlineExpired, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (NonFiniteOutput, grpc.StatusCode.INTERNAL),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
     (ModelDirectoryError, grpc.StatusCode.FAILED_PRECONDITION),
     (NotFittedError, grpc.StatusCode.FAILED_PRECONDITION),
@@ -142,7 +166,12 @@ def status_for(error: BaseException) -> Status:
                     field=error.field, description=error.description
                 )
                 status.details.append(error_details_pb2.BadRequest(field_violations=[violation]))
-            if isinstance(error, QueueFull):
+            if isinstance(error, QuotaExceeded):
+                violation = error_details_pb2.QuotaFailure.Violation(
+                    subject=error.subject, description=error.reason
+                )
+                status.details.append(error_details_pb2.QuotaFailure(violations=[violation]))
+            if isinstance(error, QueueFull | QuotaExceeded) and error.retry_after_s is not None:
                 delay = duration_pb2.Duration()
                 delay.FromNanoseconds(round(error.retry_after_s * 1e9))
                 status.details.append(error_details_pb2.RetryInfo(retry_delay=delay))

@@ -216,6 +216,22 @@ class ServiceMetrics:
             "Topics that did not fire in the last dead_topic_window items",
             registry=r,
         )
+        self.nonfinite_batches = Counter(
+            "topicproj_nonfinite_batches",
+            "Batches whose projection held inf or NaN; their requests failed with INTERNAL",
+            registry=r,
+        )
+        self.queued_keywords = Gauge(
+            "topicproj_queued_keywords",
+            "Keywords of the requests admitted and not yet answered (max_queued_keywords)",
+            registry=r,
+        )
+        self.refused = Counter(
+            "topicproj_requests_refused",
+            "Calls refused by a limit before their work began, by limit",
+            ["limit"],
+            registry=r,
+        )
         self.queue_items = Gauge("topicproj_queue_items", "Items waiting to be batched", registry=r)
         # The response cache (`--response-cache-bytes`): a hit answers without projecting.
         self.cache_hits = Counter(

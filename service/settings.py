@@ -57,12 +57,40 @@ class Settings(BaseSettings):
     # Input limits
     max_items_per_request: int = Field(4096, ge=1, description="larger requests are refused")
     max_keywords_per_item: int = Field(4096, ge=1, description="larger items are refused")
-    max_keyword_length: int = Field(256, ge=1, description="characters per keyword at most")
+    max_keyword_length: int = Field(
+        256, ge=1, description="characters per keyword at most (so at most 4x in UTF-8 bytes)"
+    )
+    # The cost of a call is its keywords (a string, a lookup and a batch row each, about 100
+    # bytes of server memory at peak). 262,144 keywords is 64 items of 4,096 keywords, or
+    # 4,096 items of 64; the queue's budget holds 8 such requests, and the receive limit
+    # fits one of keywords of 60 bytes. Measured with three clients sending the largest
+    # requests back to back: benchmarks/RESULTS.md ("Hostile load").
+    max_keywords_per_request: int = Field(
+        262_144, ge=1, description="keywords in one request at most (INVALID_ARGUMENT)"
+    )
+    max_queued_keywords: int = Field(
+        2_097_152,
+        ge=1,
+        description="keywords of admitted, unanswered requests, all clients together, before "
+        "RESOURCE_EXHAUSTED",
+    )
+    # A weight enters the squared norm of its item; 1e6 keeps the largest item (4,096 copies
+    # of one keyword at the largest weight) near 1.7e19, far below float32's 3.4e38, so no
+    # finite, allowed input can overflow a projection.
+    max_keyword_weight: float = Field(
+        1e6, gt=0.0, le=1e12, description="largest weight of one keyword (INVALID_ARGUMENT)"
+    )
     max_explained_items: int = Field(
         256, ge=1, description="items of one request that may ask for explanations"
     )
     max_message_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, description="largest gRPC message, in or out"
+        64 * 1024 * 1024, ge=1024, description="largest gRPC message the server sends"
+    )
+    # Set on purpose, not grpc's default of 4 MiB: the largest request allowed above, packed,
+    # is about 262,144 keywords of up to 60 bytes; grpc refuses larger messages before
+    # decoding them (RESOURCE_EXHAUSTED), so a huge message costs no more than its bytes.
+    max_receive_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest gRPC message the server receives"
     )
 
     # Training through the service (needs model_root: new models join the registry)
@@ -163,5 +191,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"max_items_per_request ({self.max_items_per_request}) exceeds max_queue_items "
                 f"({self.max_queue_items})"
+            )
+        if self.max_keywords_per_request > self.max_queued_keywords:
+            raise ValueError(
+                f"max_keywords_per_request ({self.max_keywords_per_request}) exceeds "
+                f"max_queued_keywords ({self.max_queued_keywords})"
             )
         return self

@@ -4,6 +4,13 @@ A model directory holds `weights.safetensors` (no pickle), `vocabulary.json`, `m
 `manifest.json`, which records the sha256 and size of each of the other files. It is written to a
 temporary sibling directory and renamed into place, so a crash never leaves a half-written model
 under the final name.
+
+A model's version is its content: a digest of what determines its projections (the weights, the
+vocabulary and the `content` the manifest records: the projector's configuration), and of
+nothing else. `model.json` also holds the training's report (times, history) and runtime
+parameters (device, verbose), which differ between two runs that learn the same model; they are
+checked but do not make a new version. Directories written before the manifest recorded
+`content` keep the version they had: the digest of the whole manifest.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from topicproj.models.errors import ModelDirectoryError
+from topicproj.models.errors import ModelDirectoryError, NonFiniteError
+
+from .tempfiles import remove_leftovers, temporary_directory
 
 FORMAT_VERSION = 1
 WEIGHTS = "weights.safetensors"
@@ -28,6 +37,13 @@ VOCABULARY = "vocabulary.json"
 MODEL = "model.json"
 MANIFEST = "manifest.json"
 FILES = (WEIGHTS, VOCABULARY, MODEL)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Raise NonFiniteError naming the first floating tensor that holds an inf or a NaN."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NonFiniteError(f"the {what} weights {name!r} hold inf or NaN")
 
 
 def _sha256(path: Path) -> str:
@@ -68,29 +84,35 @@ def write_model_dir(
     *,
     overwrite: bool = False,
     unlisted: dict[str, Any] | None = None,
+    content: dict[str, Any] | None = None,
 ) -> Path:
     """Write a model directory at `path`, atomically.
 
-    `unlisted` maps file names to JSON content written beside the others but left out of the
-    manifest, so that they can change without changing the version (topic labels).
+    `content`: what, besides the weights and the vocabulary, changes the model's projections
+    (JSON); the version is their digest. `unlisted` maps file names to JSON content written
+    beside the others but left out of the manifest, so that they can change without changing
+    the version (topic labels).
     """
     path = Path(path)
+    check_finite(tensors, "model's")  # a model of NaN is never written
     if path.exists() and not overwrite and (not path.is_dir() or any(path.iterdir())):
         raise ModelDirectoryError(path, "already exists; choose another path or overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_leftovers(path)  # of a run that was killed while writing this model
+    tmp = temporary_directory(path)
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / WEIGHTS)
         _write_json(tmp / VOCABULARY, vocabulary)
         _write_json(tmp / MODEL, {"format_version": FORMAT_VERSION, **model})
-        for name, content in (unlisted or {}).items():
-            _write_json(tmp / name, content)
+        for name, data in (unlisted or {}).items():
+            _write_json(tmp / name, data)
         manifest = {
             "format_version": FORMAT_VERSION,
             "files": {
                 name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
                 for name in FILES
             },
+            "content": content or {},
         }
         _write_json(tmp / MANIFEST, manifest)
         if path.exists():
@@ -116,12 +138,30 @@ def write_model_dir(
     return path
 
 
-def model_version(path: str | Path) -> str:
-    """A model directory's content digest: the first 12 hex digits of its manifest's sha256.
+# The files whose bytes are the model's content; model.json is not one (see the module's doc).
+CONTENT_FILES = (WEIGHTS, VOCABULARY)
 
-    The manifest holds every other file's sha256, so the digest changes with any of them.
+
+def model_version(path: str | Path) -> str:
+    """A model directory's version: the first 12 hex digits of the sha256 of its content.
+
+    The content is the sha256 of the weights and of the vocabulary as the manifest records them
+    (read_model_dir checks those against the files) and the manifest's `content`. A manifest
+    without `content` (an older directory) keeps its old version: its own sha256.
     """
-    return _sha256(Path(path) / MANIFEST)[:12]
+    manifest_path = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        content = manifest["content"]
+        files = {name: manifest["files"][name]["sha256"] for name in CONTENT_FILES}
+    except (OSError, ValueError, KeyError, TypeError):
+        return _sha256(manifest_path)[:12]
+    canonical = json.dumps(
+        {"format_version": manifest.get("format_version"), "files": files, "content": content},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def read_model_dir(
@@ -158,4 +198,9 @@ def read_model_dir(
         model = json.loads((path / MODEL).read_text(encoding="utf-8"))
     except (SafetensorError, json.JSONDecodeError, OSError) as e:
         raise ModelDirectoryError(path, f"unreadable ({e})") from None
+    try:
+        # A model of NaN loads and answers NaN with OK: refused like a damaged file.
+        check_finite(tensors, "stored")
+    except NonFiniteError as e:
+        raise ModelDirectoryError(path, str(e)) from None
     return tensors, vocabulary, model

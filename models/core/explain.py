@@ -12,12 +12,22 @@ each topic that shares keywords with the item but stayed at zero, the overlap an
 that closed the gate (or the negative pre-activation that the rectifier zeroed). Nothing is
 approximated: the numbers are the model's own, and `exact` in the tests means they reproduce
 the projection.
+
+One schema online and offline: the gRPC contract's `Explanation` message. `to_dict` writes it as
+its JSON mapping with the proto's field names (what the Python client returns, what
+`topicproj project --explain` stores per item):
+
+    {"active_topics": [{"topic", "activation", "pre_activation", "bias", "overlap",
+                        "threshold", "sharpness", "gate",
+                        "keywords": [{"keyword", "contribution"}, ...]}, ...],
+     "closed_topics": [...]}
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +48,20 @@ class TopicExplanation:
     gate: float  # clamp(beta (J - tau), 0, 1)
     keywords: list[tuple[str, float]] = field(default_factory=list)  # largest terms first
 
+    def to_dict(self) -> dict[str, Any]:
+        """As the proto's `TopicExplanation`, field names as in the proto."""
+        return {
+            "topic": self.topic,
+            "activation": self.activation,
+            "pre_activation": self.pre_activation,
+            "bias": self.bias,
+            "overlap": self.overlap,
+            "threshold": self.threshold,
+            "sharpness": self.sharpness,
+            "gate": self.gate,
+            "keywords": [{"keyword": k, "contribution": c} for k, c in self.keywords],
+        }
+
     @property
     def closed_by(self) -> str:
         """Why a silent topic is silent: "gate" (overlap at or below tau) or "rectifier"."""
@@ -50,6 +74,13 @@ class TopicExplanation:
 class ItemExplanation:
     active: list[TopicExplanation]  # topics with a non-zero activation, strongest first
     closed: list[TopicExplanation]  # topics sharing keywords with the item that stayed at zero
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the proto's `Explanation` in its JSON mapping, field names as in the proto."""
+        return {
+            "active_topics": [t.to_dict() for t in self.active],
+            "closed_topics": [t.to_dict() for t in self.closed],
+        }
 
 
 @torch.no_grad()

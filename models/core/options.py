@@ -10,6 +10,7 @@ name differs elsewhere, its command-line flag (`flag`) and its field of the gRPC
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,11 @@ CANDIDATE_FORMS = (  # research only: models.research.candidates
 )
 ALL_ACTIVATIONS = ACTIVATIONS + CANDIDATE_FORMS
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
+# Upper bounds of the float options. Adam's steps are about the learning rate in size, so a
+# rate above 1 moves weights in [0, 1] by more than their range at every step; an L1 weight
+# above 100 drowns the likelihood (about 1 to 10 per item) and trains every topic to zero.
+MAX_LEARNING_RATE = 1.0
+MAX_L1 = 100.0
 
 
 def _opt(default: Any, help: str, **meta: Any) -> Any:
@@ -76,18 +82,30 @@ class TrainOptions:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_vocabulary is not None and self.max_vocabulary < 1:
-            raise ValueError(f"max_vocabulary must be >= 1, got {self.max_vocabulary}")
+        if self.max_vocabulary is not None and (
+            not _is_int(self.max_vocabulary) or self.max_vocabulary < 1
+        ):
+            raise ValueError(f"max_vocabulary must be >= 1, got {self.max_vocabulary!r}")
+        # Every float is checked finite first: inf and NaN pass `> 0` or fail it silently, and
+        # a learning rate of inf trains a model of NaN that would otherwise be served.
+        for name in ("learning_rate", "mask_rate", "l1", "target_zeros", "validation_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(f"mask_rate must be in (0, 1), got {self.mask_rate}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
             )
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not self.l1 >= 0:
-            raise ValueError(f"l1 must be >= 0, got {self.l1}")
+        if not 0.0 < self.learning_rate <= MAX_LEARNING_RATE:
+            raise ValueError(
+                f"learning_rate must be in (0, {MAX_LEARNING_RATE}], got {self.learning_rate}"
+            )
+        if not 0.0 <= self.l1 <= MAX_L1:
+            raise ValueError(f"l1 must be in [0, {MAX_L1}], got {self.l1}")
         if not 0.0 <= self.target_zeros < 1.0:
             raise ValueError(f"target_zeros must be in [0, 1), got {self.target_zeros}")
 

@@ -396,6 +396,9 @@ class TopicModel(EstimatorProtocol):
             self.model_info(),
             overwrite=overwrite,
             unlisted={LABELS: {str(k): v for k, v in own.items()}} if own else None,
+            # The weights hold the activation's parameters; the configuration says how to
+            # read them. Training options, times and runtime flags make no new version.
+            content={"projector": asdict(self.projector_.config)},
         )
 
     @classmethod

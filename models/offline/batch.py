@@ -8,7 +8,6 @@ explanations. The local engine calls it in a loop, the Ray engine inside `map_ba
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import numpy as np
 import pyarrow as pa
@@ -85,6 +84,8 @@ def project_arrow(
         ]
     if explain is not None:
         explained = explain_batch(model.projector_, sparse, model.vocabulary_.keywords, explain)
-        columns.append(pa.array([json.dumps(asdict(e)) for e in explained], pa.string()))
+        # The proto's `Explanation` in its JSON mapping: the same shape as the client's.
+        text = [json.dumps(e.to_dict(), ensure_ascii=False) for e in explained]
+        columns.append(pa.array(text, pa.string()))
     schema = output_schema(model, top_k, extras, explain)
     return pa.RecordBatch.from_arrays(columns, schema=schema)

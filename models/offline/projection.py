@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from topicproj.models.core.tempfiles import remove_leftovers, temporary_sibling
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.catalog import (
     FORMATS,
@@ -125,8 +126,8 @@ def project_catalog(
     storage, or any output with `resume=True`, is a directory: one Parquet part per input file
     and a `_SUCCESS` marker with the row counts. `resume=True` keeps the parts an interrupted run
     finished (same input, model and options) and projects only the rest.
-    `explain=N` adds a column `explanation` (Parquet only): per item, JSON of
-    `topicproj.models.core.explain.ItemExplanation` with N keywords per topic.
+    `explain=N` adds a column `explanation` (Parquet only): per item, the gRPC contract's
+    `Explanation` as JSON (`ItemExplanation.to_dict`) with N keywords per topic.
     """
     if top_k < 0:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
@@ -220,7 +221,8 @@ class _Run:
                 out.uri, "is a directory (a resumable or Ray output): pass --resume, or remove it"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        remove_leftovers(path)  # of a run that was killed while writing this output
+        tmp = temporary_sibling(path)
         counts = RowCounts()
         writer: Any = None
         try:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from topicproj.models.core.artifacts import replace_file
 from topicproj.models.core.options import ACTIVATIONS, DEFAULTS
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.core.vocabulary import Vocabulary
@@ -440,6 +441,7 @@ def report_markdown(report: dict[str, Any], command: str | None = None) -> str:
 def write_report(report: dict[str, Any], directory: str | Path, command: str | None = None) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    (directory / "report.md").write_text(report_markdown(report, command), encoding="utf-8")
+    # Each whole or absent, even when the run is interrupted while writing.
+    replace_file(directory / "report.json", json.dumps(report, indent=1) + "\n")
+    replace_file(directory / "report.md", report_markdown(report, command))
     return directory

@@ -5,6 +5,8 @@ Layout under the root:
     versions/<version>/   a model directory (see `models.artifacts`), named by its version,
                           the digest of its manifest, so one content is stored once
     active                the active version's name on one line, replaced atomically
+    served                the last version a server loaded and served, for the fallback
+    lease                 the token of the server whose training jobs may add versions
 
 Adding a version writes it beside the others under a temporary name and renames it into place;
 activating one verifies every checksum first and then replaces the pointer with a rename. A
@@ -13,6 +15,7 @@ crash at any point leaves either the old state or the new one, never half of eit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -34,10 +37,13 @@ from topicproj.models.core.options import TrainOptions
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.errors import ModelDirectoryError, UnknownVersion
 
+from .lease import Lease
+
 log = logging.getLogger(__name__)
 
 VERSIONS = "versions"
 ACTIVE = "active"
+SERVED = "served"
 _VERSION = re.compile(r"[0-9a-f]{12}")
 
 
@@ -115,11 +121,13 @@ class ModelRegistry:
             return None
         return name if _VERSION.fullmatch(name) else None
 
-    def add(self, source: str | Path | TopicModel) -> str:
+    def add(self, source: str | Path | TopicModel, lease: Lease | None = None) -> str:
         """Store a model (a fitted `TopicModel` or a model directory) and return its version.
 
-        A directory is verified before it is stored; adding the same content twice stores it
-        once.
+        A directory is verified before it is stored (checksums, and every weight finite);
+        adding the same content twice stores it once. With a `lease`, the version is added only
+        while that lease is current (LeaseLost otherwise): a training job of a server that has
+        since been replaced adds nothing.
         """
         self._versions.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self._versions))
@@ -130,12 +138,13 @@ class ModelRegistry:
             else:
                 read_model_dir(source)  # every checksum, before anything is stored
                 shutil.copytree(source, staged)
-                read_model_dir(staged)  # and again: the copy must be as good
+            read_model_dir(staged)  # what is stored must load: checksums, finite weights
             version = model_version(staged)
             target = self._versions / version
-            if not target.exists():
-                os.rename(staged, target)
-                _fsync_dir(self._versions)
+            with lease.held() if lease is not None else contextlib.nullcontext():
+                if not target.exists():
+                    os.rename(staged, target)
+                    _fsync_dir(self._versions)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         log.info("added model version %s to %s", version, self.root)
@@ -147,6 +156,19 @@ class ModelRegistry:
         replace_file(self.root / ACTIVE, version + "\n")
         _fsync_dir(self.root)
         log.info("activated model version %s", version)
+
+    def served(self) -> str | None:
+        """The last version a server loaded and served (`mark_served`), if any."""
+        try:
+            name = (self.root / SERVED).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name if _VERSION.fullmatch(name) else None
+
+    def mark_served(self, version: str) -> None:
+        """Record that `version` loaded and served: the first fallback if the active fails."""
+        if version != self.served():
+            replace_file(self.root / SERVED, version + "\n")
 
     def options(self, version: str) -> TrainOptions:
         """The training options `version` was trained with (read without loading weights)."""
@@ -160,7 +182,9 @@ class ModelRegistry:
         return TopicModel.load(self.path(version), device=device)
 
     def load_active(self, device: str = "auto") -> tuple[TopicModel, list[Refused]]:
-        """The active version, or, if it fails to load, the newest version that loads.
+        """The active version, or, if it fails to load, the last version that was served
+        (`mark_served`), then the newest version that loads. A version with a non-finite
+        weight never loads, so it is never the fallback.
 
         Returns the model and the versions refused on the way (with the reason), so that the
         caller can log and count them. The pointer is left as it is: which version should be
@@ -168,8 +192,10 @@ class ModelRegistry:
         """
         refused: list[Refused] = []
         active = self.active()
-        candidates = [active] if active else []
-        candidates += [v.version for v in reversed(self.versions()) if v.version != active]
+        served = self.served()
+        candidates = [v for v in (active, served) if v]
+        candidates += [v.version for v in reversed(self.versions()) if v.version not in candidates]
+        candidates = list(dict.fromkeys(candidates))
         for version in candidates:
             try:
                 return self.load(version, device), refused

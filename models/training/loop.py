@@ -20,10 +20,12 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from topicproj.models.core.artifacts import check_finite
 from topicproj.models.core.decoder import KeywordDecoder
 from topicproj.models.core.history import TrainResult
 from topicproj.models.core.options import TrainOptions
 from topicproj.models.core.projector import Projector
+from topicproj.models.errors import NonFiniteError
 
 
 def initial_topics(X: sp.csr_matrix, n_topics: int, init: str, seed: int) -> np.ndarray:
@@ -183,6 +185,12 @@ def train(
                 projector, decoder, batch, config.mask_rate, rng, config.l1, device
             )
             loss = nll + l1_term
+            if not torch.isfinite(loss):
+                # One step on a non-finite loss makes every weight NaN: stop with a reason.
+                raise NonFiniteError(
+                    f"the training loss became {float(loss)} at epoch {epoch}, step {s + 1}; "
+                    "lower learning_rate or l1"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -218,6 +226,7 @@ def train(
         decoder.load_state_dict(best_state[1])
     projector.eval()
     decoder.eval()
+    check_finite({**projector.state_dict(), **decoder.state_dict()}, "trained")
     return TrainResult(
         epochs=epoch,
         best_epoch=best_epoch,

@@ -10,6 +10,7 @@ import argparse
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,25 @@ def _command_line(args: argparse.Namespace) -> str:
     return "topicproj " + " ".join(shlex.quote(a) for a in args.argv)
 
 
+def _epoch_lines(
+    args: argparse.Namespace, max_epochs: int
+) -> Callable[[dict[str, float]], None] | None:
+    """A line per epoch on stderr where no progress bar shows (a log file, nohup, a container):
+    the bar needs a terminal."""
+    if args.quiet or sys.stderr.isatty():
+        return None
+
+    def line(epoch: dict[str, float]) -> None:
+        print(
+            f"epoch {epoch['epoch']}/{max_epochs}: loss {epoch['train_loss']:.4f}, validation "
+            f"{epoch['validation_loss']:.4f}, {epoch['dead_topics']} dead topics",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return line
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from topicproj.models.core.topic_model import TopicModel
 
@@ -96,7 +116,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         options = options.replace(n_topics=parent.n_topics + args.add_topics)
     catalog, _ = _catalog(args)
     model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
-    model.fit(catalog.keywords, parent=parent, add_topics=args.add_topics)
+    model.fit(
+        catalog.keywords,
+        parent=parent,
+        add_topics=args.add_topics,
+        on_epoch=_epoch_lines(args, options.max_epochs),
+    )
     model.data_summary_ = {
         "source": catalog.source,
         "items": len(catalog),

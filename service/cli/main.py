@@ -8,15 +8,19 @@ exit with status 2; nothing else is caught.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from collections.abc import Sequence
 
 from topicproj.models.errors import TopicprojError
 from topicproj.service.version import package_version
 
-from . import local, remote, serve, traffic, versions
+from . import call, local, remote, serve, traffic, versions
+from .interrupts import Interrupted, signals_raise
 
 EXIT_USAGE = 2
+WRITERS = frozenset({"train", "project", "evaluate", "study"})  # commands that write files
 # Installed by topicproj[server] only: a command that needs one says so instead of a traceback.
 SERVER_ONLY = frozenset(
     {
@@ -42,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parsers(sub)
     versions.add_parsers(sub)
     remote.add_parsers(sub)
+    call.add_parsers(sub)
     traffic.add_parsers(sub)
     return parser
 
@@ -50,8 +55,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    # The server handles its own signals (a graceful drain); every other command is stopped
+    # by them cleanly: its temporary files removed, one line, 130 or 143.
+    guard = contextlib.nullcontext() if args.command == "serve" else signals_raise()
     try:
-        return int(args.func(args))
+        with guard:
+            return int(args.func(args))
+    except Interrupted as e:
+        cleaned = "; temporary files removed" if args.command in WRITERS else ""
+        name = signal.Signals(e.signum).name
+        print(f"topicproj {args.command}: interrupted by {name}{cleaned}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print(f"topicproj {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in SERVER_ONLY:
             raise

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from topicproj.models.core.options import DEFAULTS, TrainOptions
 
-_TYPES = {"int": int, "float": float, "str": str, "int | None": int}
+
+def finite_float(text: str) -> float:
+    """A float flag: inf and nan are refused here, before anything is trained or sent."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+_TYPES = {"int": int, "float": finite_float, "str": str, "int | None": int}
 
 
 def flag(f: dataclasses.Field[Any]) -> str:

@@ -41,6 +41,13 @@ def connect(args: argparse.Namespace) -> TopicClient:
     return TopicClient(args.address, timeout=args.timeout, token=token, ca_file=args.ca_file)
 
 
+_HINTS = {
+    "UNAVAILABLE": "is a server running at {address}? Start one with `topicproj serve` (or "
+    "`make run`), or pass --address HOST:PORT; a TLS server needs --ca-file",
+    "UNAUTHENTICATED": "pass the server's token with --token or TOPICPROJ_AUTH_TOKEN",
+}
+
+
 def reports_rpc_errors(
     command: Callable[[argparse.Namespace], int],
 ) -> Callable[[argparse.Namespace], int]:
@@ -51,7 +58,10 @@ def reports_rpc_errors(
         try:
             return command(args)
         except grpc.RpcError as e:
-            print(f"topicproj: {e.code().name}: {e.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+            code = e.code()  # type: ignore[attr-defined]
+            print(f"topicproj: {code.name}: {e.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+            if hint := _HINTS.get(code.name):
+                print(f"  hint: {hint.format(address=args.address)}", file=sys.stderr)
             return 1
 
     return run

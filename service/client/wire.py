@@ -159,10 +159,34 @@ def _ids(items: Sequence[ItemLike]) -> list[str]:
 
 
 def as_dict(message: Any) -> dict[str, Any]:
-    """A response as plain Python: field names as in the proto, enums by name, defaults kept."""
-    return MessageToDict(
+    """A response as plain Python: field names as in the proto, enums by name, defaults kept,
+    keys in the proto's field order (MessageToDict puts fields left at their default last)."""
+    plain = MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    return _in_field_order(plain, message.DESCRIPTOR)
+
+
+def _well_known(descriptor: Any) -> bool:
+    return str(descriptor.full_name).startswith("google.protobuf.")
+
+
+def _in_field_order(value: dict[str, Any], descriptor: Any) -> dict[str, Any]:
+    out = {}
+    for f in descriptor.fields:
+        if f.name not in value:
+            continue
+        v = value[f.name]
+        kind = f.message_type
+        # Maps and well-known types (Timestamp, Struct) have JSON forms of their own.
+        if kind is not None and not kind.GetOptions().map_entry and not _well_known(kind):
+            if isinstance(v, list):
+                v = [_in_field_order(x, kind) if isinstance(x, dict) else x for x in v]
+            elif isinstance(v, dict):
+                v = _in_field_order(v, kind)
+        out[f.name] = v
+    # Anything the descriptor does not name (well-known types' JSON forms) keeps its place.
+    return out | {k: v for k, v in value.items() if k not in out}
 
 
 def catalog_chunks(path: Path, chunk_bytes: int) -> Iterator[pb.UploadCatalogRequest]:

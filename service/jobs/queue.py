@@ -27,10 +27,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from topicproj.models.store.lease import Lease
 from topicproj.service.errors import InvalidInput, NoDataRoot, NotFound, PermissionDenied, TooMany
 from topicproj.service.metrics import ServiceMetrics
 
-from .child import train_in_child
+from .child import public_error, train_in_child
 from .spec import ENDED, Job, JobState, TrainSpec
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class TrainingJobs:
         self._running: tuple[Job, multiprocessing.process.BaseProcess] | None = None
         self._cancelled: set[str] = set()
         self._runner: asyncio.Task[None] | None = None
+        self.lease: Lease | None = None
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -161,6 +163,9 @@ class TrainingJobs:
     # -- jobs -----------------------------------------------------------------------------
 
     def start(self) -> None:
+        # This server owns the registry's training from now on: children of an earlier server
+        # still running (they should have died with it) can no longer add versions.
+        self.lease = Lease.take(self.model_root)
         self._restore()
         self.sweep_uploads()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="training")
@@ -296,14 +301,21 @@ class TrainingJobs:
                 await self._train(job)
             except Exception as e:  # never let one job stop the queue
                 log.exception("training job %s failed in the server", job.id)
-                await self._update(job, state=JobState.FAILED, error=f"server error: {e}")
+                await self._update(job, state=JobState.FAILED, error=public_error(e))
 
     async def _train(self, job: Job) -> None:
         ctx = multiprocessing.get_context("spawn")
         progress = ctx.Queue()
         proc = ctx.Process(
             target=train_in_child,
-            args=(job.spec, str(self.model_root), self.device, progress),
+            args=(
+                job.spec,
+                str(self.model_root),
+                self.device,
+                progress,
+                os.getpid(),
+                self.lease.token if self.lease is not None else None,
+            ),
             name=f"topicproj-train-{job.id}",
             daemon=True,
         )

@@ -18,7 +18,12 @@ from topicproj.models.core.explain import ItemExplanation, explain_batch
 from topicproj.models.core.labels import check_labels, merge_labels, write_labels
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.store.registry import ModelRegistry
-from topicproj.service.errors import InvalidInput, ModelVersionNotFound, NoModelRoot
+from topicproj.service.errors import (
+    InvalidInput,
+    ModelVersionNotFound,
+    NoModelRoot,
+    NonFiniteOutput,
+)
 from topicproj.service.metrics import DeadTopicTracker, ServiceMetrics
 
 from .validation import Bags
@@ -105,6 +110,12 @@ class ModelHolder:
         version = model.version_
         batch = model.vocabulary_.map_flat(keywords, counts, weights)
         Y = model.project_batch(batch).cpu().numpy()  # (items, topics)
+        if not np.isfinite(Y).all():
+            # Weights are finite (the registry refuses others) and inputs bounded, so this is
+            # a defect: fail the batch with INTERNAL, never answer a NaN with OK.
+            self.metrics.nonfinite_batches.inc()
+            log.error("model version %s projected inf or NaN; batch refused", version)
+            raise NonFiniteOutput()
         known, unknown = batch.known, batch.unknown
         out: list[Projected] = []
         row = 0
@@ -152,6 +163,7 @@ class ModelHolder:
             model = await loop.run_in_executor(None, self.registry.load, version, self.device)
             await loop.run_in_executor(None, warm_up, model)
             await loop.run_in_executor(None, self.registry.activate, version)
+            await loop.run_in_executor(None, self.registry.mark_served, version)
             self._serving = (model, DeadTopicTracker(model.n_topics, self.dead_topic_window))
             self._changed()
             self.describe()

@@ -29,6 +29,7 @@ def open_registry(settings: Settings) -> tuple[TopicModel, ModelRegistry, list[R
         # An empty root: start it with the demo model, so that the server has something.
         registry.activate(registry.add(load_model(settings)))
     model, refused = registry.load_active(settings.device)
+    registry.mark_served(model.version_)  # the first fallback should this one break later
     return model, registry, refused
 
 

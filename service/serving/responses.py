@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from topicproj.models.core.explain import ItemExplanation, TopicExplanation
+from topicproj.models.core.explain import ItemExplanation
 from topicproj.models.core.lineage import Lineage
 from topicproj.models.core.options import TrainOptions
 from topicproj.models.core.ranking import top_topics
@@ -133,23 +133,9 @@ def version_message(version: VersionInfo, serving: str) -> pb.ModelVersion:
 
 
 def explanation_message(explanation: ItemExplanation) -> pb.Explanation:
-    def topic(t: TopicExplanation) -> pb.TopicExplanation:
-        return pb.TopicExplanation(
-            topic=t.topic,
-            activation=t.activation,
-            pre_activation=t.pre_activation,
-            bias=t.bias,
-            overlap=t.overlap,
-            threshold=t.threshold,
-            sharpness=t.sharpness,
-            gate=t.gate,
-            keywords=[pb.KeywordContribution(keyword=k, contribution=c) for k, c in t.keywords],
-        )
-
-    return pb.Explanation(
-        active_topics=[topic(t) for t in explanation.active],
-        closed_topics=[topic(t) for t in explanation.closed],
-    )
+    # One schema: the offline column and this message are the same dict (`to_dict`), which
+    # ParseDict refuses if it ever names a field the contract lacks.
+    return json_format.ParseDict(explanation.to_dict(), pb.Explanation())
 
 
 def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.ProjectResponse:

@@ -84,12 +84,14 @@ def check_bags(
             where(i, "keywords"),
         )
     if weights is not None:
-        bad = ~(np.isfinite(weights) & (weights >= 0))
+        top = settings.max_keyword_weight
+        # NaN fails both comparisons, so it is refused with inf and the negatives
+        bad = ~((weights >= 0) & (weights <= top))
         if bad.any():
             j = int(np.argmax(bad))
             i = item_of(counts, j)
             raise InvalidInput(
-                f"item {i} has the weight {weights[j]}, not a finite, non-negative number",
+                f"item {i} has the weight {weights[j]}; weights are finite numbers in [0, {top:g}]",
                 where(i, "weights"),
             )
 

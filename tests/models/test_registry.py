@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 import numpy as np
 import pytest
+from safetensors.torch import load_file, save_file
 
-from topicproj.models.core.artifacts import WEIGHTS
+from topicproj.models.core.artifacts import MANIFEST, WEIGHTS, model_version
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.errors import ModelDirectoryError, UnknownVersion
+from topicproj.models.errors import ModelDirectoryError, NonFiniteError, UnknownVersion
+from topicproj.models.store.lease import Lease, LeaseLost
 from topicproj.models.store.registry import ModelRegistry
 
 from .factories import small_synthetic
@@ -81,3 +85,70 @@ def test_adding_a_damaged_directory_stores_nothing(tmp_path, two_models):
         registry.add(source)
     assert registry.versions() == []
     assert list((tmp_path / "root" / "versions").iterdir()) == []
+
+
+def poisoned_copy(model: TopicModel, directory) -> str:
+    """`model` saved with one weight set to NaN and a manifest that matches: what a training
+    run of inf produced before its options were checked. Returns the directory's version."""
+    model.save(directory)
+    tensors = load_file(directory / WEIGHTS)
+    name = next(k for k, t in tensors.items() if t.is_floating_point() and t.numel())
+    tensors[name].view(-1)[0] = float("nan")
+    save_file(tensors, directory / WEIGHTS)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    data = (directory / WEIGHTS).read_bytes()
+    manifest["files"][WEIGHTS] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    return model_version(directory)
+
+
+def test_a_version_of_nan_is_neither_added_nor_loaded(tmp_path, two_models):
+    a, b, _ = two_models
+    source = tmp_path / "nan"
+    poisoned_copy(a, source)
+    registry = ModelRegistry(tmp_path / "root")
+    with pytest.raises(ModelDirectoryError, match="inf or NaN"):
+        registry.add(source)
+    assert registry.versions() == []
+    with pytest.raises(NonFiniteError):  # and a fitted model of NaN is never written
+        kept = float(b.projector_.keyword_topics.data[0, 0])
+        b.projector_.keyword_topics.data[0, 0] = float("inf")
+        try:
+            b.save(tmp_path / "inf")
+        finally:
+            b.projector_.keyword_topics.data[0, 0] = kept
+    assert not (tmp_path / "inf").exists()
+
+
+def test_the_fallback_skips_nan_and_prefers_the_version_last_served(tmp_path, two_models):
+    a, b, _ = two_models
+    registry = ModelRegistry(tmp_path)
+    va = registry.add(a)
+    registry.activate(va)
+    registry.mark_served(va)  # what a server does once it serves a version
+    vb = registry.add(b)
+    # a NaN version stored before the registry checked (the newest of all), active, damaged
+    vn = poisoned_copy(b, registry.root / "versions" / "tmp")
+    (registry.root / "versions" / "tmp").rename(registry.root / "versions" / vn)
+    os.utime(registry.path(vn) / MANIFEST, (2e9, 2e9))
+    (registry.root / "active").write_text(vn + "\n")
+    model, refused = registry.load_active(device="cpu")
+    assert model.version_ == va  # not vb, the newest that loads: va was active and served
+    assert [r.version for r in refused] == [vn] and "inf or NaN" in refused[0].reason
+    assert vb in {v.version for v in registry.versions()}
+    # with no record of a served version, the newest finite one
+    (registry.root / "served").unlink()
+    model, _ = registry.load_active(device="cpu")
+    assert model.version_ == vb
+
+
+def test_a_version_is_added_only_under_the_current_lease(tmp_path, two_models):
+    a, b, _ = two_models
+    registry = ModelRegistry(tmp_path)
+    old = Lease.take(tmp_path)  # the server that started a job
+    assert registry.add(a, lease=old) in {v.version for v in registry.versions()}
+    Lease.take(tmp_path)  # a new server took over (the old one was killed)
+    with pytest.raises(LeaseLost):
+        registry.add(b, lease=old)
+    assert len(registry.versions()) == 1
+    assert not [p for p in (tmp_path / "versions").iterdir() if p.name.startswith(".")]

@@ -9,7 +9,7 @@ import torch
 from topicproj.models.core.device import resolve_device
 from topicproj.models.core.options import DEFAULTS, TrainOptions
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.errors import NotFittedError
+from topicproj.models.errors import NonFiniteError, NotFittedError
 
 from .factories import small_synthetic
 
@@ -122,7 +122,12 @@ def test_estimator_parameters_are_the_training_options():
         ("batch_size", 0, "batch_size must be a positive integer"),
         ("max_epochs", 0, "max_epochs must be a positive integer"),
         ("validation_fraction", 2.0, "validation_fraction must be in (0, 1)"),
-        ("learning_rate", 0.0, "learning_rate must be > 0"),
+        ("learning_rate", 0.0, "learning_rate must be in (0, 1.0]"),
+        ("learning_rate", float("inf"), "learning_rate must be a finite number"),
+        ("learning_rate", float("nan"), "learning_rate must be a finite number"),
+        ("l1", float("inf"), "l1 must be a finite number"),
+        ("l1", 1e9, "l1 must be in [0, 100.0]"),
+        ("mask_rate", float("nan"), "mask_rate must be a finite number"),
         ("device", "gpu", "unknown device 'gpu'"),
     ],
 )
@@ -139,3 +144,12 @@ def test_history_counts_dead_topics_every_epoch(activation):
     assert len(history) == model.n_epochs_ == 6
     dead = [h["dead_topics"] for h in history]
     assert all(isinstance(d, int) and 0 <= d <= 5 for d in dead)
+
+
+def test_a_loss_that_goes_non_finite_fails_training_with_a_reason(monkeypatch):
+    # Options are checked finite, so let a bad one past the check, as a defect would: the
+    # loop itself must still stop rather than train a model of NaN.
+    monkeypatch.setattr(TrainOptions, "validate", lambda self: None)
+    model = TopicModel(3, min_df=1, max_epochs=2, l1=float("inf"), device="cpu")
+    with pytest.raises(NonFiniteError, match="training loss became"):
+        model.fit([["a", "b", "c"], ["b", "c", "d"], ["a", "d"]] * 10)

@@ -82,20 +82,58 @@ def test_offline_explanations_are_a_json_column(model, model_dir, catalog_items,
     table = pq.read_table(out)
     topics = np.stack(table["topics"].to_numpy(zero_copy_only=False))
     explanations = [json.loads(e) for e in table["explanation"].to_pylist()]
-    renamed = [
-        {
-            "active_topics": [
-                dict(t, keywords=[{"contribution": c} for _, c in t["keywords"]])
-                for t in e["active"]
-            ],
-            "closed_topics": [
-                dict(t, keywords=[{"contribution": c} for _, c in t["keywords"]])
-                for t in e["closed"]
-            ],
-        }
-        for e in explanations
-    ]
-    check_exact(renamed, topics, model)
+    check_exact(explanations, topics, model)
     with pytest.raises(Exception, match="parquet"):
         project_catalog(model, [src], tmp_path / "dense.npy", explain=3, progress=False)
     assert main([*args, "--engine", "ray", "--explain", "3", "--quiet"]) == 2
+
+
+def _same(a: object, b: object, path: str = "") -> None:
+    """Equal structure, keys and strings; floats equal to float32 precision (the wire's)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), path  # JSON objects: unordered
+        for key in a:
+            _same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert float(a) == pytest.approx(float(b), rel=1e-6, abs=1e-6), path  # type: ignore[arg-type]
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_one_explanation_schema_online_and_offline(
+    server, model_dir, catalog_items, tmp_path, fast
+):
+    """The client's explanations and the offline column are the proto's `Explanation` in its
+    JSON mapping, field for field, on the same items."""
+    from google.protobuf import json_format
+
+    from topicproj.v1 import topicproj_pb2 as pb
+
+    items = [*catalog_items[:12], ["never seen"]]
+    src = tmp_path / "in.jsonl"
+    with open(src, "w", encoding="utf-8") as f:
+        for i, keywords in enumerate(items):
+            f.write(json.dumps({"id": f"m{i}", "keywords": keywords}) + "\n")
+    out = tmp_path / "out.parquet"
+    args = ["--model", str(model_dir), "--input", str(src), "--output", str(out)]
+    assert main(["project", *args, "--explain", "3", "--quiet"]) == 0
+    offline = [json.loads(e) for e in pq.read_table(out)["explanation"].to_pylist()]
+    with TopicClient(server.address) as client:
+        online = client.project(items, fast=fast, explain=3).explanations
+    assert online is not None and len(online) == len(offline) == len(items)
+    assert any(e["active_topics"] for e in offline) and any(e["closed_topics"] for e in offline)
+    for mine, theirs in zip(offline, online, strict=True):
+        _same(mine, theirs)
+        # The offline JSON is the message's JSON mapping: it parses as one, nothing left over.
+        message = json_format.ParseDict(mine, pb.Explanation())
+        _same(
+            json_format.MessageToDict(
+                message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            ),
+            mine,
+        )

@@ -158,7 +158,7 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         for bad, fragment in [
             ({"topics": 1}, "n_topics must be at least 2"),
             ({"topics": 4, "activation": "tanh"}, "activation must be one of"),
-            ({"l1": -1.0}, "l1 must be >= 0"),
+            ({"l1": -1.0}, "l1 must be in [0, 100.0]"),
             ({"topics": 4, "catalog_path": "missing.jsonl"}, "no catalog file"),
             ({"topics": 4, "upload_id": "f" * 32}, "no upload"),
             ({"catalog_path": ""}, "set one of catalog_path and upload_id"),
@@ -170,7 +170,7 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         with pytest.raises(grpc.RpcError) as e:  # the field at fault, machine-readable
             client.start_training(catalog_path="catalog.jsonl", l1=-1.0)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert field_violations(e.value) == [("options.l1", "l1 must be >= 0, got -1.0")]
+        assert field_violations(e.value) == [("options.l1", "l1 must be in [0, 100.0], got -1.0")]
         with pytest.raises(grpc.RpcError) as e:
             client.training_job("nope")
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
