@@ -19,6 +19,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 JOB = "topicproj"
 SERVED = 'rpc=~"Project|ProjectStream|ModelInfer"'
+# The traffic alerts (see benchmarks/RESULTS.md, "Watching traffic"): the drift score above
+# which a window is further from the training baseline than the release-year calibration's
+# no-drift splits ever were, the unknown-keyword excess over the baseline's held-out rate, and
+# the items a window needs before either is trusted.
+DRIFT_THRESHOLD = 0.002
+UNKNOWN_EXCESS = 0.1
+MIN_WINDOW_ITEMS = 5000
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,70 @@ ALERTS = [
                 "topicproj_unknown_keyword_ratio_count": "0+100x90",
             },
             eval_time="80m",
+        ),
+    ),
+    Alert(
+        "TopicprojTopicDriftHigh",
+        f"topicproj_topic_drift > {DRIFT_THRESHOLD} "
+        f"and topicproj_traffic_window_items >= {MIN_WINDOW_ITEMS}",
+        "30m",
+        "warn",
+        "traffic on {{ $labels.instance }} has drifted from the model's training catalog",
+        "The topic distribution of the last window of items (topicproj traffic --address "
+        "HOST:PORT shows it) is further from the training baseline than random halves of a "
+        f"catalog ever are (Jensen-Shannon divergence over {DRIFT_THRESHOLD}; calibrated on a "
+        "release-year split, see benchmarks/RESULTS.md). Look at the topics that moved most and "
+        "the unknown keywords that recur. A few topics grew or shrank: the model still explains "
+        "the traffic; relabel if their meaning shifted, nothing else. Many items with no topic, "
+        "or unknown keywords forming themes: train a child on recent data (topicproj jobs start "
+        "--parent VERSION, with --add-topics K for K new themes), check it with topicproj "
+        "drift --model NEW --input RECENT, and activate it.",
+        Case(
+            {
+                'topicproj_topic_drift{instance="a:9095"}': "0.001x10 0.01x50",
+                'topicproj_traffic_window_items{instance="a:9095"}': "10000x60",
+            },
+            [{"instance": "a:9095"}],
+            "55m",
+        ),
+        Case(
+            {
+                'topicproj_topic_drift{instance="a:9095"}': "0.001x60",
+                'topicproj_traffic_window_items{instance="a:9095"}': "10000x60",
+                'topicproj_topic_drift{instance="b:9095"}': "0.05x60",
+                'topicproj_traffic_window_items{instance="b:9095"}': "200x60",
+            },
+            eval_time="55m",
+        ),
+    ),
+    Alert(
+        "TopicprojUnknownKeywordsRising",
+        f"topicproj_traffic_unknown_keywords_ratio - topicproj_baseline_unknown_keywords_ratio "
+        f"> {UNKNOWN_EXCESS} and topicproj_traffic_window_items >= {MIN_WINDOW_ITEMS}",
+        "30m",
+        "warn",
+        "traffic on {{ $labels.instance }} brings more unknown keywords than training predicted",
+        f"Over {round(UNKNOWN_EXCESS * 100)} points more of the window's keywords are unknown "
+        "than of held-out training items (the model's baseline): the vocabulary is aging. "
+        "topicproj traffic lists the unknown keywords that recur: if they are new themes, "
+        "train a child with --add-topics K (K about the number of themes) so that they get "
+        "topics; if they are spellings or another field, fix the client instead.",
+        Case(
+            {
+                'topicproj_traffic_unknown_keywords_ratio{instance="a:9095"}': "0.3x10 0.6x50",
+                'topicproj_baseline_unknown_keywords_ratio{instance="a:9095"}': "0.3x60",
+                'topicproj_traffic_window_items{instance="a:9095"}': "10000x60",
+            },
+            [{"instance": "a:9095"}],
+            "55m",
+        ),
+        Case(
+            {
+                'topicproj_traffic_unknown_keywords_ratio{instance="a:9095"}': "0.35x60",
+                'topicproj_baseline_unknown_keywords_ratio{instance="a:9095"}': "0.3x60",
+                'topicproj_traffic_window_items{instance="a:9095"}': "10000x60",
+            },
+            eval_time="55m",
         ),
     ),
     Alert(

@@ -111,6 +111,26 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
         "The data-drift signal: the share of an item's keywords the model does not know.",
     ),
     (
+        "Topic drift against the training baseline",
+        "short",
+        [("{{instance}}", "topicproj_topic_drift")],
+        "Jensen-Shannon divergence (0-1) of the traffic window's topic shares against the "
+        "model's training catalog; TopicprojTopicDriftHigh fires above its calibrated "
+        "threshold. topicproj traffic shows which topics moved.",
+    ),
+    (
+        "Items no topic explains, and unknown keywords, against the baseline",
+        "percentunit",
+        [
+            ("no topic {{instance}}", "topicproj_unassigned_items_ratio"),
+            ("no topic, training", "max(topicproj_baseline_unassigned_items_ratio)"),
+            ("unknown keywords {{instance}}", "topicproj_traffic_unknown_keywords_ratio"),
+            ("unknown keywords, held-out", "max(topicproj_baseline_unknown_keywords_ratio)"),
+        ],
+        "The traffic window's share of items with no active topic and of keywords outside the "
+        "vocabulary, each beside the model's own figure from training.",
+    ),
+    (
         "Model version",
         "short",
         [

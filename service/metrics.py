@@ -8,8 +8,10 @@ process and platform collectors are registered on it too (per worker with `--wor
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from prometheus_client import (
@@ -22,7 +24,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -73,6 +75,80 @@ class BulkHistogram(Collector):
             buckets=[(floatToGoString(u), c) for u, c in zip(self.upper, cumulative, strict=True)],
             sum_value=total,
         )
+
+
+class TrafficCollector(Collector):
+    """The served version's traffic profile against its baseline, computed at scrape time.
+
+    `source` returns the profile (`TrafficProfiles.report()`), the same one `GetTraffic`
+    answers with, so metrics and RPC agree. Drift is NaN while there is nothing to compare
+    (no baseline, or no traffic yet): an alert comparing it is then false, not zero.
+    Per-topic series only when `per_topic` (topics x series per server).
+    """
+
+    def __init__(
+        self, source: Callable[[], dict[str, Any]], per_topic: bool, registry: CollectorRegistry
+    ) -> None:
+        self.source = source
+        self.per_topic = per_topic
+        registry.register(self)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # collected lazily: the source may not be ready at registration
+
+    def collect(self) -> Iterator[Metric]:
+        r = self.source()
+
+        def value(x: float | None) -> float:
+            return math.nan if x is None else float(x)
+
+        has_items = r["window_items"] > 0
+        yield GaugeMetricFamily(
+            "topicproj_topic_drift",
+            "Jensen-Shannon divergence (base 2, 0-1) of the traffic window's topic shares "
+            "against the served model's training baseline; NaN: no baseline or no traffic",
+            value=value(r["drift"]),
+        )
+        yield GaugeMetricFamily(
+            "topicproj_unassigned_items_ratio",
+            "Share of the traffic window's items on which no topic is active",
+            value=value(r["unassigned_ratio"] if has_items else None),
+        )
+        yield GaugeMetricFamily(
+            "topicproj_baseline_unassigned_items_ratio",
+            "Share of the served model's training items on which no topic is active",
+            value=value(r["baseline_unassigned_ratio"]),
+        )
+        yield GaugeMetricFamily(
+            "topicproj_traffic_unknown_keywords_ratio",
+            "Share of the traffic window's keywords not in the vocabulary",
+            value=value(r["unknown_keyword_ratio"] if has_items else None),
+        )
+        yield GaugeMetricFamily(
+            "topicproj_baseline_unknown_keywords_ratio",
+            "Share of held-out training items' keywords outside a vocabulary fitted without "
+            "them: what traffic like the training catalog's brings",
+            value=value(r["baseline_unknown_keyword_ratio"]),
+        )
+        yield GaugeMetricFamily(
+            "topicproj_traffic_window_items",
+            "Items in the traffic window of the served version",
+            value=float(r["window_items"]),
+        )
+        yield GaugeMetricFamily(
+            "topicproj_traffic_window_age_seconds",
+            "Time since the oldest item of the traffic window arrived",
+            value=float(r["window_age_seconds"]),
+        )
+        if self.per_topic:
+            share = GaugeMetricFamily(
+                "topicproj_topic_active_ratio",
+                "Share of the traffic window's items on which the topic is active",
+                labels=["topic"],
+            )
+            for t in r["topics"]:
+                share.add_metric([str(t["topic"])], t["share"])
+            yield share
 
 
 class ServiceMetrics:
@@ -219,6 +295,10 @@ class ServiceMetrics:
         self.job_failures = Counter(
             "topicproj_training_job_failures", "Training jobs that ended FAILED", registry=r
         )
+
+    def watch_traffic(self, source: Callable[[], dict[str, Any]], per_topic: bool) -> None:
+        """Export the traffic profile `source` returns (see `TrafficCollector`)."""
+        TrafficCollector(source, per_topic, self.registry)
 
     def describe_model(
         self, version: str, topics: int, vocabulary: int, activation: str, device: str

@@ -143,6 +143,25 @@ class Settings(BaseSettings):
     dead_topic_window: int = Field(
         10000, ge=1, description="items seen before a silent topic counts as dead"
     )
+    # Traffic profile (GetTraffic, topicproj_topic_drift): the recent items of each served
+    # version in a ring of buckets, compared with the model's training baseline. The window
+    # holds traffic_buckets x traffic_bucket_items items; the alert thresholds of
+    # deploy/generate.py were calibrated on 10,000 (see benchmarks/RESULTS.md).
+    traffic_profile: bool = Field(
+        True, description="keep a profile of recent traffic per served version (GetTraffic)"
+    )
+    traffic_bucket_items: int = Field(
+        1000, ge=1, description="items per bucket of the traffic window"
+    )
+    traffic_buckets: int = Field(10, ge=1, description="buckets in the traffic window")
+    traffic_unknown_keywords: int = Field(
+        2000, ge=1, description="unknown keywords the traffic profile tracks at most (a sketch)"
+    )
+    traffic_topic_series: bool = Field(
+        False,
+        description="also export one metric series per topic (its active share): topics x "
+        "series per server, so off by default",
+    )
     drain_seconds: float = Field(
         5.0,
         ge=0.0,

@@ -62,6 +62,7 @@ def table(results: Sequence[Result], in_process: dict[Scenario, float]) -> list[
             ("oip", "batched / Open Inference Protocol"),
             ("rayserve", "batched / Ray Serve"),
             ("plain", "batched / plain grpc.aio"),
+            ("noprofile", "profile on / off"),
         ]:
             other = by_kind.get(kind)
             if _comparable(base, other):

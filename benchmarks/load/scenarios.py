@@ -93,6 +93,7 @@ SERVER_KINDS = (
     "tritonclient",
     "rayserve",
     "plain",
+    "noprofile",
     "workersN",
 )
 DEFAULT_SERVERS = "batched,unbatched,noop"
@@ -165,6 +166,9 @@ def server_configs(
             out.append(
                 ServerConfig("plain grpc.aio, no batching", (), kind, peer="unbatched_server")
             )
+        elif kind == "noprofile":
+            name = "batched, no traffic profile"
+            out.append(ServerConfig(name, (*batching, *no_cache, "--no-traffic-profile"), kind))
         elif kind == "training":
             name = "batched, while a job trains"
             out.append(ServerConfig(name, (*batching, *no_cache), kind, train=True))

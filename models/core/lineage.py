@@ -33,10 +33,18 @@ class Lineage:
     threshold: float = KEPT_SIMILARITY
     keywords_added: int = 0  # keywords the parent did not have
     keywords_dropped: int = 0  # parent keywords this version no longer has
+    # Topics grown on top of the parent's (`fit(..., add_topics=K)`): the last K, new whatever
+    # their similarity, which is then to the closest parent topic of any number.
+    added_topics: int = 0
     new: list[bool] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "new", [s < self.threshold for s in self.similarity])
+        first_added = len(self.similarity) - self.added_topics
+        object.__setattr__(
+            self,
+            "new",
+            [s < self.threshold or k >= first_added for k, s in enumerate(self.similarity)],
+        )
 
     @property
     def kept(self) -> int:
@@ -55,6 +63,7 @@ class Lineage:
             threshold=float(data.get("threshold", KEPT_SIMILARITY)),
             keywords_added=int(data.get("keywords_added", 0)),
             keywords_dropped=int(data.get("keywords_dropped", 0)),
+            added_topics=int(data.get("added_topics", 0)),
         )
 
 
@@ -84,20 +93,31 @@ def similarity_matrix(
 def match_topics(similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The renumbering that maximises total similarity: (order, matched).
 
-    `order[k]` is the child topic that becomes topic k; `matched[k]` its similarity to parent
-    topic k. Child and parent have the same number of topics.
+    `similarity` is (child topics, parent topics). `order[k]` is the child topic that becomes
+    topic k; for k below the parent's topic count, `matched[k]` is its similarity to parent
+    topic k. A child with more topics than its parent (topics added) has its unmatched topics
+    numbered after the parent's, in their own order, each with its similarity to the closest
+    parent topic.
     """
     from scipy.optimize import linear_sum_assignment
 
-    if similarity.shape[0] != similarity.shape[1]:
+    n_child, n_parent = similarity.shape
+    if n_child < n_parent:
         raise ValueError(
-            f"a child has its parent's number of topics, got {similarity.shape[0]} "
-            f"for a parent with {similarity.shape[1]}"
+            f"a child has at least its parent's number of topics, got {n_child} "
+            f"for a parent with {n_parent}"
         )
     child, parent = linear_sum_assignment(similarity, maximize=True)
-    order = np.empty(similarity.shape[1], dtype=np.int64)
+    order = np.empty(n_child, dtype=np.int64)
     order[parent] = child
-    return order, similarity[order, np.arange(similarity.shape[1])]
+    order[n_parent:] = np.setdiff1d(np.arange(n_child), child)
+    matched = np.concatenate(
+        [
+            similarity[order[:n_parent], np.arange(n_parent)],
+            similarity[order[n_parent:]].max(axis=1),
+        ]
+    )
+    return order, matched
 
 
 def extend_topics(

@@ -25,6 +25,7 @@ from .lineage import Lineage, extend_topics, match_topics, similarity_matrix
 from .options import DEFAULTS, TrainOptions
 from .projector import Projector, ProjectorConfig
 from .sparse import SparseBatch
+from .traffic import Baseline, TrafficCounts
 from .vocabulary import Vocabulary
 
 Items = Sequence[Sequence[str]]
@@ -118,6 +119,7 @@ class TopicModel(EstimatorProtocol):
         y: Any = None,
         *,
         parent: TopicModel | None = None,
+        add_topics: int = 0,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> TopicModel:
         """Fit on `X`, a sequence of keyword lists (one per item).
@@ -127,6 +129,12 @@ class TopicModel(EstimatorProtocol):
         weights from the items that use them; keywords `X` no longer has are dropped), and once
         trained they are renumbered to match the parent's (see `lineage.py`), with
         the parent's labels kept on the topics that kept their meaning. `init` is then unused.
+        `add_topics` (with a parent) grows the child by that many new topics, numbered after the
+        parent's and started from what the parent explains worst (see `emerging.py`); the child
+        then has the parent's topics plus `add_topics`, which must be `n_topics`.
+
+        The fitted model keeps a `baseline_` of its training catalog in topic space (see
+        `traffic.py`), which serving and `topicproj drift` compare traffic with.
 
         `on_epoch`, when given, receives each epoch's entry of the training history (epoch,
         train_loss, validation_loss) as the epoch ends: for progress reports.
@@ -136,12 +144,18 @@ class TopicModel(EstimatorProtocol):
             raise ValueError("cannot fit on an empty catalog")
         if parent is not None:
             parent._check_fitted()
-            if (parent.n_topics, parent.activation) != (self.n_topics, self.activation):
+            if add_topics < 0:
+                raise ValueError(f"add_topics must be >= 0, got {add_topics}")
+            want = (parent.n_topics + add_topics, parent.activation)
+            if want != (self.n_topics, self.activation):
+                grown = f" plus {add_topics} added" if add_topics else ""
                 raise ValueError(
                     f"a child keeps its parent's topics and activation: the parent has "
-                    f"{parent.n_topics} topics with {parent.activation!r}, this model "
+                    f"{parent.n_topics} topics{grown} with {parent.activation!r}, this model "
                     f"{self.n_topics} with {self.activation!r}"
                 )
+        elif add_topics:
+            raise ValueError("add_topics grows a parent's topics; give a parent")
         from topicproj.models.training.loop import initial_topics, train  # only fitting needs them
 
         device = resolve_device(self.device)
@@ -176,7 +190,7 @@ class TopicModel(EstimatorProtocol):
                 projector.keyword_topics.copy_(torch.from_numpy(topics.T))
                 decoder.topic_keywords.copy_(torch.from_numpy(topics))
             else:
-                _start_from(parent, vocab, csr, projector, decoder, self.random_state)
+                _start_from(parent, vocab, csr, projector, decoder, self.random_state, add_topics)
         result = train(
             projector, decoder, csr, options, device, progress=self.verbose, on_epoch=on_epoch
         )
@@ -191,7 +205,27 @@ class TopicModel(EstimatorProtocol):
         self.lineage_ = None
         if parent is not None:
             self.align_to(parent)
+        self.baseline_ = self._training_baseline(X, batch)
         return self
+
+    def _training_baseline(self, X: Items, batch: SparseBatch) -> Baseline:
+        """The training catalog's counts in topic space, and the unknown-keyword rate of
+        held-out items: the share of their keywords outside a vocabulary fitted on the other
+        items (`validation_fraction` of them held out, drawn with `random_state`)."""
+        counts = TrafficCounts.zeros(self.n_topics)
+        step = 8192
+        for s in range(0, len(batch), step):
+            part = batch.rows(s, min(s + step, len(batch)))
+            Y = self.project_batch(part).cpu().numpy()
+            counts.add(TrafficCounts.of_batch(Y, part.known, part.unknown))
+        order = np.random.default_rng(self.random_state).permutation(len(X))
+        n_val = min(max(1, round(len(X) * self.validation_fraction)), len(X) - 1)
+        fitted_on = Vocabulary.fit(
+            [X[i] for i in order[n_val:]], min_df=self.min_df, max_size=self.max_vocabulary
+        )
+        held_out = fitted_on.map_batch([X[i] for i in order[:n_val]])
+        sent = int(held_out.known.sum() + held_out.unknown.sum())
+        return Baseline(counts, int(held_out.unknown.sum()) / max(sent, 1))
 
     # -- lineage ---------------------------------------------------------------------------------
 
@@ -214,6 +248,7 @@ class TopicModel(EstimatorProtocol):
             similarity=[round(float(s), 6) for s in matched],
             keywords_added=len(self.vocabulary_) - shared,
             keywords_dropped=len(parent.vocabulary_) - shared,
+            added_topics=self.n_topics - parent.n_topics,
         )
         self.label_overrides_ = {
             k: label
@@ -356,6 +391,7 @@ class TopicModel(EstimatorProtocol):
             "training": self.train_result_.to_dict() if hasattr(self, "train_result_") else None,
             "data": getattr(self, "data_summary_", None),
             "lineage": lineage.to_dict() if (lineage := getattr(self, "lineage_", None)) else None,
+            "baseline": b.to_dict() if (b := getattr(self, "baseline_", None)) else None,
         }
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -415,6 +451,9 @@ class TopicModel(EstimatorProtocol):
             model.n_epochs_ = model.train_result_.epochs
         model.data_summary_ = info.get("data")
         model.lineage_ = Lineage.from_dict(info["lineage"]) if info.get("lineage") else None
+        # Model directories written before baselines existed load with none: drift is then
+        # reported as unavailable.
+        model.baseline_ = Baseline.from_dict(info["baseline"]) if info.get("baseline") else None
         model.label_overrides_ = read_labels(path, config.n_topics)
         model.version_ = model_version(path)
         model.path_ = Path(path)
@@ -428,6 +467,7 @@ def _start_from(
     projector: Projector,
     decoder: KeywordDecoder,
     seed: int,
+    add_topics: int = 0,
 ) -> None:
     """Initialise `projector` and `decoder` (over `vocab`) from `parent`'s trained weights.
 
@@ -435,6 +475,10 @@ def _start_from(
     are the parent's. New keywords get weights in the parent's topics from the items that use
     them (`extend_topics`), a decoder weight of 0 and their frequency prior, so the decoder
     predicts them at their base rate until training teaches it more.
+
+    `add_topics` more topics follow the parent's: their keyword weights (in the projector and
+    the decoder) from the residual the parent leaves (`emerging.residual_topics`), their bias
+    and activation parameters the median of the parent's topics'.
     """
     p_index = {k: i for i, k in enumerate(parent.vocabulary_.keywords)}
     shared = np.array([j for j, k in enumerate(vocab.keywords) if k in p_index], dtype=np.int64)
@@ -443,13 +487,26 @@ def _start_from(
     from_parent = np.array([p_index[vocab.keywords[j]] for j in shared], dtype=np.int64)
     new = np.setdiff1d(np.arange(len(vocab)), shared)
     Wp = parent.projector_.keyword_topics.detach().cpu().numpy()  # (parent keywords, topics)
-    W = np.zeros((len(vocab), parent.n_topics), dtype=np.float32)
-    W[shared] = Wp[from_parent]
-    W[new] = extend_topics(X, Wp[from_parent], shared, seed)
+    kp = parent.n_topics
+    W = np.zeros((len(vocab), kp + add_topics), dtype=np.float32)
+    W[shared, :kp] = Wp[from_parent]
+    W[new, :kp] = extend_topics(X, Wp[from_parent], shared, seed)
+    added = None
+    if add_topics:
+        from .emerging import residual_topics
+
+        added = residual_topics(X, Wp[from_parent], shared, add_topics, seed)  # (added, vocab)
+        W[:, kp:] = added.T
     state = {k: v.detach().cpu() for k, v in parent.projector_.state_dict().items()}
+    for name, t in state.items():  # per-topic vectors grow by the median of the parent's
+        if name != "keyword_topics" and t.dim() == 1 and t.shape[0] == kp and add_topics:
+            state[name] = torch.cat([t, t.median().repeat(add_topics)])
     projector.load_state_dict({**state, "keyword_topics": torch.from_numpy(W)})
     Dp = parent.decoder_.topic_keywords.detach().cpu()
     decoder.topic_keywords.zero_()
-    decoder.topic_keywords[:, torch.from_numpy(shared)] = Dp[:, torch.from_numpy(from_parent)]
+    decoder.topic_keywords[:kp, torch.from_numpy(shared)] = Dp[:, torch.from_numpy(from_parent)]
+    if added is not None:
+        scale = float(Dp.norm(dim=1).median()) / float(np.median(np.linalg.norm(added, axis=1)))
+        decoder.topic_keywords[kp:] = torch.from_numpy(added * max(scale, 0.0))
     prior_p = parent.decoder_.prior.detach().cpu()
     decoder.prior[torch.from_numpy(shared)] = prior_p[torch.from_numpy(from_parent)]

@@ -168,11 +168,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .versions import resolve_model
 
         parent = TopicModel.load(resolve_model(args.parent, args.model_root), device=args.device)
-    # A child continues its parent: the options not given are the parent's.
+    if args.add_topics and parent is None:
+        raise TopicprojError("--add-topics grows a parent's topics: give --parent")
+    # A child continues its parent: the options not given are the parent's, and its topics
+    # are the parent's plus any added.
     options = (parent.options if parent is not None else DEFAULTS).replace(**given)
+    if parent is not None and args.add_topics and "n_topics" not in given:
+        options = options.replace(n_topics=parent.n_topics + args.add_topics)
     catalog, _ = _catalog(args)
     model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
-    model.fit(catalog.keywords, parent=parent, on_epoch=_epoch_lines(args, options.max_epochs))
+    model.fit(
+        catalog.keywords,
+        parent=parent,
+        add_topics=args.add_topics,
+        on_epoch=_epoch_lines(args, options.max_epochs),
+    )
     model.data_summary_ = {
         "source": catalog.source,
         "items": len(catalog),
@@ -196,7 +206,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             ln = model.lineage_
             print(
                 f"from parent {ln.parent or args.parent}: {ln.kept} of {len(ln.similarity)} "
-                f"topics kept their meaning (similarity >= {ln.threshold}); "
+                f"topics kept their meaning (similarity >= {ln.threshold}), "
+                f"{ln.added_topics} added; "
                 f"{ln.keywords_added} keywords added, {ln.keywords_dropped} dropped",
                 file=sys.stderr,
             )
@@ -445,6 +456,14 @@ def add_parsers(sub: Any) -> None:
         metavar="VERSION|DIR",
         help="train a child of this model: its topics start from the parent's and keep their "
         "numbers; options not given are the parent's",
+    )
+    p.add_argument(
+        "--add-topics",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --parent: K new topics after the parent's, started from what the parent "
+        "explains worst (watch `topicproj traffic` for when)",
     )
     p.add_argument("--model-root", help="registry where --parent VERSION is looked up")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")

@@ -17,7 +17,7 @@ from pathlib import Path
 from topicproj.models.errors import ModelDirectoryError, OptionError, TopicprojError
 from topicproj.service.version import package_version
 
-from . import call, local, remote, serve, versions
+from . import call, local, remote, serve, traffic, versions
 from .interrupts import Interrupted, signals_raise
 from .options import option_flag
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_parsers(sub)
     remote.add_parsers(sub)
     call.add_parsers(sub)
+    traffic.add_parsers(sub)
     return parser
 
 

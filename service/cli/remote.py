@@ -100,6 +100,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 activate_on_success=args.activate,
                 parent_version=args.parent or "",
                 from_scratch=args.from_scratch,
+                add_topics=args.add_topics,
                 **fields,
             )
             if not args.watch:
@@ -141,6 +142,13 @@ def add_parsers(sub: Any) -> None:
     )
     start.add_argument(
         "--from-scratch", action="store_true", help="no parent: options not given are defaults"
+    )
+    a.add_argument(
+        "--add-topics",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K new topics after the parent's, started from what the parent explains worst",
     )
     a.add_argument("--watch", action="store_true", help="print every epoch until it ends")
     a.add_argument("--format", choices=FORMATS, help="default: told by the file's extension")

@@ -131,6 +131,11 @@ class TopicClient(_Client):
         request = start_training_request(**fields)
         return as_dict(self._stub.StartTraining(request, **self._call()).job)
 
+    def traffic(self, version: str = "", top_unknown_keywords: int | None = None) -> dict[str, Any]:
+        """The served (or `version`'s) traffic profile against its training baseline."""
+        request = pb.GetTrafficRequest(version=version, top_unknown_keywords=top_unknown_keywords)
+        return as_dict(self._stub.GetTraffic(request, **self._call()))
+
     def training_job(self, job_id: str) -> dict[str, Any]:
         request = pb.GetTrainingJobRequest(job_id=job_id)
         return as_dict(self._stub.GetTrainingJob(request, **self._call()).job)
@@ -221,6 +226,12 @@ class AsyncTopicClient(_Client):
     async def start_training(self, **fields: Any) -> dict[str, Any]:
         request = start_training_request(**fields)
         return as_dict((await self._stub.StartTraining(request, **self._call())).job)
+
+    async def traffic(
+        self, version: str = "", top_unknown_keywords: int | None = None
+    ) -> dict[str, Any]:
+        request = pb.GetTrafficRequest(version=version, top_unknown_keywords=top_unknown_keywords)
+        return as_dict(await self._stub.GetTraffic(request, **self._call()))
 
     async def training_job(self, job_id: str) -> dict[str, Any]:
         request = pb.GetTrainingJobRequest(job_id=job_id)

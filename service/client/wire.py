@@ -206,17 +206,19 @@ def start_training_request(
     activate_on_success: bool = False,
     parent_version: str = "",
     from_scratch: bool = False,
+    add_topics: int = 0,
     **options: Any,
 ) -> pb.StartTrainingRequest:
     """`options` are `TrainingOptions` fields (topics, activation, l1, seed, ...); those not
     given take the parent's values, or the server's defaults with `from_scratch`. The parent
-    is `parent_version`, or the served version when it is empty. A misspelt option raises
-    ValueError before anything is sent."""
+    is `parent_version`, or the served version when it is empty; `add_topics` new topics grow
+    on top of its. A misspelt option raises ValueError before anything is sent."""
     request = pb.StartTrainingRequest(
         format=format,
         activate_on_success=activate_on_success,
         parent_version=parent_version,
         from_scratch=from_scratch,
+        add_topics=add_topics,
         options=pb.TrainingOptions(**options),
     )
     if upload_id:

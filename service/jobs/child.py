@@ -83,6 +83,7 @@ def train_in_child(
         model.fit(
             catalog.keywords,
             parent=parent,
+            add_topics=spec.add_topics,
             on_epoch=lambda entry: progress.put(("epoch", entry)),
         )
         lease = Lease(Path(model_root), lease_token) if lease_token is not None else None

@@ -35,6 +35,7 @@ class TrainSpec:
     options: TrainOptions
     activate_on_success: bool
     parent: str | None = None  # the registry version it trains from; None: from scratch
+    add_topics: int = 0  # new topics on top of the parent's
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class TrainSpec:
             "options": self.options.to_dict(),
             "activate_on_success": self.activate_on_success,
             "parent": self.parent,
+            "add_topics": self.add_topics,
         }
 
     @classmethod
@@ -64,6 +66,7 @@ class TrainSpec:
             options=options,
             activate_on_success=bool(record["activate_on_success"]),
             parent=record.get("parent"),
+            add_topics=int(record.get("add_topics", 0)),
         )
 
 
@@ -78,7 +81,8 @@ def spec_from_request(
     The base is the parent's options when the job trains from `parent`, else `TrainOptions`'
     defaults. Each option of the request's `TrainingOptions` has presence; the ones set
     replace the base, and `TrainOptions` says which proto field is which option. A child keeps
-    its parent's topic count and activation; asking for others is refused.
+    its parent's activation, and its topic count plus `add_topics`; asking for others is
+    refused.
     """
     if not catalog.is_file():
         raise NotFound(f"no catalog file {catalog.name!r}")
@@ -89,21 +93,33 @@ def spec_from_request(
         for field, option in TrainOptions.proto_fields().items()
     }
     given = {option: value for option, value in given.items() if value is not None}
+    add = request.add_topics
+    if add and parent_options is None:
+        raise InvalidInput("add_topics grows a parent's topics; give no from_scratch", "add_topics")
+    base = parent_options or TrainOptions()
+    if add:
+        given.setdefault("n_topics", base.n_topics + add)
     try:
-        options = (parent_options or TrainOptions()).replace(**given)
+        options = base.replace(**given)
     except OptionError as e:  # named as the caller named it: the request's field
         field = _proto_name(e.option)
         raise InvalidInput(e.named(field), f"options.{field}") from None
     if parent_options is not None:
-        for option in ("n_topics", "activation"):
-            if getattr(options, option) != getattr(parent_options, option):
+        wanted = {
+            "n_topics": parent_options.n_topics + add,
+            "activation": parent_options.activation,
+        }
+        for option, value in wanted.items():
+            if getattr(options, option) != value:
                 raise InvalidInput(
-                    f"{_proto_name(option)} must stay {getattr(parent_options, option)!r}, the "
-                    f"parent {parent}'s: a child keeps its parent's topics; set from_scratch to "
-                    "train anew",
+                    f"{_proto_name(option)} must be {value!r}: the parent {parent}'s"
+                    + (f" plus add_topics={add}" if add and option == "n_topics" else "")
+                    + "; a child keeps its parent's topics; set from_scratch to train anew",
                     f"options.{_proto_name(option)}",
                 )
-    return TrainSpec(catalog, request.format or None, options, request.activate_on_success, parent)
+    return TrainSpec(
+        catalog, request.format or None, options, request.activate_on_success, parent, add
+    )
 
 
 def _proto_name(option: str) -> str:

@@ -62,11 +62,14 @@ class Batcher(Generic[Work, Result]):
         wait_when_idle: bool = False,
         retry_delay_ms: float = 100.0,
         tracing: Tracing | None = None,
+        after: Callable[[list[Work], list[Result]], None] | None = None,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
-        # Bookkeeping of a computed batch (metrics), run in the worker thread once its requests
-        # have their results: after them, and before the next batch's compute.
+        # Bookkeeping of a computed batch, run in the worker thread once its requests have
+        # their results: after them, and before the next batch's compute. `record` sees the
+        # results (metrics); `after` the requests too (the traffic profile needs the keywords).
         self.record = record
+        self.after = after
         self.max_batch_items = max_batch_items
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue_items = max_queue_items
@@ -197,12 +200,18 @@ class Batcher(Generic[Work, Result]):
         for p, result in zip(taken, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
-        if self.record is not None and results:
+        if (self.record is not None or self.after is not None) and results:
             # Not awaited: the waiting requests resume now. The one worker thread runs it
             # before the next batch, so the bookkeeping sees batches in order.
-            recorded = loop.run_in_executor(self._executor, self.record, results)
+            works = [p.work for p in taken]
+            recorded = loop.run_in_executor(self._executor, self._bookkeeping, works, results)
             recorded.add_done_callback(_log_failure)
 
+    def _bookkeeping(self, works: list[Work], results: list[Result]) -> None:
+        if self.record is not None:
+            self.record(results)
+        if self.after is not None:
+            self.after(works, results)
 
 class Lanes(Generic[Work, Result]):
     """Two batchers: small requests never queue behind large ones.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from topicproj.models.core.explain import ItemExplanation
@@ -70,6 +72,31 @@ def lineage_message(lineage: Lineage | None) -> pb.Lineage | None:
         kept_topic_count=lineage.kept,
         keywords_added=lineage.keywords_added,
         keywords_dropped=lineage.keywords_dropped,
+        added_topic_count=lineage.added_topics,
+    )
+
+
+def traffic_message(report: dict[str, Any]) -> pb.GetTrafficResponse:
+    """`TrafficProfiles.report()` as the response; the baseline fields unset without one."""
+    age = duration_pb2.Duration()
+    age.FromNanoseconds(round(report["window_age_seconds"] * 1e9))
+    return pb.GetTrafficResponse(
+        version=report["version"],
+        has_baseline=report["has_baseline"],
+        drift=report["drift"],
+        window_items=report["window_items"],
+        window_capacity=report["window_capacity"],
+        window_age=age,
+        items_seen=report["items_seen"],
+        unassigned_ratio=report["unassigned_ratio"],
+        baseline_unassigned_ratio=report["baseline_unassigned_ratio"],
+        unknown_keyword_ratio=report["unknown_keyword_ratio"],
+        baseline_unknown_keyword_ratio=report["baseline_unknown_keyword_ratio"],
+        topics=[pb.TopicTraffic(**t) for t in report["topics"]],
+        moved_topics=report["moved_topics"],
+        unknown_keywords=[pb.UnknownKeyword(**u) for u in report["unknown_keywords"]],
+        keyword_lengths=report["keyword_lengths"],
+        baseline_keyword_lengths=report["baseline_keyword_lengths"] or [],
     )
 
 

@@ -39,6 +39,7 @@ from .limits import OFF_LOOP_KEYWORDS, KeywordBudget
 from .oip import OpenInferenceServicer
 from .servicer import TopicProjectionServicer
 from .tracing import Tracing
+from .traffic import TrafficProfiles
 from .validation import Bags
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,12 @@ class ProjectionServer:
             dead_topic_window=settings.dead_topic_window,
             registry=registry,
         )
+        # The traffic profile: fed by the batcher after each batch, read by GetTraffic and the
+        # metrics endpoint.
+        self.traffic: TrafficProfiles | None = None
+        if settings.traffic_profile:
+            self.traffic = TrafficProfiles(self.holder, settings)
+            self.metrics.watch_traffic(self.traffic.report, settings.traffic_topic_series)
         self.jobs: TrainingJobs | None = None
         # grpc shares a port with any other process that binds it with SO_REUSEPORT, which is on
         # by default: a second server on a busy port would start and take half its traffic.
@@ -144,6 +151,7 @@ class ProjectionServer:
                 wait_when_idle=s.wait_when_idle,
                 retry_delay_ms=s.retry_delay_ms,
                 tracing=self.tracing,
+                after=self.traffic.record if self.traffic is not None else None,
             )
 
         # Requests small enough to decode on the event loop get a lane of their own: a
@@ -196,7 +204,9 @@ class ProjectionServer:
             )
         # One budget of queued keywords for both front doors.
         budget = KeywordBudget(s.max_queued_keywords, self.metrics, s.retry_delay_ms / 1000)
-        servicer = TopicProjectionServicer(self.holder, self._batcher, s, self.jobs, budget)
+        servicer = TopicProjectionServicer(
+            self.holder, self._batcher, s, self.jobs, budget, self.traffic
+        )
         pb_grpc.add_TopicProjectionServiceServicer_to_server(servicer, server)
         open_inference = OpenInferenceServicer(
             self.holder, self._batcher, s, self.metrics, ready=lambda: self.serving, budget=budget

@@ -20,13 +20,23 @@ from .batching import Lanes
 from .cache import ResponseCache
 from .holder import ModelHolder, Projected
 from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, page_of, precheck
-from .responses import build_response, job_message, model_message, version_message
+from .responses import (
+    build_response,
+    job_message,
+    model_message,
+    traffic_message,
+    version_message,
+)
+from .traffic import TrafficProfiles
 from .validation import Bags, validate
 
 # Requests of one stream inside the server at once, from read to sent. A slot frees when its
 # response has been handed to grpc, so a client that stops reading stops the server reading
 # its requests, and a stream holds at most this many responses in memory.
 STREAM_WINDOW = 8
+# Unknown keywords one GetTraffic lists at most: the sketch holds a few thousand, and the whole
+# of it in one answer is no one's dashboard.
+MAX_UNKNOWN_KEYWORDS = 1000
 
 
 class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
@@ -39,6 +49,7 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         settings: Settings,
         jobs: TrainingJobs | None = None,
         budget: KeywordBudget | None = None,
+        traffic: TrafficProfiles | None = None,
     ) -> None:
         self.holder = holder
         # the keywords of admitted requests, shared with the Open Inference servicer
@@ -48,6 +59,7 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         self.batcher = batcher
         self.settings = settings
         self.jobs = jobs
+        self.traffic = traffic
         self.cache: ResponseCache | None = None
         if settings.response_cache_bytes:
             self.cache = ResponseCache(settings.response_cache_bytes, holder.metrics)
@@ -113,6 +125,19 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
     ) -> pb.ActivateModelResponse:
         model = await self.holder.activate(request.version)
         return pb.ActivateModelResponse(model=model_message(model, 10))
+
+    async def GetTraffic(
+        self, request: pb.GetTrafficRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTrafficResponse:
+        if self.traffic is None:
+            raise Unsupported("this server keeps no traffic profile (--traffic-profile false)")
+        top = request.top_unknown_keywords if request.HasField("top_unknown_keywords") else 20
+        if top > MAX_UNKNOWN_KEYWORDS:
+            raise InvalidInput(
+                f"at most {MAX_UNKNOWN_KEYWORDS} unknown keywords, got {top}",
+                "top_unknown_keywords",
+            )
+        return traffic_message(self.traffic.report(request.version, top))
 
     # -- training ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from topicproj.models.core.traffic import TrafficCounts, compare
 from topicproj.service.metrics import ServiceMetrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +57,9 @@ def exported_names() -> set[str]:
     """Every series name the server exports, from each family's name and kind, so that a
     labelled family with no sample yet counts too."""
     metrics = ServiceMetrics(CollectorRegistry(), version="test")
+    # The traffic gauges come from a server's profile; an empty one exports every family.
+    empty = compare(TrafficCounts.zeros(2), None) | {"window_items": 0, "window_age_seconds": 0}
+    metrics.watch_traffic(lambda: empty, per_topic=True)
     names = set()
     for family in metrics.registry.collect():
         names |= {family.name + suffix for suffix in SERIES.get(family.type, ("",))}

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -216,20 +217,22 @@ class Model(_message.Message):
     def __init__(self, version: _Optional[str] = ..., topic_count: _Optional[int] = ..., vocabulary_size: _Optional[int] = ..., activation: _Optional[str] = ..., device: _Optional[str] = ..., topics: _Optional[_Iterable[_Union[Topic, _Mapping]]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ...) -> None: ...
 
 class Lineage(_message.Message):
-    __slots__ = ("parent_version", "topic_similarity", "kept_threshold", "kept_topic_count", "keywords_added", "keywords_dropped")
+    __slots__ = ("parent_version", "topic_similarity", "kept_threshold", "kept_topic_count", "keywords_added", "keywords_dropped", "added_topic_count")
     PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     TOPIC_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     KEPT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     KEPT_TOPIC_COUNT_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_ADDED_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    ADDED_TOPIC_COUNT_FIELD_NUMBER: _ClassVar[int]
     parent_version: str
     topic_similarity: _containers.RepeatedScalarFieldContainer[float]
     kept_threshold: float
     kept_topic_count: int
     keywords_added: int
     keywords_dropped: int
-    def __init__(self, parent_version: _Optional[str] = ..., topic_similarity: _Optional[_Iterable[float]] = ..., kept_threshold: _Optional[float] = ..., kept_topic_count: _Optional[int] = ..., keywords_added: _Optional[int] = ..., keywords_dropped: _Optional[int] = ...) -> None: ...
+    added_topic_count: int
+    def __init__(self, parent_version: _Optional[str] = ..., topic_similarity: _Optional[_Iterable[float]] = ..., kept_threshold: _Optional[float] = ..., kept_topic_count: _Optional[int] = ..., keywords_added: _Optional[int] = ..., keywords_dropped: _Optional[int] = ..., added_topic_count: _Optional[int] = ...) -> None: ...
 
 class Topic(_message.Message):
     __slots__ = ("index", "top_keywords", "slope", "threshold", "sharpness", "bias", "label", "label_set")
@@ -311,7 +314,7 @@ class SetTopicLabelsResponse(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., set_topics: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class StartTrainingRequest(_message.Message):
-    __slots__ = ("catalog_path", "upload_id", "format", "options", "activate_on_success", "parent_version", "from_scratch")
+    __slots__ = ("catalog_path", "upload_id", "format", "options", "activate_on_success", "parent_version", "from_scratch", "add_topics")
     CATALOG_PATH_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +322,7 @@ class StartTrainingRequest(_message.Message):
     ACTIVATE_ON_SUCCESS_FIELD_NUMBER: _ClassVar[int]
     PARENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     FROM_SCRATCH_FIELD_NUMBER: _ClassVar[int]
+    ADD_TOPICS_FIELD_NUMBER: _ClassVar[int]
     catalog_path: str
     upload_id: str
     format: str
@@ -326,7 +330,8 @@ class StartTrainingRequest(_message.Message):
     activate_on_success: bool
     parent_version: str
     from_scratch: bool
-    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ..., parent_version: _Optional[str] = ..., from_scratch: _Optional[bool] = ...) -> None: ...
+    add_topics: int
+    def __init__(self, catalog_path: _Optional[str] = ..., upload_id: _Optional[str] = ..., format: _Optional[str] = ..., options: _Optional[_Union[TrainingOptions, _Mapping]] = ..., activate_on_success: _Optional[bool] = ..., parent_version: _Optional[str] = ..., from_scratch: _Optional[bool] = ..., add_topics: _Optional[int] = ...) -> None: ...
 
 class TrainingOptions(_message.Message):
     __slots__ = ("topics", "activation", "min_df", "max_vocabulary", "init", "max_epochs", "patience", "batch_size", "learning_rate", "mask_rate", "l1", "validation_fraction", "seed", "target_zeros", "max_df", "stop_keywords")
@@ -495,3 +500,73 @@ class TrainingResult(_message.Message):
     model_version: str
     activated: bool
     def __init__(self, model_version: _Optional[str] = ..., activated: _Optional[bool] = ...) -> None: ...
+
+class GetTrafficRequest(_message.Message):
+    __slots__ = ("version", "top_unknown_keywords")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOP_UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    top_unknown_keywords: int
+    def __init__(self, version: _Optional[str] = ..., top_unknown_keywords: _Optional[int] = ...) -> None: ...
+
+class GetTrafficResponse(_message.Message):
+    __slots__ = ("version", "has_baseline", "drift", "window_items", "window_capacity", "window_age", "items_seen", "unassigned_ratio", "baseline_unassigned_ratio", "unknown_keyword_ratio", "baseline_unknown_keyword_ratio", "topics", "moved_topics", "unknown_keywords", "keyword_lengths", "baseline_keyword_lengths")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HAS_BASELINE_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_AGE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    UNASSIGNED_RATIO_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_UNASSIGNED_RATIO_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_KEYWORD_RATIO_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_UNKNOWN_KEYWORD_RATIO_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    MOVED_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_LENGTHS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_KEYWORD_LENGTHS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    has_baseline: bool
+    drift: float
+    window_items: int
+    window_capacity: int
+    window_age: _duration_pb2.Duration
+    items_seen: int
+    unassigned_ratio: float
+    baseline_unassigned_ratio: float
+    unknown_keyword_ratio: float
+    baseline_unknown_keyword_ratio: float
+    topics: _containers.RepeatedCompositeFieldContainer[TopicTraffic]
+    moved_topics: _containers.RepeatedScalarFieldContainer[int]
+    unknown_keywords: _containers.RepeatedCompositeFieldContainer[UnknownKeyword]
+    keyword_lengths: _containers.RepeatedScalarFieldContainer[int]
+    baseline_keyword_lengths: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, version: _Optional[str] = ..., has_baseline: _Optional[bool] = ..., drift: _Optional[float] = ..., window_items: _Optional[int] = ..., window_capacity: _Optional[int] = ..., window_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., items_seen: _Optional[int] = ..., unassigned_ratio: _Optional[float] = ..., baseline_unassigned_ratio: _Optional[float] = ..., unknown_keyword_ratio: _Optional[float] = ..., baseline_unknown_keyword_ratio: _Optional[float] = ..., topics: _Optional[_Iterable[_Union[TopicTraffic, _Mapping]]] = ..., moved_topics: _Optional[_Iterable[int]] = ..., unknown_keywords: _Optional[_Iterable[_Union[UnknownKeyword, _Mapping]]] = ..., keyword_lengths: _Optional[_Iterable[int]] = ..., baseline_keyword_lengths: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class TopicTraffic(_message.Message):
+    __slots__ = ("topic", "label", "share", "mean_activation", "baseline_share", "baseline_mean_activation")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_MEAN_ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    topic: int
+    label: str
+    share: float
+    mean_activation: float
+    baseline_share: float
+    baseline_mean_activation: float
+    def __init__(self, topic: _Optional[int] = ..., label: _Optional[str] = ..., share: _Optional[float] = ..., mean_activation: _Optional[float] = ..., baseline_share: _Optional[float] = ..., baseline_mean_activation: _Optional[float] = ...) -> None: ...
+
+class UnknownKeyword(_message.Message):
+    __slots__ = ("keyword", "count", "error")
+    KEYWORD_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    keyword: str
+    count: float
+    error: float
+    def __init__(self, keyword: _Optional[str] = ..., count: _Optional[float] = ..., error: _Optional[float] = ...) -> None: ...

@@ -96,6 +96,11 @@ class TopicProjectionServiceStub:
                 request_serializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobRequest.SerializeToString,
                 response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobResponse.FromString,
                 _registered_method=True)
+        self.GetTraffic = channel.unary_unary(
+                '/topicproj.v1.TopicProjectionService/GetTraffic',
+                request_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrafficRequest.SerializeToString,
+                response_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrafficResponse.FromString,
+                _registered_method=True)
 
 
 class TopicProjectionServiceServicer:
@@ -200,6 +205,16 @@ class TopicProjectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTraffic(self, request, context):
+        """What recent traffic looks like in topic space against what the model was trained on: per
+        topic the share of items it is active on now and in training, the drift score, the share
+        of items no topic explains, and the unknown keywords that recur. FAILED_PRECONDITION when
+        the server keeps no traffic profile (`--traffic-profile false`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TopicProjectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -262,6 +277,11 @@ def add_TopicProjectionServiceServicer_to_server(servicer, server):
                     servicer.CancelTrainingJob,
                     request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobRequest.FromString,
                     response_serializer=topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobResponse.SerializeToString,
+            ),
+            'GetTraffic': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTraffic,
+                    request_deserializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrafficRequest.FromString,
+                    response_serializer=topicproj_dot_v1_dot_topicproj__pb2.GetTrafficResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -590,6 +610,33 @@ class TopicProjectionService:
             '/topicproj.v1.TopicProjectionService/CancelTrainingJob',
             topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobRequest.SerializeToString,
             topicproj_dot_v1_dot_topicproj__pb2.CancelTrainingJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTraffic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/topicproj.v1.TopicProjectionService/GetTraffic',
+            topicproj_dot_v1_dot_topicproj__pb2.GetTrafficRequest.SerializeToString,
+            topicproj_dot_v1_dot_topicproj__pb2.GetTrafficResponse.FromString,
             options,
             channel_credentials,
             insecure,

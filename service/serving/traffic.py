@@ -1,0 +1,144 @@
+"""The live traffic profile: a window of recent items per served version, off the hot path.
+
+The batcher calls `TrafficProfiles.record` with a batch's requests and results after it has
+handed every request its rows, in its compute thread, before the next batch: a request never
+waits for it. The update is numpy over the whole batch (`TrafficWindow.add`); the keywords are
+looked at only when the batch has unknown ones. The maths lives in `models/core/traffic.py`;
+this module only keeps one window per version and answers `GetTraffic` and the metrics.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.core.traffic import TrafficWindow, batch_unknown_keywords, compare
+from topicproj.service.settings import Settings
+
+from .holder import ModelHolder, Projected
+from .validation import Bags
+
+log = logging.getLogger(__name__)
+
+# Versions whose windows are kept: the served one and the few before it, so that a swap back
+# and forth keeps what was seen; older ones are dropped.
+KEPT_VERSIONS = 4
+# Batches are gathered until they hold this many items, then added to the window in one go:
+# an update has a fixed cost of a few dozen numpy and Arrow calls (about 100 us), which a
+# one-item batch would otherwise pay alone. Reports flush first, so they miss nothing.
+FLUSH_ITEMS = 512
+
+
+class TrafficProfiles:
+    def __init__(self, holder: ModelHolder, settings: Settings) -> None:
+        self.holder = holder
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._windows: collections.OrderedDict[str, tuple[TopicModel, TrafficWindow]] = (
+            collections.OrderedDict()
+        )
+        self._pending: list[tuple[list[Bags], list[Projected]]] = []
+        self._pending_items = 0
+        self._pending_lock = threading.Lock()
+
+    def _window(self, version: str) -> tuple[TopicModel, TrafficWindow] | None:
+        with self._lock:
+            if version in self._windows:
+                self._windows.move_to_end(version)
+                return self._windows[version]
+            model = self.holder.model
+            if model.version_ != version:  # swapped since; that batch is not recorded
+                return None
+            entry = (model, self._new_window(model))
+            self._windows[version] = entry
+            while len(self._windows) > KEPT_VERSIONS:
+                self._windows.popitem(last=False)
+            return entry
+
+    def _new_window(self, model: TopicModel) -> TrafficWindow:
+        s = self.settings
+        return TrafficWindow(
+            model.n_topics,
+            bucket_items=s.traffic_bucket_items,
+            buckets=s.traffic_buckets,
+            sketch_capacity=s.traffic_unknown_keywords,
+        )
+
+    def record(self, requests: list[Bags], results: list[Projected]) -> None:
+        """Gather one batch (the batcher's `after` hook); add the gathered ones to their
+        versions' windows once they hold FLUSH_ITEMS items."""
+        with self._pending_lock:
+            self._pending.append((requests, results))
+            self._pending_items += sum(len(r.Y) for r in results)
+            if self._pending_items < FLUSH_ITEMS:
+                return
+            pending, self._pending, self._pending_items = self._pending, [], 0
+        self._add(pending)
+
+    def flush(self) -> None:
+        with self._pending_lock:
+            pending, self._pending, self._pending_items = self._pending, [], 0
+        self._add(pending)
+
+    def _add(self, pending: list[tuple[list[Bags], list[Projected]]]) -> None:
+        by_version: dict[str, tuple[list[Bags], list[Projected]]] = {}
+        for requests, results in pending:
+            for request, result in zip(requests, results, strict=True):
+                got = by_version.setdefault(result.version, ([], []))
+                got[0].append(request)
+                got[1].append(result)
+        for version, (requests, results) in by_version.items():
+            entry = self._window(version)
+            if entry is None:
+                continue
+            model, window = entry
+            Y = np.concatenate([r.Y for r in results])  # (items, topics)
+            known = np.concatenate([r.known for r in results])
+            unknown = np.concatenate([r.unknown for r in results])
+            keywords: list[str] = []
+            if unknown.any():
+                for r in requests:
+                    keywords += r.keywords
+                ids = model.vocabulary_._lookup_raw(keywords)
+                window.add(Y, known, unknown, batch_unknown_keywords(keywords, ids))
+            else:
+                window.add(Y, known, unknown)
+
+    def report(self, version: str = "", top_unknown: int = 20) -> dict[str, Any]:
+        """The profile of `version` (empty: the served one) against its model's baseline."""
+        self.flush()
+        with self._lock:
+            served = self.holder.model
+            version = version or served.version_
+            entry = self._windows.get(version)
+        if entry is None:
+            if version != served.version_:
+                from topicproj.service.errors import ModelVersionNotFound
+
+                raise ModelVersionNotFound(version, served.version_)
+            entry = (served, self._new_window(served))  # nothing seen yet
+        model, window = entry
+        snap = window.snapshot(top_unknown)
+        baseline = model.baseline_
+        out = compare(
+            snap.counts,
+            baseline.counts if baseline is not None else None,
+            labels=model.labels(),
+            reference_unknown_ratio=baseline.unknown_ratio if baseline is not None else None,
+        )
+        out |= {
+            "version": version,
+            "window_items": snap.counts.items,
+            "window_capacity": window.buckets * window.bucket_items,
+            "window_age_seconds": snap.age_seconds,
+            "items_seen": snap.items_seen,
+            "unknown_keywords": [
+                {"keyword": k, "count": c, "error": e} for k, c, e in snap.unknown_keywords
+            ],
+        }
+        return out
