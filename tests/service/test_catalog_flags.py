@@ -115,4 +115,4 @@ def test_training_jobs_carry_stop_keywords_and_max_df(tmp_path):
 def test_max_df_out_of_range_is_a_usage_error(tmp_path, bad, capsys):
     argv = ["train", "--max-df", bad, "--output", str(tmp_path / "m"), "--quiet"]
     assert main(argv) == 2
-    assert "max_df must be in (0, 1]" in capsys.readouterr().err
+    assert "--max-df must be in (0, 1]" in capsys.readouterr().err
