@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 LENGTH_BINS = 33  # keywords per item: 0, 1, ..., 31, and 32 or more
 DEFAULT_BUCKET_ITEMS = 1000
@@ -352,8 +353,10 @@ def batch_unknown_keywords(keywords: Sequence[str], ids: np.ndarray) -> list[str
     missing = np.flatnonzero(ids < 0)
     if len(missing) == 0:
         return []
-    raw = np.asarray(keywords, dtype=object)[missing]
-    return [k for k in normalize_array(pa.array(raw, pa.string())).to_pylist() if k]
+    raw = list(map(keywords.__getitem__, missing.tolist()))  # the unknown ones only
+    normalised = normalize_array(pa.array(raw, pa.string()))
+    # An empty keyword (all spaces) is no keyword: dropped in Arrow, not one by one.
+    return normalised.filter(pc.not_equal(normalised, "")).to_pylist()
 
 
 # -- comparison ----------------------------------------------------------------------------------

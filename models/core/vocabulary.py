@@ -215,6 +215,21 @@ class Vocabulary:
             )
         return self._bags(self._lookup_raw(keywords), indptr, weights)
 
+    def map_ids(
+        self, ids: np.ndarray, counts: np.ndarray, weights: np.ndarray | None = None
+    ) -> SparseBatch:
+        """`map_flat` for keywords already looked up (`lookup`: -1 where unknown), so that a
+        caller that needs the ids too (the traffic profile's unknown keywords) looks up once."""
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        if indptr[-1] != len(ids):
+            raise ValueError(f"counts add up to {indptr[-1]}, but there are {len(ids)} ids")
+        return self._bags(np.asarray(ids, dtype=np.int64), indptr, weights)
+
+    def lookup(self, keywords: list[str]) -> np.ndarray:
+        """Vocabulary ids of keywords as sent (normalised here), -1 where unknown. (n,) int64."""
+        return self._lookup_raw(keywords)
+
     def _bags(self, ids_np: np.ndarray, indptr: np.ndarray, w: np.ndarray | None) -> SparseBatch:
         """The batch for looked-up ids (-1: unknown) of items indptr[i]:indptr[i + 1]."""
         n = len(indptr) - 1

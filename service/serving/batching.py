@@ -213,6 +213,7 @@ class Batcher(Generic[Work, Result]):
         if self.after is not None:
             self.after(works, results)
 
+
 class Lanes(Generic[Work, Result]):
     """Two batchers: small requests never queue behind large ones.
 

@@ -10,7 +10,9 @@ this module only keeps one window per version and answers `GetTraffic` and the m
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
+import operator
 import threading
 from typing import Any
 
@@ -24,6 +26,9 @@ from .holder import ModelHolder, Projected
 from .validation import Bags
 
 log = logging.getLogger(__name__)
+
+_version = operator.attrgetter("version")
+_keywords = operator.attrgetter("keywords")
 
 # Versions whose windows are kept: the served one and the few before it, so that a swap back
 # and forth keeps what was seen; older ones are dropped.
@@ -74,7 +79,7 @@ class TrafficProfiles:
         versions' windows once they hold FLUSH_ITEMS items."""
         with self._pending_lock:
             self._pending.append((requests, results))
-            self._pending_items += sum(len(r.Y) for r in results)
+            self._pending_items += sum(map(len, requests))
             if self._pending_items < FLUSH_ITEMS:
                 return
             pending, self._pending, self._pending_items = self._pending, [], 0
@@ -86,28 +91,38 @@ class TrafficProfiles:
         self._add(pending)
 
     def _add(self, pending: list[tuple[list[Bags], list[Projected]]]) -> None:
+        requests = [r for rs, _ in pending for r in rs]
+        results = [r for _, rs in pending for r in rs]
+        versions = set(map(_version, results))
+        if len(versions) == 1:  # the usual case: no swap among the gathered batches
+            self._add_version(versions.pop(), requests, results)
+            return
         by_version: dict[str, tuple[list[Bags], list[Projected]]] = {}
-        for requests, results in pending:
-            for request, result in zip(requests, results, strict=True):
-                got = by_version.setdefault(result.version, ([], []))
-                got[0].append(request)
-                got[1].append(result)
-        for version, (requests, results) in by_version.items():
-            entry = self._window(version)
-            if entry is None:
-                continue
-            model, window = entry
-            Y = np.concatenate([r.Y for r in results])  # (items, topics)
-            known = np.concatenate([r.known for r in results])
-            unknown = np.concatenate([r.unknown for r in results])
-            keywords: list[str] = []
-            if unknown.any():
-                for r in requests:
-                    keywords += r.keywords
-                ids = model.vocabulary_._lookup_raw(keywords)
-                window.add(Y, known, unknown, batch_unknown_keywords(keywords, ids))
-            else:
-                window.add(Y, known, unknown)
+        for request, result in zip(requests, results, strict=True):
+            got = by_version.setdefault(result.version, ([], []))
+            got[0].append(request)
+            got[1].append(result)
+        for version, (rqs, rss) in by_version.items():
+            self._add_version(version, rqs, rss)
+
+    def _add_version(self, version: str, requests: list[Bags], results: list[Projected]) -> None:
+        entry = self._window(version)
+        if entry is None:
+            return
+        model, window = entry
+        Y = np.concatenate([r.Y for r in results])  # (items, topics)
+        known = np.concatenate([r.known for r in results])
+        unknown = np.concatenate([r.unknown for r in results])
+        if not unknown.any():
+            window.add(Y, known, unknown)
+            return
+        keywords = list(itertools.chain.from_iterable(map(_keywords, requests)))
+        if all(r.keyword_ids is not None for r in results):
+            # The ids the batch's own lookup found: no keyword is looked up twice.
+            ids = np.concatenate([r.keyword_ids for r in results])  # type: ignore[misc]
+        else:
+            ids = model.vocabulary_.lookup(keywords)
+        window.add(Y, known, unknown, batch_unknown_keywords(keywords, ids))
 
     def report(self, version: str = "", top_unknown: int = 20) -> dict[str, Any]:
         """The profile of `version` (empty: the served one) against its model's baseline."""

@@ -185,3 +185,34 @@ def test_a_training_job_grows_added_topics_on_the_served_parent(serve, roots) ->
         report = client.traffic()  # the child is served, with its own baseline
     assert report["version"] == model["version"] and len(report["topics"]) == 7
     assert report["has_baseline"] is True
+
+
+def test_the_profile_takes_unknown_keywords_from_the_batch_without_a_second_lookup(
+    model: TopicModel, catalog_items: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's own lookup finds the unknown keywords; recording it looks nothing up again."""
+    from topicproj.service.metrics import ServiceMetrics
+    from topicproj.service.serving.holder import ModelHolder
+    from topicproj.service.serving.traffic import TrafficProfiles
+    from topicproj.service.serving.validation import Bags
+    from topicproj.service.settings import Settings
+
+    holder = ModelHolder(model, ServiceMetrics())
+    profiles = TrafficProfiles(holder, Settings(metrics_port=None))
+    items = [[*catalog_items[0], "Zorblax", " zorblax "], ["qwyx", "ÉTÉ"], catalog_items[1]]
+    requests = [
+        Bags([k for it in part for k in it], np.array([len(it) for it in part]), None)
+        for part in (items[:2], items[2:])
+    ]
+    results = holder.compute(requests)
+    lookups: list[int] = []
+    real = model.vocabulary_._lookup_raw  # what every lookup of raw keywords goes through
+    monkeypatch.setattr(
+        model.vocabulary_, "_lookup_raw", lambda kws: lookups.append(len(kws)) or real(kws)
+    )
+    profiles.record(requests, results)
+    report = profiles.report(top_unknown=10)
+    assert lookups == []
+    unknown = {u["keyword"]: u["count"] for u in report["unknown_keywords"]}
+    assert unknown["zorblax"] == 2 and unknown["qwyx"] == 1 and unknown["été"] == 1
+    assert report["items_seen"] == 3
