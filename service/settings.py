@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     wait_when_idle: bool = Field(
         False, description="hold even a lone request for max_wait_ms, like a classic batcher"
     )
+    # A request that fills most of a batch on its own gains nothing from company: it skips the
+    # queue and computes at once (the direct path), on the event loop when it is small enough
+    # to keep the loop's pause to a few milliseconds, else in its lane's thread. 0: never.
+    direct_items: int = Field(
+        128, ge=0, description="items from which a request skips the batcher (0: never)"
+    )
+    direct_inline_keywords: int = Field(
+        16384,
+        ge=0,
+        description="keywords up to which a direct request computes on the event loop",
+    )
     max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
     response_cache_bytes: int = Field(
         64 << 20,

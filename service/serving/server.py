@@ -152,6 +152,8 @@ class ProjectionServer:
                 retry_delay_ms=s.retry_delay_ms,
                 tracing=self.tracing,
                 after=self.traffic.record if self.traffic is not None else None,
+                direct_items=s.direct_items,
+                direct_inline_keywords=s.direct_inline_keywords,
             )
 
         # Requests small enough to decode on the event loop get a lane of their own: a

@@ -209,3 +209,44 @@ def test_wait_when_idle_holds_even_a_lone_request_for_company():
         return compute
 
     assert run(main()).batches == [[[1], [2]]]
+
+
+def test_a_request_that_fills_most_of_a_batch_skips_the_queue_and_small_ones_still_coalesce():
+    async def main() -> tuple[Recorder, Batcher, list[list[int]], float, list[str]]:
+        compute = Recorder()
+        recorded: list[str] = []
+        threads: list[str] = []
+
+        def compute_where(works: list[list[int]]) -> list[list[int]]:
+            threads.append(threading.current_thread().name)
+            return compute(works)
+
+        # A classic batcher (every request held 2 s for company) with the direct path from 6.
+        batcher = make(
+            compute_where,
+            max_wait_ms=2000.0,
+            wait_when_idle=True,
+            direct_items=6,
+            direct_inline_keywords=100,
+            record=lambda results: recorded.append(f"record {len(results)}"),
+        )
+        batcher.start()
+        t0 = time.monotonic()
+        big = await batcher.submit([5] * 6, 6, cost=12)  # inline, on the loop
+        elapsed = time.monotonic() - t0
+        await asyncio.sleep(0)  # the bookkeeping follows the answer on the loop
+        larger = await batcher.submit([4] * 7, 7, cost=1000)  # direct, in the lane's thread
+        # Two small ones together: the batcher gathers them into one batch.
+        small = await asyncio.gather(batcher.submit([1, 1], 2), batcher.submit([3], 1))
+        await batcher.stop()
+        assert larger == [8] * 7
+        return compute, batcher, [big, *small], elapsed, [*threads, *recorded]
+
+    compute, batcher, results, elapsed, log = run(main())
+    assert results == [[10] * 6, [2, 2], [6]]
+    assert elapsed < 1.0  # not held for the 2 s window
+    assert [[len(w) for w in b] for b in compute.batches] == [[6], [7], [2, 1]]
+    assert log[0] == threading.main_thread().name  # the inline one computed on the loop
+    assert log[1].startswith("project") and log[2].startswith("project")
+    assert log.count("record 1") == 2 and "record 2" in log
+    assert batcher.metrics.batch_items._sum.get() == 16  # every request counted in a batch
