@@ -64,6 +64,9 @@ def decode_bytes_tensor(raw: bytes, field: str, expected: int | None = None) -> 
     return out
 
 
+# Raw BYTES tensors shorter than this are walked element by element: below it (a few dozen
+# keywords) numpy's fixed cost per call exceeds the walk's (`python -m benchmarks.decoding`).
+NUMPY_BYTES = 512
 _UNIT = 0x1F  # U+001F: a byte no UTF-8 sequence uses but itself, and no keyword should hold
 
 
@@ -78,7 +81,7 @@ def _split_raw(raw: bytes) -> bytes | None:
     elements: the chain from byte 0 is unique, so no false candidate can hide in a valid chain.
     """
     size = len(raw)
-    if size < 4:
+    if size < NUMPY_BYTES:  # a few elements: the walk costs less than numpy's calls
         return None
     b = np.frombuffer(raw, np.uint8)
     starts = np.flatnonzero((b[1 : size - 2] == 0) & (b[2 : size - 1] == 0) & (b[3:size] == 0))

@@ -57,7 +57,7 @@ def reference_raw(raw: bytes) -> list[str]:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(keyword, max_size=40))
+@given(st.lists(keyword, max_size=120))
 def test_raw_bytes_tensor_decodes_as_element_by_element(words: list[str]) -> None:
     raw = raw_tensor(words)
     assert bytes_tensor_keywords(raw, "f", len(words)) == reference_raw(raw) == words
@@ -72,8 +72,12 @@ def test_typed_bytes_tensor_decodes_as_element_by_element(words: list[str]) -> N
 
 def test_fast_path_takes_plain_keywords_and_leaves_the_rest_to_the_walk() -> None:
     # Which path ran matters for speed only, but a fast path that never ran proves nothing.
-    assert _split_raw(raw_tensor(["alien", "héros", "東京"])) is not None
-    for words in (["a", ""], ["a\x1fb"], ["nul\x00\x00\x00x"], ["é" * 130]):
+    plain = ["alien", "héros", "東京"] * 40
+    assert _split_raw(raw_tensor(plain)) is not None
+    assert bytes_tensor_keywords(raw_tensor(plain), "f", len(plain)) == plain
+    assert _split_raw(raw_tensor(["alien"])) is None  # too short to be worth numpy
+    for bad in (["a", ""], ["a\x1fb"], ["nul\x00\x00\x00x"], ["é" * 130]):
+        words = plain + bad
         raw = raw_tensor(words)
         assert _split_raw(raw) is None
         assert bytes_tensor_keywords(raw, "f", len(words)) == words
