@@ -347,7 +347,8 @@ class TrafficWindow:
 
 
 def batch_unknown_keywords(keywords: Sequence[str], ids: np.ndarray) -> list[str]:
-    """The normalised keywords of a flat batch whose looked-up `ids` are -1 (unknown)."""
+    """The normalised keywords of a flat batch whose looked-up `ids` are negative (unknown).
+    (Serving asks the vocabulary, `Vocabulary.unknown_keywords`, which remembers them.)"""
     from .vocabulary import normalize_array
 
     missing = np.flatnonzero(ids < 0)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.core.traffic import TrafficWindow, batch_unknown_keywords, compare
+from topicproj.models.core.traffic import TrafficWindow, compare
 from topicproj.service.settings import Settings
 
 from .holder import ModelHolder, Projected
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _version = operator.attrgetter("version")
 _keywords = operator.attrgetter("keywords")
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 # Versions whose windows are kept: the served one and the few before it, so that a swap back
 # and forth keeps what was seen; older ones are dropped.
@@ -91,8 +92,8 @@ class TrafficProfiles:
         self._add(pending)
 
     def _add(self, pending: list[tuple[list[Bags], list[Projected]]]) -> None:
-        requests = [r for rs, _ in pending for r in rs]
-        results = [r for _, rs in pending for r in rs]
+        requests = list(itertools.chain.from_iterable(map(_first, pending)))
+        results = list(itertools.chain.from_iterable(map(_second, pending)))
         versions = set(map(_version, results))
         if len(versions) == 1:  # the usual case: no swap among the gathered batches
             self._add_version(versions.pop(), requests, results)
@@ -122,7 +123,7 @@ class TrafficProfiles:
             ids = np.concatenate([r.keyword_ids for r in results])  # type: ignore[misc]
         else:
             ids = model.vocabulary_.lookup(keywords)
-        window.add(Y, known, unknown, batch_unknown_keywords(keywords, ids))
+        window.add(Y, known, unknown, model.vocabulary_.unknown_keywords(keywords, ids))
 
     def report(self, version: str = "", top_unknown: int = 20) -> dict[str, Any]:
         """The profile of `version` (empty: the served one) against its model's baseline."""

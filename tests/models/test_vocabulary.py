@@ -284,3 +284,18 @@ def test_repeated_keywords_merge_into_one_entry_with_summed_weights(vocab):
     assert batch.indices.tolist() == [0, 1, 1]
     np.testing.assert_array_equal(batch.weights, np.array([3.5, 1.0, 4.0], np.float32))
     assert batch.known.tolist() == [2, 1] and batch.unknown.tolist() == [0, 0]
+
+
+def test_unknown_keywords_are_named_from_the_lookup_remembered_or_not(vocab, monkeypatch):
+    from topicproj.models.core import vocabulary
+
+    monkeypatch.setattr(vocabulary, "RAW_CACHE_SIZE", 6)
+    fresh = Vocabulary.from_keywords(vocab.keywords)
+    sent = ["A", " Zorblax ", "ÉTÉ", "   ", "zorblax", *[f"New {i}" for i in range(5)], "ÉTÉ"]
+    ids = fresh.lookup(sent)
+    assert (ids >= 0).tolist() == [k.strip().lower() in vocab.keywords for k in sent]
+    assert ids[0] == fresh.id("a")
+    expected = [normalize_keyword(k) for k, i in zip(sent, ids, strict=True) if i < 0]
+    # Past the bound (6 spellings) the rest are normalised on the spot: the same forms.
+    assert sorted(fresh.unknown_keywords(sent, ids)) == sorted(k for k in expected if k)
+    assert (ids == -1).any() and (ids <= -2).any()  # both kinds were exercised
