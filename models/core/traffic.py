@@ -202,12 +202,16 @@ class SpaceSaving:
         self.size = 0
         self._slot: dict[str, int] = {}
 
-    def update(self, keys: Sequence[str]) -> None:
+    def update(self, keys: Sequence[str], weight: float = 1.0) -> None:
+        """Count `keys`, each occurrence as `weight` (a sample of 1 in `weight` stands for
+        the whole)."""
         if len(keys) == 0:
             return
         batch = collections.Counter(keys)
         names = list(batch)
         counts = np.fromiter(batch.values(), np.float64, len(names))
+        if weight != 1.0:
+            counts *= weight
         slots = np.fromiter(map(self._slot.get, names, itertools.repeat(-1)), np.int64, len(names))
         held = slots >= 0
         np.add.at(self.counts, slots[held], counts[held])
@@ -313,15 +317,17 @@ class TrafficWindow:
         known: np.ndarray,
         unknown: np.ndarray,
         unknown_keywords: Sequence[str] = (),
+        unknown_weight: float = 1.0,
     ) -> None:
         """Record a projected batch. Y: (items, topics); `unknown_keywords`: the batch's
-        unknown keywords, normalised, one entry per occurrence."""
+        unknown keywords, normalised, one entry per occurrence (or a sample of them, each
+        standing for `unknown_weight` occurrences)."""
         n = len(Y)
         if n == 0:
             return
         now = self.clock()
         with self._lock:
-            self._sketch.update(unknown_keywords)
+            self._sketch.update(unknown_keywords, unknown_weight)
             start = 0
             while start < n:
                 if not self._ring or self._ring[-1].counts.items >= self.bucket_items:

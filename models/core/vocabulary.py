@@ -243,11 +243,13 @@ class Vocabulary:
         `unknown_keywords`). Shape (n,), int64."""
         return self._lookup_raw(keywords)
 
-    def unknown_keywords(self, keywords: Sequence[str], ids: np.ndarray) -> list[str]:
-        """The normalised forms of the keywords whose `lookup` ids are negative, empty ones
-        left out: one list index per keyword the lookup remembered, `normalize_keyword` for
-        the others (past RAW_CACHE_SIZE spellings)."""
-        missing = np.flatnonzero(ids < 0)
+    def unknown_keywords(
+        self, keywords: Sequence[str], ids: np.ndarray, at: np.ndarray | None = None
+    ) -> list[str]:
+        """The normalised forms of the keywords whose `lookup` ids are negative (or of those
+        at the positions `at`, all unknown), empty ones left out: one list index per keyword
+        the lookup remembered, `normalize_keyword` for the others (past RAW_CACHE_SIZE)."""
+        missing = np.flatnonzero(ids < 0) if at is None else at
         codes = ids[missing]
         remembered = codes <= -2
         forms = self._raw_ids.unknown

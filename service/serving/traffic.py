@@ -40,6 +40,14 @@ KEPT_VERSIONS = 4
 FLUSH_ITEMS = 512
 
 
+# Unknown keywords given to the sketch per gathered update at most: past it, a uniform sample
+# of them, each counted as the share it stands for. On catalog-like traffic (most unknown
+# keywords rare, so the sketch evicts on every update) the sketch was most of the update's
+# cost; a keyword that recurs is still sampled in proportion to its count, which is all the
+# approximate counts promise.
+SKETCH_SAMPLE = 256
+
+
 class TrafficProfiles:
     def __init__(self, holder: ModelHolder, settings: Settings) -> None:
         self.holder = holder
@@ -51,6 +59,7 @@ class TrafficProfiles:
         self._pending: list[tuple[list[Bags], list[Projected]]] = []
         self._pending_items = 0
         self._pending_lock = threading.Lock()
+        self._rng = np.random.default_rng(0)  # the sketch's sample (it locks its own state)
 
     def _window(self, version: str) -> tuple[TopicModel, TrafficWindow] | None:
         with self._lock:
@@ -123,7 +132,13 @@ class TrafficProfiles:
             ids = np.concatenate([r.keyword_ids for r in results])  # type: ignore[misc]
         else:
             ids = model.vocabulary_.lookup(keywords)
-        window.add(Y, known, unknown, model.vocabulary_.unknown_keywords(keywords, ids))
+        at = np.flatnonzero(ids < 0)
+        weight = 1.0
+        if len(at) > SKETCH_SAMPLE:  # a uniform sample, each standing for `weight` of them
+            weight = len(at) / SKETCH_SAMPLE
+            at = np.sort(self._rng.choice(at, SKETCH_SAMPLE, replace=False))
+        names = model.vocabulary_.unknown_keywords(keywords, ids, at)
+        window.add(Y, known, unknown, names, unknown_weight=weight)
 
     def report(self, version: str = "", top_unknown: int = 20) -> dict[str, Any]:
         """The profile of `version` (empty: the served one) against its model's baseline."""
