@@ -34,7 +34,7 @@ from topicproj.service.version import package_version
 
 from .batching import Lanes
 from .holder import ModelHolder, Projected
-from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, check_request_size
+from .limits import KeywordBudget, check_request_size, off_loop_keywords
 from .validation import Bags, check_bags
 
 MODEL_NAME = "topicproj"
@@ -220,7 +220,8 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         model: TopicModel,
         keywords: int,
     ) -> oip.ModelInferResponse:
-        if keywords > OFF_LOOP_KEYWORDS:  # decoded in a thread: health stays responsive
+        # A large request is decoded in a thread: health stays responsive.
+        if keywords > off_loop_keywords(self.settings):
             bags = await asyncio.to_thread(self._bags, request)
         else:
             bags = self._bags(request)
