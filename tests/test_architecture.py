@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # Each room and the rooms its modules may import at module level. An import inside a function
-# (training from `TopicModel.fit`, the lab's candidate forms from `make_activation`) is a lazy
+# (training from `TopicModel.fit`) is a lazy
 # dependency, taken only when that call is made, and is not listed here.
 ALLOWED: dict[str, set[str]] = {
     "models.core": set(),
@@ -119,6 +119,95 @@ def test_the_room_graph_has_no_cycle():
     for node in sorted(edges):
         if node not in seen:
             visit(node, [])
+
+
+def every_import(path: Path, module: str, known: dict[str, Path]) -> set[str]:
+    """The first-party modules `module` imports anywhere: at module level, inside a function or
+    under TYPE_CHECKING. `from pkg import name` counts pkg (whose __init__ runs first) and
+    pkg.name where that is a module."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    def owner(name: str) -> str | None:  # the longest prefix that is one of our modules
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                source = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            names = [source, *(f"{source}.{a.name}" for a in node.names)]
+        else:
+            continue
+        found |= {o for n in names if (o := owner(n)) and o != module}
+    return found
+
+
+def import_circles(modules: dict[str, Path]) -> list[list[str]]:
+    """Each set of modules that import one another, round a circle (Tarjan's strongly
+    connected components of the import graph, those with more than one module)."""
+    graph = {m: sorted(every_import(p, m, modules)) for m, p in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = stack[stack.index(node) :]
+            del stack[stack.index(node) :]
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def first_party_modules() -> dict[str, Path]:
+    """Every module of the repository's importable code: the installed package's three folders
+    and the lab."""
+    out = all_modules()
+    for path in (REPO / "proto" / "topicproj").rglob("*.py"):
+        parts = path.relative_to(REPO / "proto").with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def test_no_module_imports_itself_round_a_circle():
+    circles = import_circles(first_party_modules())
+    assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_circle_finder_sees_a_lazy_import(tmp_path):
+    """The finder itself: a circle closed by an import inside a function, or under
+    TYPE_CHECKING, is a circle."""
+    (tmp_path / "a.py").write_text("import topicproj.models.b\n")
+    (tmp_path / "b.py").write_text("def f():\n    from topicproj.models import a\n")
+    (tmp_path / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .d import D\n"
+    )
+    (tmp_path / "d.py").write_text("from topicproj.models.c import C\n")
+    modules = {f"topicproj.models.{n}": tmp_path / f"{n}.py" for n in "abcd"}
+    assert sorted(import_circles(modules)) == [
+        ["topicproj.models.a", "topicproj.models.b"],
+        ["topicproj.models.c", "topicproj.models.d"],
+    ]
 
 
 def test_the_serving_path_loads_no_research_or_training_code(tmp_path):

@@ -2,3 +2,6 @@
 
 Serving imports nothing from here (a test says so); the command line imports it on demand.
 """
+
+# Registers the candidate forms with the core, so that every use of the lab can build them.
+from . import candidates  # noqa: F401

@@ -41,14 +41,14 @@ change when W is scaled, h does), so the sparsity an L1 weight buys drifts with 
 steps, and so with the catalog's size. The open share is scale-free, and h is left to the
 likelihood alone. The multiplier is a buffer (saved with the model; serving never moves it).
 
-Serving never imports this module unless a model names one of these forms.
+Serving never imports this module: a server knows only the core's forms.
 """
 
 from __future__ import annotations
 
 import torch
 
-from topicproj.models.core.activation import ActivationSpec, OverlapActivation
+from topicproj.models.core.activation import ActivationSpec, OverlapActivation, register_form
 from topicproj.models.core.options import DEFAULT_TARGET_ZEROS
 
 _EPS = 1e-12
@@ -181,3 +181,9 @@ class CandidateActivation(OverlapActivation):
         seen = ~torch.isnan(q)
         moved = MOMENTUM * self.threshold + (1 - MOMENTUM) * torch.nan_to_num(q)
         self.threshold.copy_(torch.where(seen, moved, self.threshold))
+
+
+# The lab's forms become buildable (`make_activation`, `TopicModel.load`) once this module is
+# imported; the lab's package imports it, so any use of the lab registers them.
+for _name, _spec in CANDIDATE_SPECS.items():
+    register_form(_name, _spec, CandidateActivation)

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from topicproj.models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS, DEMO
+from topicproj.models.core.options import (
+    ACTIVATIONS,
+    ALL_ACTIVATIONS,
+    CANDIDATE_FORMS,
+    DEFAULTS,
+    DEMO,
+)
 from topicproj.models.data.formats import FORMATS
 from topicproj.models.errors import TopicprojError
 
@@ -175,6 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = (parent.options if parent is not None else DEFAULTS).replace(**given)
     if parent is not None and args.add_topics and "n_topics" not in given:
         options = options.replace(n_topics=parent.n_topics + args.add_topics)
+    if options.activation in CANDIDATE_FORMS:  # a research form: the lab builds it
+        import topicproj.models.research  # noqa: F401
     catalog, _ = _catalog(args)
     model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
     model.fit(

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import topicproj.models.research  # noqa: F401  (registers the lab's forms: some cases use them)
 from topicproj.models.core.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
 from topicproj.models.core.projector import Projector, ProjectorConfig
 
@@ -281,3 +282,26 @@ def test_in_place_forward_equals_the_formula_in_values_and_gradients(name, seed)
         expected = reference_forward(p, indices, offsets, weights)
     assert torch.equal(inference, expected)  # -0.0 == 0.0; every other value the same
     assert (inference == 0).sum() == (expected == 0).sum() > 0
+
+
+def test_a_process_without_the_lab_knows_only_the_served_forms():
+    """The core never imports the lab: a research form is built only where the lab registered
+    it, and elsewhere (a server) the error says what it is."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from topicproj.models.core.activation import make_activation
+make_activation(3, "overlap_auto")
+try:
+    make_activation(3, "overlap_sigmoid")
+except ValueError as e:
+    print(e)
+print(any("research" in n for n in sys.modules if n.startswith("topicproj")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    message, loaded = result.stdout.strip().splitlines()
+    assert "'overlap_sigmoid' is a research form" in message and "overlap_auto" in message
+    assert loaded == "False"

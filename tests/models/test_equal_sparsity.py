@@ -36,7 +36,7 @@ def test_topicproj_study_runs_the_comparison_with_a_targeted_gate_and_draws_the_
     tmp_path,
 ):
     pytest.importorskip("matplotlib")
-    from topicproj.service.cli import main as topicproj
+    from topicproj.service.cli.main import main as topicproj
 
     out = tmp_path / "study"
     argv = ["study", "--equal-sparsity", "planted", "--topics", "12", "--seeds", "0,1"]

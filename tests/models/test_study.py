@@ -119,7 +119,7 @@ def test_pareto_frontier_keeps_only_undominated_points():
 def test_cli_study_smoke_writes_the_folder(tmp_path, monkeypatch):
     """The subcommand parses and wires through; the study itself is stubbed to stay quick."""
     import topicproj.models.research.study.run as study_module
-    from topicproj.service.cli import main
+    from topicproj.service.cli.main import main
 
     seen = {}
 

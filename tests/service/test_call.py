@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topicproj.service.cli import main
+from topicproj.service.cli.main import main
 from topicproj.service.client import TopicClient
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 
 from topicproj.models.core.options import TrainOptions
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.service.cli import main
+from topicproj.service.cli.main import main
 from topicproj.service.jobs.spec import spec_from_request
 from topicproj.service.serving.responses import options_message
 from topicproj.v1 import topicproj_pb2 as pb

@@ -18,7 +18,7 @@ import torch
 import topicproj.models.data.synthetic as synthetic_module
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.synthetic import make_synthetic_catalog
-from topicproj.service.cli import main
+from topicproj.service.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"n_items": 200, "n_topics": 4, "keywords_per_topic": 6, "n_filler_keywords": 20}

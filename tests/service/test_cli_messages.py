@@ -17,8 +17,7 @@ import pytest
 from topicproj.models.data.synthetic import make_synthetic_catalog
 from topicproj.models.errors import OptionError
 from topicproj.models.offline.projection import project_catalog
-from topicproj.service.cli import main
-from topicproj.service.cli.main import build_parser
+from topicproj.service.cli.main import build_parser, main
 
 from .conftest import RunningServer
 

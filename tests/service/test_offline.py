@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.service.cli import main
+from topicproj.service.cli.main import main
 from topicproj.service.client import TopicClient
 
 REPO = Path(__file__).resolve().parents[2]

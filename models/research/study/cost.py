@@ -16,7 +16,7 @@ import torch
 from topicproj.models.research.evaluation import EvaluationData, Fitted
 
 if TYPE_CHECKING:
-    from .run import StudyConfig
+    from .config import StudyConfig
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .run import StudyConfig
+    from .config import StudyConfig
 
 BASELINES = ("relu", "leaky_relu", "prelu")
 
