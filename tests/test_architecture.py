@@ -20,7 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "models.training": {"models.core", "models.data"},
     "models.offline": {"models.core", "models.data"},
     "models.store": {"models.core"},
-    "models.research": {"models.core", "models.data", "models.training"},
+    # the lab: a top-level folder of the checkout, not installed; nothing installed imports it
+    "lab": {"models.core", "models.data", "models.training"},
     "service.client": set(),
     "service.jobs": {"models.core", "models.data", "models.store", "service.base"},
     "service.serving": {
@@ -43,6 +44,8 @@ SHARED = {"models.errors"}  # plain exceptions, importable from anywhere
 
 def room(module: str) -> str:
     parts = module.removeprefix("topicproj.").split(".")
+    if parts[0] == "lab":
+        return "lab"
     if parts[0] == "service" and len(parts) == 2 and not (REPO / "service" / parts[1]).is_dir():
         return "service.base"  # settings, errors, metrics: shared by the service's rooms
     return ".".join(parts[:2])
@@ -63,7 +66,8 @@ def module_imports(path: Path, module: str) -> set[str]:
             else:
                 name = node.module or ""
             found.add(name)
-    return {n for n in found if n.startswith(("topicproj.models", "topicproj.service"))}
+    first_party = ("topicproj.models", "topicproj.service", "lab.")
+    return {n for n in found if n == "lab" or n.startswith(first_party)}
 
 
 def all_modules() -> dict[str, Path]:
@@ -73,6 +77,9 @@ def all_modules() -> dict[str, Path]:
             parts = path.relative_to(REPO).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             out[f"topicproj.{name}"] = path
+    for path in (REPO / "lab").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return out
 
 
@@ -210,6 +217,20 @@ def test_the_circle_finder_sees_a_lazy_import(tmp_path):
     ]
 
 
+def test_nothing_installed_imports_the_lab():
+    """The package never names the lab in an import (anywhere in a module); the command line
+    loads it by path from a checkout, in one place (service/cli/lab.py), for its lab commands."""
+    modules = first_party_modules()
+    wrong = [
+        f"{module} imports {target}"
+        for module, path in sorted(modules.items())
+        if room(module) != "lab"
+        for target in every_import(path, module, modules)
+        if target == "lab" or target.startswith("lab.")
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_serving_path_loads_no_research_or_training_code(tmp_path):
     """A server process imports, loads a model and projects without the lab or the trainer."""
     from topicproj.models.core.topic_model import TopicModel
@@ -224,8 +245,8 @@ import topicproj.service.serving.workers
 from topicproj.models.core.topic_model import TopicModel
 model = TopicModel.load({str(tmp_path / "m")!r}, device="cpu")
 model.transform([["alien", "space"], ["love", "paris"]])
-print(sorted(n for n in sys.modules if n.startswith(
-    ("topicproj.models.research", "topicproj.models.training",
+print(sorted(n for n in sys.modules if n == "lab" or n.startswith(
+    ("lab.", "topicproj.models.training",
      "topicproj.models.data.synthetic", "matplotlib", "ray"))))
 """
     result = subprocess.run(

@@ -185,7 +185,7 @@ def register_form(
 def _unknown(name: str) -> str:
     if name in CANDIDATE_FORMS:
         return (
-            f"activation {name!r} is a research form: it is built by the lab (research/ in a "
+            f"activation {name!r} is a research form: it is built by the lab (lab/ in a "
             "checkout of the repository), which this process has not loaded; the served forms "
             f"are {', '.join(ACTIVATIONS + CHOOSING)}"
         )

@@ -24,6 +24,7 @@ from topicproj.models.core.options import (
 from topicproj.models.data.formats import FORMATS
 from topicproj.models.errors import TopicprojError
 
+from .lab import lab_module
 from .options import add_option_args, count, given_options
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if parent is not None and args.add_topics and "n_topics" not in given:
         options = options.replace(n_topics=parent.n_topics + args.add_topics)
     if options.activation in CANDIDATE_FORMS:  # a research form: the lab builds it
-        import topicproj.models.research  # noqa: F401
+        lab_module()
     catalog, _ = _catalog(args)
     model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
     model.fit(
@@ -223,7 +224,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from topicproj.models.research.evaluation import evaluate, write_report
+    lab_evaluation = lab_module("lab.evaluation")
+    evaluate, write_report = lab_evaluation.evaluate, lab_evaluation.write_report
 
     activations = [a.strip() for a in args.activations.split(",") if a.strip()]
     unknown = [a for a in activations if a not in ALL_ACTIVATIONS]
@@ -266,8 +268,10 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def cmd_study(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from topicproj.models.research.study.report import write_study
-    from topicproj.models.research.study.run import StudyConfig, run_study, with_overrides
+    write_study = lab_module("lab.study.report").write_study
+    study_run = lab_module("lab.study.run")
+    StudyConfig, run_study = study_run.StudyConfig, study_run.run_study
+    with_overrides = study_run.with_overrides
 
     # The figures are drawn last: without matplotlib, say so now, not after the whole study.
     if importlib.util.find_spec("matplotlib") is None:
@@ -303,8 +307,8 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def _equal_sparsity(args: argparse.Namespace) -> int:
     """Issue 16's comparison (docs/activation.md): one run per topic count, each in its own
-    folder under --output, by `topicproj.models.research.equal_sparsity`."""
-    from topicproj.models.research import equal_sparsity
+    folder under --output, by `lab.equal_sparsity`."""
+    equal_sparsity = lab_module("lab.equal_sparsity")
 
     catalog = args.equal_sparsity
     if catalog == "tmdb" and args.input is None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import topicproj.models.research  # noqa: F401  (registers the lab's forms: some cases use them)
+import lab  # noqa: F401  (registers the lab's forms: some cases use them)
 from topicproj.models.core.activation import ACTIVATIONS, ALL_ACTIVATIONS, OverlapActivation
 from topicproj.models.core.projector import Projector, ProjectorConfig
 
@@ -298,7 +298,7 @@ try:
     make_activation(3, "overlap_sigmoid")
 except ValueError as e:
     print(e)
-print(any("research" in n for n in sys.modules if n.startswith("topicproj")))
+print("lab" in sys.modules or "lab.candidates" in sys.modules)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

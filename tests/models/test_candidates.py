@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lab import candidates
 from topicproj.models.core.projector import Projector, ProjectorConfig
-from topicproj.models.research import candidates
 
 NEW = (
     "overlap_coverage",

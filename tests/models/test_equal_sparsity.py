@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from topicproj.models.research.equal_sparsity import main
-from topicproj.models.research.pruning import prune
+from lab.equal_sparsity import main
+from lab.pruning import prune
 
 
 def test_one_command_writes_tables_with_baselines_pruned_to_the_gates_zeros(tmp_path):

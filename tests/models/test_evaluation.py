@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from lab.evaluation import evaluate, summarise, write_report
 from topicproj.models.data.catalog import read_catalog
-from topicproj.models.research.evaluation import evaluate, summarise, write_report
 
 from .factories import TMDB, small_synthetic
 

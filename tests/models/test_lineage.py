@@ -153,7 +153,7 @@ def test_labels_are_derived_set_cleared_and_kept_out_of_the_version(parent, tmp_
 
 
 def test_stored_cosine_counts_an_item_that_went_silent_as_moved():
-    from topicproj.models.research.continuity import stored_cosine
+    from lab.continuity import stored_cosine
 
     before = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0], [1.0, 1.0]])
     after = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
@@ -162,7 +162,7 @@ def test_stored_cosine_counts_an_item_that_went_silent_as_moved():
 
 
 def test_the_year_split_experiment_reports_both_ways_of_training(tmp_path):
-    from topicproj.models.research.continuity import report_markdown, run_experiment
+    from lab.continuity import report_markdown, run_experiment
 
     catalog = small_synthetic(300, seed=2).catalog
     years = [2000 if i % 3 else 2020 for i in range(len(catalog))]
@@ -182,7 +182,7 @@ def test_the_year_split_experiment_reports_both_ways_of_training(tmp_path):
 
 @pytest.mark.skipif(not TMDB.exists(), reason="needs ../shared/data (TMDB)")
 def test_release_years_come_from_the_tmdb_file():
-    from topicproj.models.research.continuity import release_years
+    from lab.continuity import release_years
 
     years = release_years(TMDB)
     assert len(years) >= 4800 and years["19995"] == 2009  # Avatar

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from topicproj.models.research import scoring
+from lab import scoring
 
 
 def csr(rows: list[list[int]], n: int) -> sp.csr_matrix:

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from lab.study.report import write_study
+from lab.study.run import StudyConfig, pareto_frontier, run_study
 from topicproj.models.core.activation import ACTIVATIONS
-from topicproj.models.research.study.report import write_study
-from topicproj.models.research.study.run import StudyConfig, pareto_frontier, run_study
 
 from .factories import small_synthetic
 
@@ -118,7 +118,7 @@ def test_pareto_frontier_keeps_only_undominated_points():
 
 def test_cli_study_smoke_writes_the_folder(tmp_path, monkeypatch):
     """The subcommand parses and wires through; the study itself is stubbed to stay quick."""
-    import topicproj.models.research.study.run as study_module
+    import lab.study.run as study_module
     from topicproj.service.cli.main import main
 
     seen = {}
@@ -132,7 +132,7 @@ def test_cli_study_smoke_writes_the_folder(tmp_path, monkeypatch):
         return tmp_path / "out"
 
     monkeypatch.setattr(study_module, "run_study", fake_run)
-    monkeypatch.setattr("topicproj.models.research.study.report.write_study", fake_write)
+    monkeypatch.setattr("lab.study.report.write_study", fake_write)
     argv = ["study", "--smoke", "--seeds", "3,4", "--output", str(tmp_path / "out"), "--quiet"]
     assert main(argv) == 0
     assert seen["config"].seeds == (3, 4) and seen["config"].max_epochs == 4

@@ -62,6 +62,15 @@ def test_the_client_alone_installs_without_torch_and_works(server, model, catalo
     )
     assert server_command.returncode == 2
     assert "pip install 'topicproj[server]'" in server_command.stderr
+    lab_command = subprocess.run(  # the lab is not in the wheel: it says so
+        [str(Path(CLIENT_PYTHON).parent / "topicproj"), "evaluate", "--output", "r"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert lab_command.returncode == 2
+    assert "not installed with the package" in lab_command.stderr
 
 
 OWNED_SCRIPT = r"""
@@ -70,7 +79,7 @@ from importlib.metadata import distribution
 dist = distribution("topicproj")
 print(json.dumps({"top_level": dist.read_text("top_level.txt").split(),
                   "files": [str(f) for f in dist.files]}))
-for name in ("models", "service", "proto"):
+for name in ("models", "service", "proto", "lab"):
     try:
         __import__(name)
     except ModuleNotFoundError:
@@ -91,6 +100,7 @@ def test_the_installed_wheel_owns_only_the_topicproj_name(tmp_path):
     assert out["top_level"] == ["topicproj"]
     tops = {Path(f).parts[0] for f in out["files"] if not f.startswith("..")}  # ../bin: scripts
     assert tops == {"topicproj", "topicproj-0.1.0.dist-info"}, tops
+    assert not [f for f in out["files"] if "research" in f or "lab" in Path(f).parts], "the lab"
 
 
 def test_a_refused_call_is_retried_after_the_delay_the_server_asks_for(serve, catalog_items):

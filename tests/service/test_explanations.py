@@ -53,7 +53,7 @@ def test_explanations_over_grpc_are_exact_and_match_the_python_api(
 
 
 def test_a_research_form_cannot_be_explained(serve, tmp_path):
-    import topicproj.models.research  # noqa: F401  (builds the research form, in this process)
+    import lab  # noqa: F401  (builds the research form, in this process)
     from topicproj.models.core.topic_model import TopicModel
     from topicproj.models.data.synthetic import make_synthetic_catalog
 

@@ -7,7 +7,7 @@ quantile of the baseline's own training activations are set to zero; no test ite
 The comparison is then at equal sparsity: recall@10 of a hidden keyword, and on planted catalogs
 active-topic F1. Each model is also scored as trained (recall@10, genre mAP, zeros, F1).
 
-    python -m topicproj.models.research.equal_sparsity --catalog tmdb \\
+    python -m lab.equal_sparsity --catalog tmdb \\
         --input ../shared/data/tmdb_5000_movies.csv.zip --topics 50 --seeds 0,1,2 \\
         --output reports/issue16/tmdb50
 
@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from lab import scoring
+from lab.evaluation import EvaluationData, projector_candidate, score
+from lab.pruning import prune
 from topicproj.models.core.options import DEFAULT_L1, DEFAULTS
-from topicproj.models.research import scoring
-from topicproj.models.research.evaluation import EvaluationData, projector_candidate, score
-from topicproj.models.research.pruning import prune
 
 GATES = ("overlap", "overlap_coverage", "overlap_capped", "overlap_hard", "overlap_quantile")
 BASELINES = ("relu", "prelu")
@@ -417,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.output)
     if args.render:
         result = json.loads((out / "equal_sparsity.json").read_text(encoding="utf-8"))
-        command = result.get("command", "python -m topicproj.models.research.equal_sparsity")
+        command = result.get("command", "python -m lab.equal_sparsity")
         text = report_markdown(result, command)
         (out / "equal_sparsity.md").write_text(text, encoding="utf-8")
         _draw(result, out)
@@ -426,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     result = run(args)
-    command = "python -m topicproj.models.research.equal_sparsity " + " ".join(
+    command = "python -m lab.equal_sparsity " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     result["command"] = command
@@ -446,7 +446,7 @@ def _draw(result: dict[str, Any], out: Path) -> None:
     if importlib.util.find_spec("matplotlib") is None:
         print("matplotlib is not installed: no frontier.png", file=sys.stderr)
         return
-    from topicproj.models.research.frontier import write_frontier
+    from lab.frontier import write_frontier
 
     write_frontier(result, out / "frontier.png")
 

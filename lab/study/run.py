@@ -15,7 +15,7 @@ Six questions, one function each, every one returning plain JSON-ready data:
 
 `run_study` runs all six and checks them against the issue's targets (`targets`);
 `report.write_study` writes the tables, plots and raw numbers. Models are trained and scored
-with `topicproj.models.research.evaluation`, so every figure here means what it means in
+with `lab.evaluation`, so every figure here means what it means in
 `topicproj evaluate`.
 """
 
@@ -30,10 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from topicproj.models.core.options import DEFAULT_L1 as L1_WEIGHT
-from topicproj.models.data.catalog import Catalog
-from topicproj.models.data.synthetic import make_synthetic_catalog
-from topicproj.models.research.evaluation import (
+from lab.evaluation import (
     Candidate,
     EvaluationData,
     Fitted,
@@ -43,7 +40,10 @@ from topicproj.models.research.evaluation import (
     score,
     summarise,
 )
-from topicproj.models.research.pruning import prune
+from lab.pruning import prune
+from topicproj.models.core.options import DEFAULT_L1 as L1_WEIGHT
+from topicproj.models.data.catalog import Catalog
+from topicproj.models.data.synthetic import make_synthetic_catalog
 
 from .config import StudyConfig
 from .cost import cost
@@ -186,7 +186,7 @@ def _pruned_planted(
 ) -> list[dict[str, float]]:
     """Active-topic F1 when activations are pruned to each share of zeros: every model
     compared with the others at equal sparsity, not at the sparsity its training chose."""
-    from topicproj.models.research import scoring
+    from lab import scoring
 
     Y_train = np.asarray(fitted.project(data.X_train))
     Y_test = np.asarray(fitted.project(data.X_test))
@@ -316,7 +316,7 @@ def threshold_curve(
     items is zero (test labels play no part). Each point: activation, target level, mean ± std
     over seeds of the test zero fraction and recall@10. The first point of each activation,
     level None, is the model as trained."""
-    from topicproj.models.research import scoring
+    from lab import scoring
 
     records = []
     for (k, activation, seed), f in sorted(fitted.items()):

@@ -18,7 +18,7 @@ Version 1 trains on 80% of the movies up to Y; version 2 on those and half of th
 Y (drawn once with `split_seed`); the other half is held out. The JSON is rewritten after
 every seed, so a long run can be read while it goes.
 
-    python -m topicproj.models.research.traffic_study \\
+    python -m lab.traffic_study \\
         --input ../shared/data/tmdb_5000_movies.csv.zip --year 2010 \\
         --seeds 0,1,2,3,4 --add-topics 2,5,10 --output runs/traffic
 """
@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from lab.continuity import _recall, release_years
 from topicproj.models.core.options import DEFAULTS
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.core.traffic import SpaceSaving, TrafficCounts, drift_score
 from topicproj.models.data.catalog import read_catalog
-from topicproj.models.research.continuity import _recall, release_years
 
 
 def _counts(
@@ -340,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report:
         print(report_markdown(json.loads((Path(args.output) / "traffic_study.json").read_text())))
         return 0
-    command = "python -m topicproj.models.research.traffic_study " + " ".join(
+    command = "python -m lab.traffic_study " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     run_experiment(

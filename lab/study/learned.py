@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from topicproj.models.research.evaluation import EvaluationData, Fitted
+from lab.evaluation import EvaluationData, Fitted
 
 
 @torch.no_grad()

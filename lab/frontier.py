@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from topicproj.models.research.study.plots import COLOURS, DPI
+from lab.study.plots import COLOURS, DPI
 
 METRICS = (("recall_at_10", "recall@10 of a hidden keyword"), ("topic_f1", "active-topic F1"))
 MARKERS = "osD^v<>p"

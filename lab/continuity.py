@@ -14,7 +14,7 @@ as an assignment can). Per seed it reports:
 
 Items are split 80/20 by item once (`split_seed`); both versions train on training items only.
 
-    python -m topicproj.models.research.continuity \\
+    python -m lab.continuity \\
         --input ../shared/data/tmdb_5000_movies.csv.zip \\
         --year 2010 --seeds 0,1,2,3,4 --output runs/continuity
 """
@@ -36,11 +36,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from lab import scoring
 from topicproj.models.core.lineage import KEPT_SIMILARITY
 from topicproj.models.core.options import DEFAULTS
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.catalog import Catalog, read_catalog
-from topicproj.models.research import scoring
 
 FIGURES = ("kept_share", "stored_cosine", "recall_at_10", "epochs", "train_seconds")
 
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m topicproj.models.research.continuity " + " ".join(
+    command = "python -m lab.continuity " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     (out / "continuity.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

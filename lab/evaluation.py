@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from lab import scoring
 from topicproj.models.core.artifacts import replace_file
 from topicproj.models.core.options import ACTIVATIONS, DEFAULTS
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.core.vocabulary import Vocabulary
 from topicproj.models.data.catalog import Catalog
-from topicproj.models.research import scoring
 
 METRICS = (
     "recall_at_10",

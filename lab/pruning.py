@@ -1,6 +1,6 @@
 """Pruning a model's activations after training to a share of zeros: the baseline every gate is
 compared with at equal sparsity (the study's part 1
-and `topicproj.models.research.equal_sparsity`)."""
+and `lab.equal_sparsity`)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lab.evaluation import COLUMNS
 from topicproj.models.core.options import DEFAULT_L1
-from topicproj.models.research.evaluation import COLUMNS
 
 MODEL_COLUMNS = COLUMNS  # the evaluation report's columns
 # On the short items, the model-level columns (NPMI, diversity, timings) would only repeat.

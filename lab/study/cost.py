@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from topicproj.models.research.evaluation import EvaluationData, Fitted
+from lab.evaluation import EvaluationData, Fitted
 
 if TYPE_CHECKING:
     from .config import StudyConfig
