@@ -22,7 +22,7 @@ the gate relu(h) * clamp(beta (O - tau), 0, 1) with another overlap O or another
 For 0/1 items Tanimoto barely separates one stray keyword among many from a short true item when
 the topic's keyword set is large (|m|^2 dominates both denominators); coverage and the capped
 Tanimoto do not have that term, or bound it. With tau + 1/beta <= 0 each of the four is relu(h)
-exactly, as the gate is (tests/models/test_candidates.py).
+exactly, as the gate is (tests/lab/test_candidates.py).
 
 The second round of issue 16 added *targeted* gates, whose sparsity is a share of zeros held by
 a constraint rather than the outcome of an L1 weight:
