@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.data.catalog import iter_catalog_arrow, read_catalog
+from topicproj.models.data.arrow_catalog import iter_catalog_arrow
+from topicproj.models.data.catalog import read_catalog
 from topicproj.models.data.columns import Columns, separator_hint
 from topicproj.models.errors import CatalogError, UnknownKeywordsError
 from topicproj.models.offline.projection import project_catalog

@@ -181,10 +181,11 @@ def test_negative_top_k_is_refused(tmp_path, model, items):
 )
 def test_jsonl_reads_the_same_through_pyarrow_and_row_by_row(tmp_path, items, monkeypatch, odd):
     """pyarrow's JSON reader takes the blocks it reads exactly; the row reader takes the rest."""
-    from topicproj.models.data import catalog
-    from topicproj.models.data.catalog import iter_catalog, iter_catalog_arrow
+    from topicproj.models.data import arrow_catalog
+    from topicproj.models.data.arrow_catalog import iter_catalog_arrow
+    from topicproj.models.data.catalog import iter_catalog
 
-    monkeypatch.setattr(catalog, "JSON_BLOCK_BYTES", 512)  # many blocks, the first ones clean
+    monkeypatch.setattr(arrow_catalog, "JSON_BLOCK_BYTES", 512)  # many blocks, the first ones clean
     lines = [json.dumps({"id": f"i{i + 1}", "keywords": k}) for i, k in enumerate(items)]
     lines[60] = json.dumps(odd)
     path = tmp_path / "c.jsonl"
