@@ -71,10 +71,13 @@ class TrafficCounts:
         """Counts of a projected batch. Y: (items, topics); known, unknown: (items,)."""
         on = Y > 0  # (items, topics)
         sent = np.asarray(known, np.int64) + np.asarray(unknown, np.int64)
+        # Column sums as matrix-vector products: BLAS runs them several times faster than a
+        # reduction over axis 0 with a cast. Counts are exact in float32 up to 2**24 items.
+        ones = np.ones(len(Y), np.float32)
         return cls(
             items=len(Y),
-            active=on.sum(axis=0, dtype=np.float64),
-            activation=Y.sum(axis=0, dtype=np.float64),
+            active=(ones @ on.astype(np.float32)).astype(np.float64),
+            activation=ones.astype(np.float64) @ np.asarray(Y, np.float64),
             unassigned=int((~on.any(axis=1)).sum()),
             lengths=np.bincount(np.minimum(sent, LENGTH_BINS - 1), minlength=LENGTH_BINS),
             keywords=int(sent.sum()),

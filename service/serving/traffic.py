@@ -35,9 +35,11 @@ _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 # and forth keeps what was seen; older ones are dropped.
 KEPT_VERSIONS = 4
 # Batches are gathered until they hold this many items, then added to the window in one go:
-# an update has a fixed cost of a few dozen numpy and Arrow calls (about 100 us), which a
-# one-item batch would otherwise pay alone. Reports flush first, so they miss nothing.
-FLUSH_ITEMS = 512
+# an update has a fixed cost (the unknown-keyword sketch's merge of its sample, about 0.7 ms,
+# and a few dozen numpy calls) that small gathers would pay again and again; at 4,096 items it
+# is a fraction of a microsecond per item. Reports (and so the metrics) flush first, so they
+# miss nothing.
+FLUSH_ITEMS = 4096
 
 
 # Unknown keywords given to the sketch per gathered update at most: past it, a uniform sample
@@ -126,17 +128,21 @@ class TrafficProfiles:
         if not unknown.any():
             window.add(Y, known, unknown)
             return
-        keywords = list(itertools.chain.from_iterable(map(_keywords, requests)))
+        keywords: list[str] = []
         if all(r.keyword_ids is not None for r in results):
             # The ids the batch's own lookup found: no keyword is looked up twice.
             ids = np.concatenate([r.keyword_ids for r in results])  # type: ignore[misc]
         else:
+            keywords = list(itertools.chain.from_iterable(map(_keywords, requests)))
             ids = model.vocabulary_.lookup(keywords)
         at = np.flatnonzero(ids < 0)
         weight = 1.0
         if len(at) > SKETCH_SAMPLE:  # a uniform sample, each standing for `weight` of them
             weight = len(at) / SKETCH_SAMPLE
             at = np.sort(self._rng.choice(at, SKETCH_SAMPLE, replace=False))
+        if not keywords and (ids[at] == -1).any():
+            # Spellings the lookup did not remember (past its bound): their text is needed.
+            keywords = list(itertools.chain.from_iterable(map(_keywords, requests)))
         names = model.vocabulary_.unknown_keywords(keywords, ids, at)
         window.add(Y, known, unknown, names, unknown_weight=weight)
 
