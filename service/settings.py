@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     max_uploads: int = Field(32, ge=1, description="uploads kept at once")
     max_concurrent_uploads: int = Field(2, ge=1, description="uploads arriving at once")
     max_queued_jobs: int = Field(4, ge=1, description="training jobs waiting before refusal")
+    # What one training job may cost: its size is checked when it is submitted (refused with
+    # INVALID_ARGUMENT, counted in topicproj_requests_refused_total), its time while it runs
+    # (stopped, FAILED, counted in topicproj_training_job_failures_total).
+    max_job_topics: int = Field(1024, ge=2, description="topics a training job may ask for")
+    max_job_epochs: int = Field(2000, ge=1, description="epochs a training job may ask for")
+    max_job_hours: float = Field(
+        12.0, gt=0, description="a training job running longer is stopped and fails"
+    )
     upload_ttl_hours: float = Field(
         24.0, gt=0, description="uploaded catalogs are deleted this long after upload"
     )

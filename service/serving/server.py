@@ -201,6 +201,9 @@ class ProjectionServer:
                 max_upload_total_bytes=s.max_upload_total_bytes,
                 max_uploads=s.max_uploads,
                 max_concurrent_uploads=s.max_concurrent_uploads,
+                max_job_topics=s.max_job_topics,
+                max_job_epochs=s.max_job_epochs,
+                max_job_seconds=s.max_job_hours * 3600.0,
             )
         # One budget of queued keywords for both front doors.
         budget = KeywordBudget(s.max_queued_keywords, self.metrics, s.retry_delay_ms / 1000)

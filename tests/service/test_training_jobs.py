@@ -111,7 +111,7 @@ def test_cancel_a_running_and_a_queued_job(serve, roots):
     server = serve(model_root=model_root, data_root=data_root)
     with TopicClient(server.address) as client:
         # Many epochs at a tiny learning rate: it runs until cancelled.
-        slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+        slow = {"min_df": 2, "max_epochs": 2000, "learning_rate": 1e-7}
         running = client.start_training(topics=5, catalog_path="catalog.jsonl", **slow)
         queued = client.start_training(topics=5, catalog_path="catalog.jsonl", **slow)
         assert client.cancel_training_job(queued["id"])["state"] == "STATE_CANCELLED"
@@ -162,6 +162,14 @@ def test_limits_and_tokens(serve, roots, tmp_path):
             ({"topics": 4, "catalog_path": "missing.jsonl"}, "no catalog file"),
             ({"topics": 4, "upload_id": "f" * 32}, "no upload"),
             ({"catalog_path": ""}, "set one of catalog_path and upload_id"),
+            (
+                {"topics": 1025, "from_scratch": True},
+                "1025 topics; a training job may have 1024 at most",
+            ),
+            (
+                {"topics": 4, "from_scratch": True, "max_epochs": 2001},
+                "a training job may run 2000 at most",
+            ),
         ]:
             options = {"catalog_path": "catalog.jsonl"} | bad
             with pytest.raises(grpc.RpcError) as e:
@@ -177,6 +185,23 @@ def test_limits_and_tokens(serve, roots, tmp_path):
         with pytest.raises(grpc.RpcError) as e:
             client.training_job("nope")
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # A job over the cost limits is refused before it is queued, and counted by limit.
+    assert server.metric("topicproj_requests_refused_total", {"limit": "max_job_topics"}) == 1
+    assert server.metric("topicproj_requests_refused_total", {"limit": "max_job_epochs"}) == 1
+    assert not list(model_root.glob("jobs/*.json"))
+
+
+def test_a_job_past_max_job_hours_is_stopped_and_fails(serve, roots):
+    model_root, data_root = roots
+    server = serve(model_root=model_root, data_root=data_root, max_job_hours=2 / 3600)
+    slow = {"min_df": 2, "max_epochs": 2000, "learning_rate": 1e-7, "patience": 2000}
+    with TopicClient(server.address) as client:
+        job = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
+        final = watch_to_the_end(client, job["id"])[-1]
+    assert final["state"] == "STATE_FAILED"
+    assert "max_job_hours" in final["error"]
+    assert server.metric("topicproj_training_job_failures_total") == 1
+    assert len(ModelRegistry(model_root).versions()) == 1  # nothing was added
 
 
 def test_a_server_without_a_model_root_cannot_train(server):
@@ -188,7 +213,7 @@ def test_a_server_without_a_model_root_cannot_train(server):
 def test_too_many_queued_jobs_are_refused(serve, roots):
     model_root, data_root = roots
     server = serve(model_root=model_root, data_root=data_root, max_queued_jobs=1)
-    slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+    slow = {"min_df": 2, "max_epochs": 2000, "learning_rate": 1e-7}
     with TopicClient(server.address) as client:
         first = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **slow)
         for state in client.watch_training_job(first["id"]):
@@ -226,7 +251,7 @@ def test_jobs_outlive_a_restart(serve, roots, model):
     from .conftest import RunningServer
 
     model_root, data_root = roots
-    slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+    slow = {"min_df": 2, "max_epochs": 2000, "learning_rate": 1e-7}
     first = serve(model_root=model_root, data_root=data_root)
     with TopicClient(first.address) as client:
         done = client.start_training(**SCRATCH, catalog_path="catalog.jsonl", **QUICK)
@@ -256,7 +281,7 @@ def test_jobs_outlive_a_restart(serve, roots, model):
 def test_old_uploads_are_swept_unless_a_job_needs_them(serve, roots):
     model_root, data_root = roots
     server = serve(model_root=model_root, data_root=data_root)
-    slow = {"min_df": 2, "max_epochs": 5000, "learning_rate": 1e-7}
+    slow = {"min_df": 2, "max_epochs": 2000, "learning_rate": 1e-7}
     with TopicClient(server.address) as client:
         kept = client.upload_catalog(data_root / "catalog.jsonl")
         gone = client.upload_catalog(data_root / "catalog.jsonl")
