@@ -71,10 +71,11 @@ def reach(model: TopicModel, keywords: list[str]) -> dict[str, object]:
 
 
 def _spread(values: list[int]) -> str:
-    if len(values) == 1:
-        return str(values[0])
+    """One seed: the count; several: the mean and, when they differ, the range."""
     a = np.asarray(values, dtype=float)
-    return f"{a.mean():.1f} ± {a.std():.1f} ({a.min():.0f}–{a.max():.0f})"
+    if a.min() == a.max():
+        return f"{a[0]:.0f}"
+    return f"{a.mean():.1f} ({a.min():.0f}–{a.max():.0f})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     first = models[(activations[0], seeds[0])]
     print(f"{len(seeds)} seed(s) ({args.seeds}) per activation; {first.n_topics} topics, "
           f"{len(first.vocabulary_.keywords)} keywords. Cells: topics with an activation > 0, "
-          "mean ± std (min–max) over the seeds; in brackets, topics whose weights contain "
-          "one of the query's keywords at all.")
+          "the mean over the seeds and (min–max); the last row, topics whose weights hold the "
+          "keyword at all.")
     print()
     gated = [a for a in activations if a.startswith("overlap")]
     leaky = [a for a in activations if a in ("prelu", "leaky_relu")]  # never exactly zero
@@ -115,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
             if not all(r["known"] for r in rs):
                 cells.append("unknown")
                 continue
-            cells.append(f"{_spread([r['active'] for r in rs])} "
-                         f"({_spread([r['containing'] for r in rs])})")
+            cells.append(_spread([r["active"] for r in rs]))
         for a in leaky:
             cells.append(_spread([reach(models[(a, s)], q)["nonzero"] for s in seeds]))
         if gated:
             cells.append(_spread([reach(models[(gated[0], s)], q)["ungated"] for s in seeds]))
         print(f"| {' + '.join(q)} | " + " | ".join(cells) + " |")
+    detail_q = args.detail.split("|")
+    held = [_spread([reach(models[(a, s)], detail_q)["containing"] for s in seeds])
+            for a in activations]
+    held += [""] * (len(leaky) + (1 if gated else 0))
+    print(f"| *topics holding \"{' + '.join(detail_q)}\" at all* | " + " | ".join(held) + " |")
 
     detail = args.detail.split("|")
     for a in activations:
