@@ -1,4 +1,4 @@
-"""Issue 16: the gate forms against ReLU-family models pruned to the gate's share of zeros.
+"""The gate forms against ReLU-family models pruned to the gate's share of zeros.
 
 Each gate form is trained at several L1 weights (one sparsity level each); every baseline is
 trained once per seed and then pruned, for each gate run of the same seed, to exactly that gate

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # 0.1 s of one core to decode and map, which is what a small request may wait behind it.
     # Four times as many took 0.5 s and more. The queue's budget holds 8 of them. Measured
     # with three clients sending the largest requests back to back: benchmarks/RESULTS.md
-    # ("Hostile load").
+    # ("Serving: hostile input").
     max_keywords_per_request: int = Field(
         65_536, ge=1, description="keywords in one request at most (INVALID_ARGUMENT)"
     )

@@ -110,7 +110,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def _equal_sparsity(args: argparse.Namespace) -> int:
-    """Issue 16's comparison (docs/activation.md): one run per topic count, each in its own
+    """The equal-sparsity comparison (docs/activation.md): one run per topic count, each in its own
     folder under --output, by `lab.equal_sparsity`."""
     equal_sparsity = lab_module("lab.equal_sparsity")
 
@@ -179,7 +179,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--tradeoff-seeds", help="seeds of the L1 sweep (default 0,1)")
     p.add_argument("--smoke", action="store_true", help="a tiny setting that runs in seconds")
     es = p.add_argument_group(
-        "equal sparsity (issue 16)",
+        "equal sparsity",
         "gate forms against ReLU-family models pruned to the gate's share of zeros",
     )
     es.add_argument(

@@ -37,7 +37,7 @@ def random_projector(name: str, seed: int, n_keywords: int = 60, n_topics: int =
 
 
 def reference(p: Projector, indices, offsets, weights) -> torch.Tensor:
-    """Each form straight from the formulas of models/research/candidates.py, out of place."""
+    """Each form straight from the formulas of lab/candidates.py, out of place."""
     W = p.keyword_topics
     xw = F.embedding_bag(indices, W, offsets, mode="sum", per_sample_weights=weights)
     rows = torch.repeat_interleave(
