@@ -179,7 +179,12 @@ def server_configs(
         elif kind == "before":
             assert before is not None
             ref, tree = before
-            out.append(ServerConfig(f"batched, before (`{ref}`)", batching, kind, tree=tree))
+            # An older revision with the response cache must run without it too: repeated
+            # single items would otherwise be answered from the cache there and not here.
+            settings = tree / "service" / "settings.py"
+            knows_cache = settings.exists() and "response_cache_bytes" in settings.read_text()
+            flags = (*batching, *no_cache) if knows_cache else batching
+            out.append(ServerConfig(f"batched, before (`{ref}`)", flags, kind, tree=tree))
         else:
             n = int(kind[7:])
             out.append(
