@@ -14,13 +14,14 @@ as far as the validation items allow:
    validation item with two or more keywords hides one of them, and the decoder ranks it among
    the keywords not shown. `DRAWS` draws, the same for every level; an item's recall is its
    share of draws with the hidden keyword in the top 10.
-3. The choice: the sparsest level whose mean recall is within the tolerance of the best level's,
-   the tolerance the smaller of one standard error and `TOLERANCE` (1%) of the best recall; the
-   standard error that of the item-by-item difference from the best (paired: the levels share
-   items and draws, so most of the noise cancels). The same test on a sample of training items
-   (`TRAIN_ITEMS`): a level must pass both. The validation items alone are too few on a small
-   catalog (about 300 on TMDB), where their curve stays flat within its noise well past the
-   level at which recall on new items falls.
+3. The same on a sample of `TRAIN_ITEMS` training items (their keywords hidden the same way).
+4. The choice: the sparsest level whose training-sample recall is within `TOLERANCE` (2%) of
+   the best level's, and whose validation recall is no worse than the trained model's (level 0)
+   by more than one standard error (of the item-by-item difference from level 0: paired, as the
+   levels share items and draws). The validation items alone are too few on a small catalog
+   (about 300 on TMDB): their curve stays flat within its noise well past the level at which
+   recall on new items falls, and a rule on them alone (the sparsest level within one standard
+   error of the best) chose 0.8 zeros there and lost 9% of recall@10.
 
 It costs a few forward passes over the validation items and the training sample, well under an
 epoch. The levels, their recall on both sets and zeros, and the choice are recorded with the
@@ -48,16 +49,18 @@ FIT_ITEMS = 20_000  # training items the per-topic quantiles are taken over (a s
 CHUNK = 512  # validation items scored at once: (levels, CHUNK, keywords) floats
 # Training items whose masked recall is measured beside the validation items'. A small
 # validation split (300 items on TMDB) leaves a curve flat within its noise far past the level
-# where recall falls; the training items give a curve with a tenth of the noise. Their recall is
-# higher (the decoder has seen them) and falls sooner as gates shut, which errs toward the
+# where recall on new items falls; a sample of training items gives a smooth curve. Their recall
+# is higher (the decoder has seen them) and falls sooner as gates shut, which errs toward the
 # denser level.
 TRAIN_ITEMS = 3000
-# At most this share of the best recall@10 may be given up for sparsity, on either set of items,
-# however wide the standard error.
-TOLERANCE = 0.01
+# At most this share of the best recall@10 on the training sample may be given up for sparsity.
+# 2%: on TMDB the training curve falls by 2% about one level before recall on new items starts
+# to fall (docs/activation.md, "The activation: sparsity chosen from the data").
+TOLERANCE = 0.02
 RULE = (
-    "sparsest level whose recall@10, on the validation items and on a sample of training items, "
-    f"is within one paired standard error of that set's best and within {TOLERANCE:.0%} of it"
+    f"sparsest level whose recall@10 is within {TOLERANCE:.0%} of the best on a sample of "
+    "training items, and on the validation items no worse than the trained model's by more than "
+    "one paired standard error"
 )
 
 
@@ -175,17 +178,13 @@ def level_thresholds(
     return torch.cat([tau[None, :], raised])
 
 
-def _acceptable(recall: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per level: mean recall, the paired standard error of its difference from the best level,
-    and whether it is within the tolerance of the best (the smaller of one standard error and
-    `TOLERANCE` of the best recall)."""
+def _curve(recall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per level: mean recall, and the paired standard error of its difference from level 0,
+    the trained model (the levels share items and draws, so most of the noise cancels)."""
     n_levels, n = recall.shape
-    if n == 0:
-        return np.zeros(n_levels), np.zeros(n_levels), np.arange(n_levels) == 0
-    mean = recall.mean(axis=1)
-    best = int(np.argmax(mean))
-    se = (recall - recall[best]).std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(n_levels)
-    return mean, se, mean >= mean[best] - np.minimum(se, TOLERANCE * mean[best])
+    if n < 2:
+        return (recall.mean(axis=1) if n else np.zeros(n_levels)), np.zeros(n_levels)
+    return recall.mean(axis=1), (recall - recall[0]).std(axis=1, ddof=1) / np.sqrt(n)
 
 
 @torch.no_grad()
@@ -208,9 +207,12 @@ def choose_sparsity(
     taus = level_thresholds(projector, X_fit, seed, device)
     val, zeros, active = level_recall(projector, decoder, X_val, taus, seed, device)
     seen, _, _ = level_recall(projector, decoder, X_seen, taus, seed, device)
-    mean, se, val_ok = _acceptable(val)
-    seen_mean, seen_se, seen_ok = _acceptable(seen)
-    ok = val_ok & seen_ok
+    mean, se = _curve(val)
+    seen_mean, seen_se = _curve(seen)
+    # within TOLERANCE of the best on the training sample; and on the validation items no worse
+    # than the trained model by more than one standard error (a guard: it rules a level out only
+    # where recall on new items clearly falls; their noise is too large to do more)
+    ok = (seen_mean >= (1.0 - TOLERANCE) * seen_mean.max()) & (mean >= mean[0] - se)
     ok[0] = True  # the trained model itself, whatever the noise says
     chosen = max(np.flatnonzero(ok), key=lambda i: zeros[i])
     new_tau = taus[chosen]
@@ -234,5 +236,5 @@ def choose_sparsity(
         thresholds_raised=changed,
         validation_items=val.shape[1],
         seconds=round(time.perf_counter() - start, 3),
-        extra={"train_items": seen.shape[1], "tolerance": TOLERANCE},
+        extra={"train_items": seen.shape[1], "train_tolerance": TOLERANCE},
     )

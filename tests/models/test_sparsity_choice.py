@@ -63,13 +63,14 @@ def three_topic_items():
 
 
 def _passes(level, levels) -> bool:
-    """The rule, on the record: within the tolerance of the best on both sets of items."""
-    for key, se in (("recall_at_10", "se"), ("train_recall_at_10", "train_se")):
-        best = max(lv[key] for lv in levels)
-        # 1e-5: the record rounds to five decimals
-        if level[key] < best - min(level[se], TOLERANCE * best) - 1e-5:
-            return False
-    return True
+    """The rule, on the record: within the tolerance of the best on the training sample, and
+    on the validation items within one standard error of the trained model (level 0); 1e-5:
+    the record rounds."""
+    best_train = max(lv["train_recall_at_10"] for lv in levels)
+    return (
+        level["train_recall_at_10"] >= (1 - TOLERANCE) * best_train - 1e-5
+        and level["recall_at_10"] >= levels[0]["recall_at_10"] - level["se"] - 1e-5
+    )
 
 
 def test_a_sparser_setting_where_it_costs_nothing_a_denser_one_where_it_costs_recall(
@@ -81,8 +82,7 @@ def test_a_sparser_setting_where_it_costs_nothing_a_denser_one_where_it_costs_re
         levels = choice["levels"]
         assert len(levels) > 3 and levels[0]["quantile"] == 0.0
 
-        # the rule: the chosen level is within the tolerance of the best on the validation
-        # items and on the training sample, and no sparser level is
+        # the rule: the chosen level passes, and no sparser level does
         chosen = choice["chosen_level"]
         assert _passes(chosen, levels)
         for lv in levels:
