@@ -15,7 +15,7 @@ as far as the validation items allow:
    the keywords not shown. `DRAWS` draws, the same for every level; an item's recall is its
    share of draws with the hidden keyword in the top 10.
 3. The same on a sample of `TRAIN_ITEMS` training items (their keywords hidden the same way).
-4. The choice: the sparsest level whose training-sample recall is within `TOLERANCE` (2%) of
+4. The choice: the sparsest level whose training-sample recall is within `TOLERANCE` (3%) of
    the best level's, and whose validation recall is no worse than the trained model's (level 0)
    by more than one standard error (of the item-by-item difference from level 0: paired, as the
    levels share items and draws). The validation items alone are too few on a small catalog
@@ -54,9 +54,11 @@ CHUNK = 512  # validation items scored at once: (levels, CHUNK, keywords) floats
 # denser level.
 TRAIN_ITEMS = 3000
 # At most this share of the best recall@10 on the training sample may be given up for sparsity.
-# 2%: on TMDB the training curve falls by 2% about one level before recall on new items starts
-# to fall (docs/activation.md, "The activation: sparsity chosen from the data").
-TOLERANCE = 0.02
+# The training curve falls sooner than recall on new items: on TMDB 50 by 3% at the level where
+# test recall had fallen 1.4%. At 2% the short-item catalog stopped one level short of twice
+# ReLU's zeros at no gain in recall (docs/activation.md, "The activation: sparsity chosen from
+# the data").
+TOLERANCE = 0.03
 RULE = (
     f"sparsest level whose recall@10 is within {TOLERANCE:.0%} of the best on a sample of "
     "training items, and on the validation items no worse than the trained model's by more than "
