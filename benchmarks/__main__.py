@@ -18,6 +18,7 @@ BENCHMARKS = {
     "floor": ("benchmarks.floor", "`topicproj project` against its whole-process floor"),
     "peers": ("benchmarks.peers.cli", "topicproj against Ray Serve and a plain grpc.aio server"),
     "hostile": ("benchmarks.hostile", "health and a small request while the largest requests run"),
+    "reach": ("benchmarks.keyword_reach", "topics that one or two keywords fire, per activation"),
     "gpu": ("benchmarks.gpu_check", "CUDA correctness, kernel timing and serving (needs a GPU)"),
 }
 

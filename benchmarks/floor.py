@@ -182,7 +182,7 @@ def kernel_bound(parquet: Path, model_dir: Path, batch_size: int, device: str) -
     import torch
 
     from topicproj.models.core.topic_model import TopicModel
-    from topicproj.models.data.catalog import iter_catalog_arrow
+    from topicproj.models.data.arrow_catalog import iter_catalog_arrow
 
     model = TopicModel.load(model_dir, device=device)
     batches = [

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.catalog import read_catalog
@@ -41,6 +42,7 @@ def main() -> int:
     p.add_argument("--items", default="1,64,256", help="items per batch")
     p.add_argument("--repeats", type=int, default=300)
     args = p.parse_args()
+    torch.set_num_threads(1)  # as a serving worker runs (`--torch-threads`, default 1)
     model = TopicModel.load(args.model, device="cpu")
     pool = [k for k in read_catalog(args.data).keywords if k]
     holder = ModelHolder(model, ServiceMetrics())

@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 JOB = "topicproj"
 SERVED = 'rpc=~"Project|ProjectStream|ModelInfer"'
-# The traffic alerts (see benchmarks/RESULTS.md, "Watching traffic"): the drift score above
+# The traffic alerts (see benchmarks/RESULTS.md, "Topic traffic"): the drift score above
 # which a window is further from the training baseline than the release-year calibration's
 # no-drift splits ever were, the unknown-keyword excess over the baseline's held-out rate, and
 # the items a window needs before either is trusted.

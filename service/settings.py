@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     wait_when_idle: bool = Field(
         False, description="hold even a lone request for max_wait_ms, like a classic batcher"
     )
+    # A request that fills most of a batch on its own gains nothing from company: it skips the
+    # queue and computes at once (the direct path), on the event loop when it is small enough
+    # to keep the loop's pause to a few milliseconds, else in its lane's thread. 0: never.
+    direct_items: int = Field(
+        128, ge=0, description="items from which a request skips the batcher (0: never)"
+    )
+    direct_inline_keywords: int = Field(
+        16384,
+        ge=0,
+        description="keywords up to which a direct request computes on the event loop",
+    )
     max_queue_items: int = Field(65536, ge=1, description="queued items before RESOURCE_EXHAUSTED")
     response_cache_bytes: int = Field(
         64 << 20,
@@ -78,7 +89,7 @@ class Settings(BaseSettings):
     # 0.1 s of one core to decode and map, which is what a small request may wait behind it.
     # Four times as many took 0.5 s and more. The queue's budget holds 8 of them. Measured
     # with three clients sending the largest requests back to back: benchmarks/RESULTS.md
-    # ("Hostile load").
+    # ("Serving: hostile input").
     max_keywords_per_request: int = Field(
         65_536, ge=1, description="keywords in one request at most (INVALID_ARGUMENT)"
     )
@@ -121,6 +132,14 @@ class Settings(BaseSettings):
     max_uploads: int = Field(32, ge=1, description="uploads kept at once")
     max_concurrent_uploads: int = Field(2, ge=1, description="uploads arriving at once")
     max_queued_jobs: int = Field(4, ge=1, description="training jobs waiting before refusal")
+    # What one training job may cost: its size is checked when it is submitted (refused with
+    # INVALID_ARGUMENT, counted in topicproj_requests_refused_total), its time while it runs
+    # (stopped, FAILED, counted in topicproj_training_job_failures_total).
+    max_job_topics: int = Field(1024, ge=2, description="topics a training job may ask for")
+    max_job_epochs: int = Field(2000, ge=1, description="epochs a training job may ask for")
+    max_job_hours: float = Field(
+        12.0, gt=0, description="a training job running longer is stopped and fails"
+    )
     upload_ttl_hours: float = Field(
         24.0, gt=0, description="uploaded catalogs are deleted this long after upload"
     )

@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,6 +147,17 @@ def resolve_scenarios(args: argparse.Namespace, parser: argparse.ArgumentParser)
             parser.error("--clients and --items-per-request must be >= 1")
         return [Scenario(clients, items)]
     return parse_scenarios(DEFAULT_SCENARIOS)
+
+
+def knows_packed(revision: str) -> bool:
+    """Whether the project at `revision` serves the packed form (the columnar requests)."""
+    shown = subprocess.run(
+        ["git", "show", f"{revision}:proto/topicproj/v1/topicproj.proto"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+    )
+    return shown.returncode == 0 and "PackedItems" in shown.stdout
 
 
 async def run(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
@@ -301,8 +313,8 @@ def main(
     if shown is not None:
         args.entry, args.argv = shown[0], list(shown[1])
     scenarios = resolve_scenarios(args, parser)
-    if "before" in args.servers and args.form != "messages":
-        parser.error("the 'before' server may not know the packed form: add --form messages")
+    if "before" in args.servers and args.form != "messages" and not knows_packed(args.before):
+        parser.error("the 'before' server does not know the packed form: add --form messages")
     if args.client_processes < 1 or args.clients_per_channel < 1:
         parser.error("--client-processes and --clients-per-channel must be >= 1")
     if args.duration <= 0 or args.warmup < 0:

@@ -19,6 +19,7 @@ PROFILE_RULES: tuple[tuple[str, str], ...] = (
     ("activation.py", "compute"),
     ("torch", "compute"),
     ("build_response", "response building"),
+    ("traffic.py", "traffic profile"),
     ("batching.py", "batching"),
     ("interceptors.py", "interceptor"),
     ("servicer.py", "servicer"),

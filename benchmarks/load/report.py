@@ -63,6 +63,7 @@ def table(results: Sequence[Result], in_process: dict[Scenario, float]) -> list[
             ("rayserve", "batched / Ray Serve"),
             ("plain", "batched / plain grpc.aio"),
             ("noprofile", "profile on / off"),
+            ("nodirect", "direct path on / off"),
         ]:
             other = by_kind.get(kind)
             if _comparable(base, other):

@@ -94,6 +94,7 @@ SERVER_KINDS = (
     "rayserve",
     "plain",
     "noprofile",
+    "nodirect",
     "workersN",
 )
 DEFAULT_SERVERS = "batched,unbatched,noop"
@@ -169,6 +170,9 @@ def server_configs(
         elif kind == "noprofile":
             name = "batched, no traffic profile"
             out.append(ServerConfig(name, (*batching, *no_cache, "--no-traffic-profile"), kind))
+        elif kind == "nodirect":
+            name = "batched, no direct path (--direct-items 0)"
+            out.append(ServerConfig(name, (*batching, *no_cache, "--direct-items", "0"), kind))
         elif kind == "training":
             name = "batched, while a job trains"
             out.append(ServerConfig(name, (*batching, *no_cache), kind, train=True))

@@ -35,7 +35,7 @@ from benchmarks.offline.catalogs import (
 )
 from topicproj.models.core.sparse import SparseBatch
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.data.catalog import ArrowBatch, iter_catalog_arrow
+from topicproj.models.data.arrow_catalog import ArrowBatch, iter_catalog_arrow
 from topicproj.models.offline.projection import parquet_writer, project_catalog
 
 SKLEARN_SUBSET = 20_000  # NMF.transform runs at a few thousand items/s: time a subset

@@ -18,23 +18,31 @@ tau_k + 1/beta_k. Fixed settings of the same module give the baselines, on the s
     leaky_relu  a = 0.01, tau = -1, beta = 1
     prelu       a learnable (from 0.25), gate as above
 
-Three other forms were measured against it (`benchmarks/RESULTS.md`). They live in the lab,
-`topicproj.models.research.candidates`, and `make_activation` reaches for them only
-when a model names one.
+Other forms were measured against it (`benchmarks/RESULTS.md`). They live in the lab, which
+registers them here with `register_form` when it is imported; the core never imports the lab,
+so a process that has not imported it (a server) knows only the forms above.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .options import ACTIVATIONS, ALL_ACTIVATIONS, CANDIDATE_FORMS
+from .options import ACTIVATIONS, ALL_ACTIVATIONS, CANDIDATE_FORMS, CHOOSING
 
-__all__ = ["ACTIVATIONS", "ALL_ACTIVATIONS", "CANDIDATE_FORMS", "OverlapActivation"]
+__all__ = [
+    "ACTIVATIONS",
+    "ALL_ACTIVATIONS",
+    "CANDIDATE_FORMS",
+    "OverlapActivation",
+    "make_activation",
+    "register_form",
+]
 
 # The multiplier's step per batch, per unit of shortfall in the share of zeros (the targeted
 # gates' DUAL_STEP): it reaches the ~1-3 a binding target needs within a few hundred steps.
@@ -65,14 +73,10 @@ class ActivationSpec:
             # the same gate; training chooses its share of zeros (training/sparsity.py)
             "overlap_auto": cls("gate", 0.0, 0.0, 50.0, gate_params, 0.0),
         }
-        if name in CANDIDATE_FORMS:
-            from topicproj.models.research.candidates import CANDIDATE_SPECS
-
-            return CANDIDATE_SPECS[name]
+        if name in _REGISTERED:
+            return _REGISTERED[name][0]
         if name not in specs:
-            raise ValueError(
-                f"unknown activation {name!r}; expected one of {', '.join(ALL_ACTIVATIONS)}"
-            )
+            raise ValueError(_unknown(name))
         return specs[name]
 
 
@@ -164,10 +168,34 @@ class OverlapActivation(nn.Module):
         return f"name={self.name!r}, form={self.form!r}, n_topics={self.n_topics}"
 
 
-def make_activation(n_topics: int, name: str) -> OverlapActivation:
-    """The activation called `name`; the lab's candidate forms are imported only when named."""
-    if name in CANDIDATE_FORMS:
-        from topicproj.models.research.candidates import CandidateActivation
+# The lab's forms, by name: their spec and the module that builds them. Filled by the lab on
+# import (`register_form`), so that the dependency points one way: the lab to the core.
+_REGISTERED: dict[str, tuple[ActivationSpec, Callable[[int, str], OverlapActivation]]] = {}
 
-        return CandidateActivation(n_topics, name)
+
+def register_form(
+    name: str, spec: ActivationSpec, build: Callable[[int, str], OverlapActivation]
+) -> None:
+    """Make the activation `name` (one of CANDIDATE_FORMS) buildable in this process."""
+    if name not in CANDIDATE_FORMS:
+        raise ValueError(f"{name!r} is not a candidate form; add it to CANDIDATE_FORMS first")
+    _REGISTERED[name] = (spec, build)
+
+
+def _unknown(name: str) -> str:
+    if name in CANDIDATE_FORMS:
+        return (
+            f"activation {name!r} is a research form: it is built by the lab (lab/ in a "
+            "checkout of the repository), which this process has not loaded; the served forms "
+            f"are {', '.join(ACTIVATIONS + CHOOSING)}"
+        )
+    return f"unknown activation {name!r}; expected one of {', '.join(ALL_ACTIVATIONS)}"
+
+
+def make_activation(n_topics: int, name: str) -> OverlapActivation:
+    """The activation called `name`: a served form, or a research form the lab registered."""
+    if name in _REGISTERED:
+        return _REGISTERED[name][1](n_topics, name)
+    if name in CANDIDATE_FORMS:
+        raise ValueError(_unknown(name))
     return OverlapActivation(n_topics, name)

@@ -17,7 +17,9 @@ from typing import Any
 from topicproj.models.errors import OptionError
 
 ACTIVATIONS = ("relu", "leaky_relu", "prelu", "overlap")  # served, and the study's baselines
-CANDIDATE_FORMS = (  # research only: models.research.candidates
+# Research forms: the lab builds them and registers them (`activation.register_form`); the core
+# knows their names only, so that options validate and a server can say what it lacks.
+CANDIDATE_FORMS = (
     "overlap_sigmoid",
     "overlap_power",
     "overlap_shift",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,21 +58,32 @@ RAW_CACHE_SIZE = 1 << 18  # spellings remembered by `Vocabulary._lookup_raw`, ab
 
 
 class _RawIds(dict[str, int]):
-    """Raw spelling -> vocabulary id (-1: unknown), filled on first sight.
+    """Raw spelling -> vocabulary id, filled on first sight; negative for an unknown keyword.
 
     A spelling is normalised once and remembered, up to RAW_CACHE_SIZE of them; past that,
     new ones are normalised on every sight, so that a stream of made-up keywords cannot grow
-    memory without bound.
+    memory without bound. An unknown spelling remembered gets the id -2 - k, its normalised
+    form being `unknown[k]`, so that the traffic profile names it without normalising it again;
+    one not remembered gets -1.
     """
 
     def __init__(self, index: dict[str, int]) -> None:
         super().__init__()
         self.index = index
+        self.unknown: list[str] = []
+        self._lock = threading.Lock()  # two lanes may meet a new spelling at once
 
     def __missing__(self, raw: str) -> int:
-        i = self.index.get(normalize_keyword(raw), -1)
-        if len(self) < RAW_CACHE_SIZE:
-            self[raw] = i
+        normalised = normalize_keyword(raw)
+        i = self.index.get(normalised, -1)
+        with self._lock:
+            if len(self) < RAW_CACHE_SIZE and raw not in self:
+                if i < 0:
+                    i = -2 - len(self.unknown)
+                    self.unknown.append(normalised)
+                self[raw] = i
+            elif raw in self:
+                i = self[raw]
         return i
 
 
@@ -215,6 +227,37 @@ class Vocabulary:
             )
         return self._bags(self._lookup_raw(keywords), indptr, weights)
 
+    def map_ids(
+        self, ids: np.ndarray, counts: np.ndarray, weights: np.ndarray | None = None
+    ) -> SparseBatch:
+        """`map_flat` for keywords already looked up (`lookup`: -1 where unknown), so that a
+        caller that needs the ids too (the traffic profile's unknown keywords) looks up once."""
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        if indptr[-1] != len(ids):
+            raise ValueError(f"counts add up to {indptr[-1]}, but there are {len(ids)} ids")
+        return self._bags(np.asarray(ids, dtype=np.int64), indptr, weights)
+
+    def lookup(self, keywords: list[str]) -> np.ndarray:
+        """Vocabulary ids of keywords as sent (normalised here), negative where unknown (see
+        `unknown_keywords`). Shape (n,), int64."""
+        return self._lookup_raw(keywords)
+
+    def unknown_keywords(
+        self, keywords: Sequence[str], ids: np.ndarray, at: np.ndarray | None = None
+    ) -> list[str]:
+        """The normalised forms of the keywords whose `lookup` ids are negative (or of those
+        at the positions `at`, all unknown), empty ones left out: one list index per keyword
+        the lookup remembered, `normalize_keyword` for the others (past RAW_CACHE_SIZE)."""
+        missing = np.flatnonzero(ids < 0) if at is None else at
+        codes = ids[missing]
+        remembered = codes <= -2
+        forms = self._raw_ids.unknown
+        out = list(map(forms.__getitem__, (-2 - codes[remembered]).tolist()))
+        if not remembered.all():
+            out += map(normalize_keyword, map(keywords.__getitem__, missing[~remembered].tolist()))
+        return list(filter(None, out))
+
     def _bags(self, ids_np: np.ndarray, indptr: np.ndarray, w: np.ndarray | None) -> SparseBatch:
         """The batch for looked-up ids (-1: unknown) of items indptr[i]:indptr[i + 1]."""
         n = len(indptr) - 1
@@ -247,7 +290,7 @@ class Vocabulary:
         return SparseBatch(indices=ids_np, weights=w, indptr=new_indptr, unknown=unknown)
 
     def _lookup_raw(self, keywords: list[str]) -> np.ndarray:
-        """Vocabulary ids of keywords as sent (not yet normalised), -1 where unknown.
+        """Vocabulary ids of keywords as sent (not yet normalised), negative where unknown.
 
         One C-level dict probe per keyword once a spelling has been seen, straight into numpy;
         only a new spelling calls back into Python (`_RawIds.__missing__`).

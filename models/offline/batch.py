@@ -15,7 +15,7 @@ import pyarrow as pa
 from topicproj.models.core.explain import explain_batch
 from topicproj.models.core.ranking import top_topics
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.data.catalog import ArrowBatch
+from topicproj.models.data.arrow_catalog import ArrowBatch
 
 from .unknown import KeywordTally
 

@@ -27,13 +27,12 @@ import pyarrow.parquet as pq
 
 from topicproj.models.core.tempfiles import remove_leftovers, temporary_sibling
 from topicproj.models.core.topic_model import TopicModel
+from topicproj.models.data.arrow_catalog import ArrowBatch, iter_catalog_arrow
 from topicproj.models.data.catalog import (
     FORMATS,
-    ArrowBatch,
     Columns,
     ReadStats,
     detect_format,
-    iter_catalog_arrow,
 )
 from topicproj.models.data.columns import DEFAULT_COLUMNS
 from topicproj.models.data.storage import Location, expand, locate, storage_errors

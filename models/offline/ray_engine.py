@@ -24,14 +24,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from topicproj.models.core.topic_model import TopicModel
-from topicproj.models.data.catalog import (
+from topicproj.models.data.arrow_catalog import (
     ArrowBatch,
-    CatalogError,
-    detect_format,
     iter_catalog_arrow,
     keywords_column,
     text_column,
 )
+from topicproj.models.data.catalog import CatalogError, detect_format
 from topicproj.models.data.columns import DEFAULT_COLUMNS, Columns
 from topicproj.models.data.storage import Location, locate, storage_errors
 from topicproj.models.errors import StorageError

@@ -1,4 +1,5 @@
-"""Commands that run here, on files: train, evaluate, study, inspect, project.
+"""Commands that run here, on files: train, inspect, project (the lab's, evaluate and study, are
+in research.py).
 
 Every catalog is read with `--input` and everything written goes to `--output`; a model is
 named with `--model`.
@@ -14,17 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from topicproj.models.core.options import ACTIVATIONS, ALL_ACTIVATIONS, DEFAULTS, DEMO
+from topicproj.models.core.options import (
+    CANDIDATE_FORMS,
+    DEFAULTS,
+    DEMO,
+)
 from topicproj.models.data.formats import FORMATS
 from topicproj.models.errors import TopicprojError
 
+from .lab import lab_module
 from .options import add_option_args, count, given_options
 
 if TYPE_CHECKING:
     from topicproj.models.data.catalog import Catalog
-
-
-EVALUATE_OPTIONS = ("n_topics", "min_df", "max_df", "stop_keywords")  # those that shape the split
 
 
 def _catalog(args: argparse.Namespace) -> tuple[Catalog, Any]:
@@ -175,6 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = (parent.options if parent is not None else DEFAULTS).replace(**given)
     if parent is not None and args.add_topics and "n_topics" not in given:
         options = options.replace(n_topics=parent.n_topics + args.add_topics)
+    if options.activation in CANDIDATE_FORMS:  # a research form: the lab builds it
+        lab_module()
     catalog, _ = _catalog(args)
     model = TopicModel.from_options(options, device=args.device, verbose=not args.quiet)
     model.fit(
@@ -211,118 +216,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{ln.keywords_added} keywords added, {ln.keywords_dropped} dropped",
                 file=sys.stderr,
             )
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from topicproj.models.research.evaluation import evaluate, write_report
-
-    activations = [a.strip() for a in args.activations.split(",") if a.strip()]
-    unknown = [a for a in activations if a not in ALL_ACTIVATIONS]
-    if unknown:
-        raise TopicprojError(
-            f"unknown activation(s) {', '.join(unknown)}; choose from {', '.join(ALL_ACTIVATIONS)}"
-        )
-    seeds = _ints(args.seeds, "--seeds")
-    options = DEFAULTS.replace(**given_options(args, EVALUATE_OPTIONS))
-    catalog, synthetic = _catalog(args)
-    report = evaluate(
-        catalog,
-        n_topics=options.n_topics,
-        activations=activations,
-        seeds=list(seeds),
-        split_seed=args.split_seed,
-        min_df=options.min_df,
-        max_df=options.max_df,
-        stop_keywords=options.stop_keywords,
-        sklearn_baselines=not args.no_sklearn,
-        planted_keywords=synthetic.topic_keywords if synthetic else None,
-        item_topics=synthetic.item_topics if synthetic else None,
-        progress=not args.quiet,
-    )
-    out = write_report(report, args.output, _command_line(args))
-    if not args.quiet:
-        print((out / "report.md").read_text(encoding="utf-8"))
-    return 0
-
-
-def _ints(text: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise TopicprojError(
-            f"{what}: expected integers separated by commas, got {text!r}"
-        ) from None
-
-
-def cmd_study(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    from topicproj.models.research.study.report import write_study
-    from topicproj.models.research.study.run import StudyConfig, run_study, with_overrides
-
-    # The figures are drawn last: without matplotlib, say so now, not after the whole study.
-    if importlib.util.find_spec("matplotlib") is None:
-        raise TopicprojError(
-            "the study draws its figures with matplotlib: pip install 'topicproj[study]'"
-        )
-    if args.equal_sparsity:
-        return _equal_sparsity(args)
-    base = StudyConfig.smoke() if args.smoke else StudyConfig()
-    overrides = {
-        name: _ints(getattr(args, name), "--" + name.replace("_", "-"))
-        for name in ("topics", "seeds", "planted_seeds", "tradeoff_seeds")
-        if getattr(args, name) is not None
-    }
-    config = with_overrides(base, **overrides)
-    catalog = None
-    if args.input is not None:
-        from topicproj.models.data.catalog import read_catalog
-
-        catalog = read_catalog(
-            args.input,
-            format=args.format,
-            skip_bad_rows=args.skip_bad_rows,
-            columns=_columns(args),
-        )
-        _check_separator(args, catalog)
-    study = run_study(config, catalog, progress=not args.quiet)
-    out = write_study(study, args.output, _command_line(args))
-    if not args.quiet:
-        print(f"wrote {out}: study.md, study.json and the figures", file=sys.stderr)
-    return 0
-
-
-def _equal_sparsity(args: argparse.Namespace) -> int:
-    """Issue 16's comparison (docs/activation.md): one run per topic count, each in its own
-    folder under --output, by `topicproj.models.research.equal_sparsity`."""
-    from topicproj.models.research import equal_sparsity
-
-    catalog = args.equal_sparsity
-    if catalog == "tmdb" and args.input is None:
-        raise TopicprojError("--equal-sparsity tmdb needs --input (the TMDB catalog file)")
-    default_topics = {
-        "tmdb": "50,100",
-        "planted": "12",
-        "medium": "50",
-        "large": "100",
-        "short": "100",
-    }
-    topics = _ints(args.topics or default_topics[catalog], "--topics")
-    seeds = ",".join(str(s) for s in _ints(args.seeds or "0,1,2,3,4", "--seeds"))
-    for n in topics:
-        argv = ["--catalog", catalog, "--topics", str(n), "--seeds", seeds]
-        argv += ["--output", str(Path(args.output) / f"{catalog}{n}")]
-        argv += ["--jobs", str(args.jobs), "--max-epochs", str(args.max_epochs)]
-        if args.input is not None:
-            argv += ["--input", args.input]
-        for flag in ("gates", "l1", "targets", "baselines"):
-            if getattr(args, flag) is not None:
-                argv += [f"--{flag}", *(str(v) for v in getattr(args, flag))]
-        if args.chosen:
-            argv.append("--chosen")
-        if equal_sparsity.main(argv) != 0:
-            return 1
     return 0
 
 
@@ -470,70 +363,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--output", required=True, help="model directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
     p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("evaluate", help="compare activations and scikit-learn baselines")
-    _add_input_args(p)
-    add_option_args(p, EVALUATE_OPTIONS)
-    p.add_argument(
-        "--activations",
-        default=",".join(ACTIVATIONS),
-        metavar="NAME,...",
-        help=f"activations to compare, separated by commas (default: {','.join(ACTIVATIONS)}; "
-        f"any of {', '.join(ALL_ACTIVATIONS)})",
-    )
-    p.add_argument(
-        "--seeds",
-        default="0,1,2",
-        metavar="N,...",
-        help="training seeds per activation (default 0,1,2)",
-    )
-    p.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the held-out split of items (default 0)"
-    )
-    p.add_argument("--no-sklearn", action="store_true", help="leave out NMF and LDA")
-    p.add_argument("--output", required=True, help="directory for report.json and report.md")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser(
-        "study", help="the activation study: every table and figure of docs/activation.md"
-    )
-    p.add_argument("--input", help="real catalog; without it, parts 2-6 run on synthetic data")
-    p.add_argument("--format", choices=FORMATS, help="override the format told by the extension")
-    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
-    _add_column_args(p)
-    p.add_argument("--topics", help="topic counts on the real catalog (default 50,100)")
-    p.add_argument("--seeds", help="seeds on the real catalog (default 0,1,2,3,4)")
-    p.add_argument("--planted-seeds", help="seeds on the planted catalogs (default 0,1,2)")
-    p.add_argument("--tradeoff-seeds", help="seeds of the L1 sweep (default 0,1)")
-    p.add_argument("--smoke", action="store_true", help="a tiny setting that runs in seconds")
-    es = p.add_argument_group(
-        "equal sparsity (issue 16)",
-        "gate forms against ReLU-family models pruned to the gate's share of zeros",
-    )
-    es.add_argument(
-        "--equal-sparsity",
-        choices=("tmdb", "planted", "medium", "large", "short"),
-        help="run this comparison on this catalog instead of the study",
-    )
-    es.add_argument("--gates", nargs="+", choices=ALL_ACTIVATIONS, help="gate forms to train")
-    es.add_argument("--l1", nargs="+", type=float, help="L1 weights of the L1-driven gates")
-    es.add_argument("--targets", nargs="+", type=float, help="zero shares of targeted gates")
-    es.add_argument(
-        "--chosen",
-        action="store_true",
-        help="also train overlap_auto, the gate that chooses its share of zeros",
-    )
-    es.add_argument("--baselines", nargs="*", help="ReLU-family baselines (default relu prelu)")
-    es.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
-    es.add_argument(
-        "--max-epochs",
-        type=count(1),
-        default=DEFAULTS.max_epochs,
-        help=f"most epochs per run (default {DEFAULTS.max_epochs})",
-    )
-    p.add_argument("--output", required=True, help="folder for study.md, study.json and PNGs")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("project", help="project a whole catalog offline into Parquet or .npy")
     p.add_argument("--model", required=True, help="model directory")

@@ -17,7 +17,7 @@ from pathlib import Path
 from topicproj.models.errors import ModelDirectoryError, OptionError, TopicprojError
 from topicproj.service.version import package_version
 
-from . import call, local, remote, serve, traffic, versions
+from . import call, local, remote, research, serve, traffic, versions
 from .interrupts import Interrupted, signals_raise
 from .options import option_flag
 
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"topicproj {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     local.add_parsers(sub)
+    research.add_parsers(sub)
     serve.add_parsers(sub)
     versions.add_parsers(sub)
     remote.add_parsers(sub)

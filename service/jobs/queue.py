@@ -34,6 +34,7 @@ from topicproj.service.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    TooLarge,
     TooMany,
 )
 from topicproj.service.metrics import ServiceMetrics
@@ -90,6 +91,9 @@ class TrainingJobs:
         max_upload_total_bytes: int | None = None,
         max_uploads: int = 32,
         max_concurrent_uploads: int = 2,
+        max_job_topics: int = 1024,
+        max_job_epochs: int = 2000,
+        max_job_seconds: float = 12 * 3600.0,
     ) -> None:
         self.model_root = model_root
         self.uploads = model_root / "uploads"
@@ -101,6 +105,9 @@ class TrainingJobs:
         self.max_upload_total_bytes = max_upload_total_bytes or 4 * max_upload_bytes
         self.max_uploads = max_uploads
         self.max_concurrent_uploads = max_concurrent_uploads
+        self.max_job_topics = max_job_topics
+        self.max_job_epochs = max_job_epochs
+        self.max_job_seconds = max_job_seconds
         self._uploading = 0  # uploads arriving now
         self._sweeper: asyncio.Task[None] | None = None
         self.activate = activate
@@ -301,7 +308,24 @@ class TrainingJobs:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def check_cost(self, spec: TrainSpec) -> None:
+        """Refuse a job larger than one job may be: it could never pass, so INVALID_ARGUMENT."""
+        o = spec.options
+        if o.n_topics > self.max_job_topics:
+            raise TooLarge(
+                f"{o.n_topics} topics; a training job may have {self.max_job_topics} at most",
+                "options.topics",
+                "max_job_topics",
+            )
+        if o.max_epochs > self.max_job_epochs:
+            raise TooLarge(
+                f"{o.max_epochs} epochs; a training job may run {self.max_job_epochs} at most",
+                "options.max_epochs",
+                "max_job_epochs",
+            )
+
     async def submit(self, spec: TrainSpec) -> Job:
+        self.check_cost(spec)
         waiting = sum(1 for j in self.jobs.values() if j.state == JobState.QUEUED)
         if waiting >= self.max_queued:
             raise TooMany(f"{waiting} training jobs are queued already; try again later")
@@ -407,8 +431,16 @@ class TrainingJobs:
         await self._update(job, state=JobState.RUNNING)
         loop = asyncio.get_running_loop()
         outcome: tuple[str, Any] | None = None
+        deadline = time.monotonic() + self.max_job_seconds
         try:
             while outcome is None:
+                if time.monotonic() > deadline:
+                    proc.terminate()
+                    outcome = (
+                        "failed",
+                        f"stopped after {self.max_job_seconds / 3600:g} hours (max_job_hours)",
+                    )
+                    break
                 try:
                     kind, value = await loop.run_in_executor(None, progress.get, True, POLL_S)
                 except queue.Empty:

@@ -63,6 +63,8 @@ class Batcher(Generic[Work, Result]):
         retry_delay_ms: float = 100.0,
         tracing: Tracing | None = None,
         after: Callable[[list[Work], list[Result]], None] | None = None,
+        direct_items: int = 0,
+        direct_inline_keywords: int = 0,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
         # Bookkeeping of a computed batch, run in the worker thread once its requests have
@@ -77,6 +79,9 @@ class Batcher(Generic[Work, Result]):
         self.retry_delay = retry_delay_ms / 1000.0  # what a refused client is asked to wait
         self.tracing = tracing
         self.metrics = metrics
+        # The direct path (see `submit`): 0 turns it off.
+        self.direct_items = direct_items
+        self.direct_inline_keywords = direct_inline_keywords
         self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
         self._queued_items = 0
         self._wakeup = asyncio.Event()
@@ -97,12 +102,16 @@ class Batcher(Generic[Work, Result]):
             await self._worker
         self._executor.shutdown(wait=True)
 
-    async def submit(self, work: Work, items: int, deadline: float | None = None) -> Result:
-        """Compute `work` (of `items` items, at least 1) in a batch with whichever requests
-        share it."""
+    async def submit(
+        self, work: Work, items: int, deadline: float | None = None, cost: int = 0
+    ) -> Result:
+        """Compute `work` (of `items` items, at least 1, and `cost` keywords) in a batch with
+        whichever requests share it, or at once when it fills most of a batch on its own."""
         if self._closing:
             raise ShuttingDown()
         n = items
+        if self.direct_items and n >= self.direct_items:
+            return await self._direct(work, n, deadline, cost)
         if self._queued_items + n > self.max_queue_items:
             raise QueueFull(self._queued_items, self.max_queue_items, self.retry_delay)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -112,6 +121,46 @@ class Batcher(Generic[Work, Result]):
         self.metrics.queue_items.set(self._queued_items)
         self._wakeup.set()
         return await future
+
+    async def _direct(self, work: Work, n: int, deadline: float | None, cost: int) -> Result:
+        """The direct path: a request that would fill most of a batch alone gains nothing
+        from waiting for company, and pays for the queue, the batcher's task and (when small
+        enough to compute on the event loop) the hand-off to the compute thread and back.
+
+        The answer is the one the batch would have given (batch invariance); the metrics and
+        the traffic profile see it as a batch of one request, recorded after the answer."""
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExpired()
+        loop = asyncio.get_running_loop()
+        start = time.monotonic()
+        start_ns = time.time_ns()
+        span = self.tracing.current() if self.tracing is not None else None
+        try:
+            if cost <= self.direct_inline_keywords:
+                results = self.compute([work])
+            else:
+                results = await loop.run_in_executor(self._executor, self.compute, [work])
+        except Exception:
+            log.exception("projection of a direct request of %d items failed", n)
+            raise
+        if len(results) != 1:
+            raise RuntimeError(f"compute gave {len(results)} results for 1 request")
+        self.metrics.queue_wait.observe(0.0)
+        self.metrics.batch_compute.observe(time.monotonic() - start)
+        self.metrics.batch_items.observe(n)
+        if self.tracing is not None:
+            self.tracing.batch([span], [start_ns], start_ns, time.time_ns(), n)
+        if self.record is not None or self.after is not None:
+            # After this request has its answer: the loop runs it once the response is on
+            # its way, and it never delays the answer it describes.
+            loop.call_soon(self._bookkeeping_logged, [work], results)
+        return results[0]
+
+    def _bookkeeping_logged(self, works: list[Work], results: list[Result]) -> None:
+        try:
+            self._bookkeeping(works, results)
+        except Exception as e:  # bookkeeping never fails a request or the loop
+            log.error("recording a batch failed: %r", e)
 
     def _take_batch(self) -> list[_Pending[Work, Result]]:
         """Pop requests until the batch is full; drop those cancelled or past their deadline."""
@@ -213,6 +262,7 @@ class Batcher(Generic[Work, Result]):
         if self.after is not None:
             self.after(works, results)
 
+
 class Lanes(Generic[Work, Result]):
     """Two batchers: small requests never queue behind large ones.
 
@@ -239,4 +289,4 @@ class Lanes(Generic[Work, Result]):
         self, work: Work, items: int, deadline: float | None = None, cost: int = 0
     ) -> Result:
         lane = self.small if cost <= self.threshold else self.large
-        return await lane.submit(work, items, deadline)
+        return await lane.submit(work, items, deadline, cost)

@@ -42,6 +42,9 @@ class Projected:
     version: str  # of the model that projected them
     explanations: list[ItemExplanation] | None = None  # per item, when asked for
     labels: list[str] | None = None  # the topics' labels at the time, when top-k is asked for
+    # The request's keywords' vocabulary ids (-1: unknown), as the batch looked them up: the
+    # traffic profile finds the unknown keywords here instead of looking every keyword up again.
+    keyword_ids: np.ndarray | None = None
 
     @classmethod
     def empty(cls, topics: int, version: str) -> Projected:
@@ -110,7 +113,8 @@ class ModelHolder:
             )
         model = self._serving[0]  # one version for the whole batch
         version = model.version_
-        batch = model.vocabulary_.map_flat(keywords, counts, weights)
+        ids = model.vocabulary_.lookup(keywords)
+        batch = model.vocabulary_.map_ids(ids, counts, weights)
         Y = model.project_batch(batch).cpu().numpy()  # (items, topics)
         if not np.isfinite(Y).all():
             # Weights are finite (the registry refuses others) and inputs bounded, so this is
@@ -120,10 +124,12 @@ class ModelHolder:
             raise NonFiniteOutput()
         known, unknown = batch.known, batch.unknown
         out: list[Projected] = []
-        row = 0
+        row = at = 0
         for r in requests:
-            end = row + len(r)
-            projected = Projected(Y[row:end], known[row:end], unknown[row:end], version)
+            end, to = row + len(r), at + len(r.keywords)
+            projected = Projected(
+                Y[row:end], known[row:end], unknown[row:end], version, keyword_ids=ids[at:to]
+            )
             if r.top_k:
                 projected.labels = model.labels()
             # Only when asked: the rest of the batch pays nothing. The model may have been
@@ -135,7 +141,7 @@ class ModelHolder:
                     model.projector_, batch.rows(row, end), keywords, r.explain
                 )
             out.append(projected)
-            row = end
+            row, at = end, to
         return out
 
     def record(self, results: list[Projected]) -> None:

@@ -32,6 +32,15 @@ MAX_PAGE_SIZE = 1000
 OFF_LOOP_KEYWORDS = 2048
 
 
+def off_loop_keywords(settings: Settings) -> int:
+    """Keywords above which a request is decoded in a worker thread. A request the direct path
+    will compute on the event loop anyway (up to `direct_inline_keywords`) is decoded there
+    too: the hop to a thread and back, and the wait for the GIL the thread holds while it
+    decodes, cost more than they free the loop for."""
+    inline = settings.direct_inline_keywords if settings.direct_items else 0
+    return max(OFF_LOOP_KEYWORDS, inline)
+
+
 def declared_keywords(request: pb.ProjectRequest) -> tuple[int, str]:
     """The keywords a request holds, and the field that holds them, without decoding them."""
     if request.WhichOneof("input") == "packed":

@@ -34,7 +34,7 @@ from topicproj.service.version import package_version
 
 from .batching import Lanes
 from .holder import ModelHolder, Projected
-from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, check_request_size
+from .limits import KeywordBudget, check_request_size, off_loop_keywords
 from .validation import Bags, check_bags
 
 MODEL_NAME = "topicproj"
@@ -45,8 +45,9 @@ _COUNT_TYPES = {"INT32": ("<i4", "int_contents"), "INT64": ("<i8", "int64_conten
 def decode_bytes_tensor(raw: bytes, field: str, expected: int | None = None) -> list[bytes]:
     """The elements of a raw BYTES tensor: each a 4-byte little-endian length, then its bytes.
 
-    With `expected` (the declared shape), decoding stops one element past it: a tensor that
-    holds more than its shape says is refused without decoding the rest."""
+    One Python step per element: the reference `bytes_tensor_keywords` falls back to (and is
+    tested against). With `expected` (the declared shape), decoding stops one element past it:
+    a tensor that holds more than its shape says is refused without decoding the rest."""
     out: list[bytes] = []
     at, end = 0, len(raw)
     while at < end:
@@ -61,6 +62,84 @@ def decode_bytes_tensor(raw: bytes, field: str, expected: int | None = None) -> 
         out.append(raw[at : at + n])
         at += n
     return out
+
+
+# Raw BYTES tensors shorter than this are walked element by element: below it (a few dozen
+# keywords) numpy's fixed cost per call exceeds the walk's (`python -m benchmarks.decoding`).
+NUMPY_BYTES = 512
+_UNIT = 0x1F  # U+001F: a byte no UTF-8 sequence uses but itself, and no keyword should hold
+
+
+def _split_raw(raw: bytes) -> bytes | None:
+    """A raw BYTES tensor's elements as one buffer, each preceded by U+001F, found with numpy;
+    None when this cannot tell them apart (an element of 256 bytes or more, an empty element,
+    NUL or U+001F bytes inside one) and the caller walks the tensor element by element.
+
+    An element under 256 bytes has a length prefix whose three high bytes are zero. Every such
+    position is a candidate; when the candidates form the chain of elements exactly (the first
+    at 0, each one's end the next one's start, the last one's end the tensor's), they are the
+    elements: the chain from byte 0 is unique, so no false candidate can hide in a valid chain.
+    """
+    size = len(raw)
+    if size < NUMPY_BYTES:  # a few elements: the walk costs less than numpy's calls
+        return None
+    b = np.frombuffer(raw, np.uint8)
+    starts = np.flatnonzero((b[1 : size - 2] == 0) & (b[2 : size - 1] == 0) & (b[3:size] == 0))
+    if not len(starts) or starts[0] != 0:
+        return None
+    ends = starts + 4 + b[starts]
+    if ends[-1] != size or not np.array_equal(ends[:-1], starts[1:]):
+        return None
+    if (b[starts] == 0).any():  # an empty element; its prefix can hide another candidate
+        return None
+    out = b.copy()
+    out[starts + 3] = _UNIT  # each prefix becomes one separator
+    keep = np.ones(size, dtype=bool)
+    keep[starts] = keep[starts + 1] = keep[starts + 2] = False
+    joined = out[keep]
+    if np.count_nonzero(joined == _UNIT) != len(starts):  # an element holds U+001F itself
+        return None
+    return joined.tobytes()
+
+
+def _decode_joined(joined: bytes, n: int, field: str) -> list[str]:
+    """`n` UTF-8 elements, each preceded by U+001F, decoded and split in two C calls."""
+    try:
+        text = joined.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"a keyword is not UTF-8 ({e.reason})", field) from None
+    return text[1:].split("\x1f") if n else []
+
+
+def _decode_each(elements: list[bytes], field: str) -> list[str]:
+    try:
+        return list(map(bytes.decode, elements))
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"a keyword is not UTF-8 ({e.reason})", field) from None
+
+
+def bytes_tensor_keywords(raw: bytes, field: str, expected: int) -> list[str]:
+    """The keywords of a raw BYTES tensor of declared shape [expected], decoded with numpy and
+    two C calls when it can (`_split_raw`), else element by element, with the same result and
+    the same errors either way."""
+    if (joined := _split_raw(raw)) is not None:
+        n = joined.count(_UNIT)
+        if n != expected:
+            raise InvalidInput(f"{min(n, expected + 1)} keywords for shape [{expected}]", field)
+        return _decode_joined(joined, n, field)
+    elements = decode_bytes_tensor(raw, field, expected)
+    if len(elements) != expected:
+        raise InvalidInput(f"{len(elements)} keywords for shape [{expected}]", field)
+    return _decode_each(elements, field)
+
+
+def typed_bytes_keywords(elements: list[bytes], field: str) -> list[str]:
+    """The keywords of a typed BYTES tensor (`bytes_contents`): joined, decoded and split in
+    C calls when no element holds U+001F, else decoded one by one; the same result either way."""
+    joined = b"\x1f" + b"\x1f".join(elements)
+    if joined.count(_UNIT) == len(elements):
+        return _decode_joined(joined, len(elements), field)
+    return _decode_each(elements, field)
 
 
 class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
@@ -141,7 +220,8 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         model: TopicModel,
         keywords: int,
     ) -> oip.ModelInferResponse:
-        if keywords > OFF_LOOP_KEYWORDS:  # decoded in a thread: health stays responsive
+        # A large request is decoded in a thread: health stays responsive.
+        if keywords > off_loop_keywords(self.settings):
             bags = await asyncio.to_thread(self._bags, request)
         else:
             bags = self._bags(request)
@@ -258,17 +338,12 @@ class OpenInferenceServicer(oip_grpc.GRPCInferenceServiceServicer):
         self._tensor(request, i, ("BYTES",))
         field = f"raw_input_contents[{i}]" if raw else f"inputs[{i}].contents"
         expected = request.inputs[i].shape[0]
-        elements = (
-            decode_bytes_tensor(raw[i], field, expected)
-            if raw
-            else list(request.inputs[i].contents.bytes_contents)
-        )
+        if raw:
+            return bytes_tensor_keywords(raw[i], field, expected)
+        elements = list(request.inputs[i].contents.bytes_contents)
         if len(elements) != expected:
             raise InvalidInput(f"{len(elements)} keywords for shape [{expected}]", field)
-        try:
-            return [e.decode("utf-8") for e in elements]
-        except UnicodeDecodeError as e:
-            raise InvalidInput(f"a keyword is not UTF-8 ({e.reason})", field) from None
+        return typed_bytes_keywords(elements, field)
 
     def _counts(self, request: oip.ModelInferRequest, i: int, raw: list[bytes]) -> np.ndarray:
         dtype, typed = _COUNT_TYPES[self._tensor(request, i, tuple(_COUNT_TYPES))]

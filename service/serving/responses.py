@@ -162,7 +162,7 @@ def build_response(request: pb.ProjectRequest, projected: Projected) -> pb.Proje
             columns.top_scores.extend(scores.tolist())
             if projected.labels is not None:
                 labels = projected.labels
-                columns.top_labels.extend([labels[t] for t in topics.tolist()])
+                columns.top_labels.extend(map(labels.__getitem__, topics.tolist()))
         if not request.omit_topics and n:
             columns.topics = np.ascontiguousarray(Y, dtype="<f4").tobytes()
         if projected.explanations is not None:

@@ -152,6 +152,8 @@ class ProjectionServer:
                 retry_delay_ms=s.retry_delay_ms,
                 tracing=self.tracing,
                 after=self.traffic.record if self.traffic is not None else None,
+                direct_items=s.direct_items,
+                direct_inline_keywords=s.direct_inline_keywords,
             )
 
         # Requests small enough to decode on the event loop get a lane of their own: a
@@ -201,6 +203,9 @@ class ProjectionServer:
                 max_upload_total_bytes=s.max_upload_total_bytes,
                 max_uploads=s.max_uploads,
                 max_concurrent_uploads=s.max_concurrent_uploads,
+                max_job_topics=s.max_job_topics,
+                max_job_epochs=s.max_job_epochs,
+                max_job_seconds=s.max_job_hours * 3600.0,
             )
         # One budget of queued keywords for both front doors.
         budget = KeywordBudget(s.max_queued_keywords, self.metrics, s.retry_delay_ms / 1000)

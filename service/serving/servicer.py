@@ -19,7 +19,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 from .batching import Lanes
 from .cache import ResponseCache
 from .holder import ModelHolder, Projected
-from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, page_of, precheck
+from .limits import OFF_LOOP_KEYWORDS, KeywordBudget, off_loop_keywords, page_of, precheck
 from .responses import (
     build_response,
     job_message,
@@ -252,7 +252,8 @@ class TopicProjectionServicer(pb_grpc.TopicProjectionServiceServicer):
         keywords: int,
     ) -> pb.ProjectResponse:
         asked = request.model_version
-        if keywords > OFF_LOOP_KEYWORDS:  # decoded in a thread: health stays responsive
+        # A large request is decoded in a thread: health stays responsive.
+        if keywords > off_loop_keywords(self.settings):
             bags = await asyncio.to_thread(validate, request, self.settings)
         else:
             bags = validate(request, self.settings)

@@ -11,6 +11,8 @@ and the Open Inference Protocol's tensors (`oip.py`).
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -97,27 +99,35 @@ def check_bags(
             )
 
 
-def _from_items(request: pb.ProjectRequest) -> tuple[list[str], list[int], np.ndarray | None]:
+_keywords_of = operator.attrgetter("keywords")
+_weights_of = operator.attrgetter("weights")
+
+
+def _from_items(request: pb.ProjectRequest) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    # Every step is a C-level map or chain over the repeated fields: no bytecode per keyword.
     items = request.item_list.items
-    counts = [len(item.keywords) for item in items]
-    keywords = [k for item in items for k in item.keywords]
-    given = [item.weights for item in items]
-    if not any(given):
+    lists = list(map(_keywords_of, items))
+    counts = np.fromiter(map(len, lists), np.int64, len(lists))
+    keywords = list(itertools.chain.from_iterable(lists))
+    given = list(map(_weights_of, items))
+    sizes = np.fromiter(map(len, given), np.int64, len(given))
+    if not sizes.any():
         return keywords, counts, None
-    flat: list[float] = []
-    for i, (ws, c) in enumerate(zip(given, counts, strict=True)):
-        if not ws:
-            flat += [1.0] * c
-        elif len(ws) != c:
-            raise InvalidInput(f"{len(ws)} weights for {c} keywords", _listed(i, "weights"))
-        else:
-            flat += ws
-    return keywords, counts, np.array(flat, dtype=np.float32)
+    wrong = (sizes != 0) & (sizes != counts)
+    if wrong.any():
+        i = int(np.argmax(wrong))
+        raise InvalidInput(f"{sizes[i]} weights for {counts[i]} keywords", _listed(i, "weights"))
+    flat = np.fromiter(itertools.chain.from_iterable(given), np.float32, int(sizes.sum()))
+    if (sizes == counts).all():
+        return keywords, counts, flat
+    weights = np.ones(len(keywords), dtype=np.float32)  # items without weights weigh 1 each
+    weights[np.repeat(sizes != 0, counts)] = flat
+    return keywords, counts, weights
 
 
-def _from_packed(request: pb.ProjectRequest) -> tuple[list[str], list[int], np.ndarray | None]:
+def _from_packed(request: pb.ProjectRequest) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     packed = request.packed
-    counts = list(packed.keyword_counts)
+    counts = np.array(packed.keyword_counts, dtype=np.int64)
     text = packed.keywords
     if not text:
         keywords: list[str] = []
@@ -127,9 +137,9 @@ def _from_packed(request: pb.ProjectRequest) -> tuple[list[str], list[int], np.n
         )
     else:
         keywords = text[:-1].split(SEPARATOR)
-    if sum(counts) != len(keywords):
+    if (total := int(counts.sum())) != len(keywords):
         raise InvalidInput(
-            f"keyword_counts add up to {sum(counts)}, but keywords holds {len(keywords)}",
+            f"keyword_counts add up to {total}, but keywords holds {len(keywords)}",
             "packed.keyword_counts",
         )
     if packed.ids and len(packed.ids) != len(counts):
@@ -140,7 +150,7 @@ def _from_packed(request: pb.ProjectRequest) -> tuple[list[str], list[int], np.n
         raise InvalidInput(
             f"{len(packed.weights)} weights for {len(keywords)} keywords", "packed.weights"
         )
-    return keywords, counts, np.fromiter(packed.weights, dtype=np.float32, count=len(keywords))
+    return keywords, counts, np.array(packed.weights, dtype=np.float32)
 
 
 def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
@@ -151,7 +161,7 @@ def validate(request: pb.ProjectRequest, settings: Settings) -> Bags:
     else:  # item_list, or nothing at all: no items
         keywords, counts, weights = _from_items(request)
         where, items_field = _listed, "item_list.items"
-    counts_np = np.array(counts, dtype=np.int64)
+    counts_np = counts
     check_bags(keywords, counts_np, weights, settings, where, items_field)
     explain = None
     if request.explain:

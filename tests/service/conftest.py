@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry
 
+from tests.conftest import SYNTHETIC
 from topicproj.models.core.topic_model import TopicModel
 from topicproj.models.data.synthetic import make_synthetic_catalog
 from topicproj.models.store.registry import ModelRegistry
@@ -36,9 +37,6 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
             detail.Unpack(bad)
             out += [(v.field, v.description) for v in bad.field_violations]
     return out
-
-
-SYNTHETIC = {"n_items": 400, "n_topics": 5, "keywords_per_topic": 8, "n_filler_keywords": 40}
 
 
 class RunningServer:
@@ -92,23 +90,6 @@ class RunningServer:
             self.run(self.server.stop(grace))
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    catalog = make_synthetic_catalog(**SYNTHETIC).catalog
-    model = TopicModel(5, min_df=2, max_epochs=8, device="cpu").fit(catalog.keywords)
-    return model.save(tmp_path_factory.mktemp("served") / "model")
-
-
-@pytest.fixture(scope="session")
-def model(model_dir: Path) -> TopicModel:
-    return TopicModel.load(model_dir, device="cpu")
-
-
-@pytest.fixture(scope="session")
-def catalog_items() -> list[list[str]]:
-    return make_synthetic_catalog(**SYNTHETIC, seed=1).catalog.keywords
 
 
 @pytest.fixture
