@@ -32,10 +32,10 @@ CANDIDATE_FORMS = (
     "overlap_joint_target",
 )
 # The overlap gate, given neither an L1 weight nor a share of zeros, chooses its own share of
-# zeros on the validation items (`training/sparsity.py`): the default. `overlap_auto`, the name
-# it had while it was opt-in, is kept so that those models and commands still work; both are
-# served by the same kernel. docs/activation.md, "The activation: sparsity chosen from the
-# data", has the figures that decided it.
+# zeros after training, from the catalog's items (`training/sparsity.py`): the default.
+# `overlap_auto`, the name it had while it was opt-in, is kept so that those models and commands
+# still work; both are served by the same kernel. docs/activation.md, "The activation: sparsity
+# chosen from the data", has the figures that decided it.
 CHOOSING = ("overlap", "overlap_auto")
 ALL_ACTIVATIONS = (*ACTIVATIONS, "overlap_auto", *CANDIDATE_FORMS)
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
@@ -81,13 +81,13 @@ class TrainOptions:
     l1: float | None = _opt(
         None,
         "penalty on the sum of an item's activations (sparsity); unset: the overlap gate "
-        f"chooses its share of zeros on the validation items, other activations use {DEFAULT_L1:g}",
+        f"chooses its share of zeros after training, other activations use {DEFAULT_L1:g}",
     )
     target_zeros: float | None = _opt(
         None,
         "share of zero activations the overlap gate (or a targeted gate) is held to in "
-        "training, by a multiplier in place of the L1 term; unset: chosen on the validation "
-        f"items (overlap), {DEFAULT_TARGET_ZEROS:g} (targeted gates)",
+        "training, by a multiplier in place of the L1 term; unset: chosen after training "
+        f"(overlap), {DEFAULT_TARGET_ZEROS:g} (targeted gates)",
     )
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
@@ -151,9 +151,9 @@ class TrainOptions:
 
     # -- how sparsity is set ---------------------------------------------------------------------
     # The overlap gate, given neither option, is trained at a share of zeros that keeps recall
-    # (held by a multiplier) and then chooses its own, sparser where that costs no validation
-    # recall (`training/sparsity.py`). Given one, it does exactly what that says: `--l1 0.01`
-    # is the default of earlier versions.
+    # (held by a multiplier) and then chooses its own, sparser where that costs no recall
+    # (`training/sparsity.py`). Given one, it does exactly what that says: `--l1 0.01` is the
+    # default of earlier versions.
 
     @property
     def chooses_sparsity(self) -> bool:
