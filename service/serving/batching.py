@@ -49,6 +49,14 @@ def _log_failure(future: asyncio.Future[None]) -> None:
         log.error("recording a batch failed: %r", error)
 
 
+@dataclass
+class QueueCount:
+    """Items queued across every batcher that shares it: the lanes of one server have one
+    `max_queue_items` and one `topicproj_queue_items` gauge between them, not one each."""
+
+    items: int = 0
+
+
 class Batcher(Generic[Work, Result]):
     def __init__(
         self,
@@ -65,6 +73,7 @@ class Batcher(Generic[Work, Result]):
         after: Callable[[list[Work], list[Result]], None] | None = None,
         direct_items: int = 0,
         direct_inline_keywords: int = 0,
+        queued: QueueCount | None = None,
     ) -> None:
         self.compute = compute  # one result per request, in order; runs in the worker thread
         # Bookkeeping of a computed batch, run in the worker thread once its requests have
@@ -83,7 +92,8 @@ class Batcher(Generic[Work, Result]):
         self.direct_items = direct_items
         self.direct_inline_keywords = direct_inline_keywords
         self._queue: collections.deque[_Pending[Work, Result]] = collections.deque()
-        self._queued_items = 0
+        self._queued_items = 0  # this batcher's own
+        self._queued = queued if queued is not None else QueueCount()  # with the other lanes
         self._wakeup = asyncio.Event()
         # One thread: batches run one after another on the device, in order.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="project")
@@ -112,13 +122,14 @@ class Batcher(Generic[Work, Result]):
         n = items
         if self.direct_items and n >= self.direct_items:
             return await self._direct(work, n, deadline, cost)
-        if self._queued_items + n > self.max_queue_items:
-            raise QueueFull(self._queued_items, self.max_queue_items, self.retry_delay)
+        if self._queued.items + n > self.max_queue_items:
+            raise QueueFull(self._queued.items, self.max_queue_items, self.retry_delay)
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         span = self.tracing.current() if self.tracing is not None else None
         self._queue.append(_Pending(work, n, future, deadline, span))
         self._queued_items += n
-        self.metrics.queue_items.set(self._queued_items)
+        self._queued.items += n
+        self.metrics.queue_items.set(self._queued.items)
         self._wakeup.set()
         return await future
 
@@ -173,6 +184,7 @@ class Batcher(Generic[Work, Result]):
                 break
             self._queue.popleft()
             self._queued_items -= head.items
+            self._queued.items -= head.items
             if head.future.done():  # cancelled by the client
                 continue
             if head.deadline is not None and now > head.deadline:
@@ -180,7 +192,7 @@ class Batcher(Generic[Work, Result]):
                 continue
             taken.append(head)
             items += head.items
-        self.metrics.queue_items.set(self._queued_items)
+        self.metrics.queue_items.set(self._queued.items)
         return taken
 
     async def _run(self) -> None:

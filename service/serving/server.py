@@ -32,7 +32,7 @@ from topicproj.v1 import topicproj_pb2_grpc as pb_grpc
 
 from . import tracing
 from .auth import AuthInterceptor, server_credentials
-from .batching import Batcher, Lanes
+from .batching import Batcher, Lanes, QueueCount
 from .holder import ModelHolder, Projected, warm_up
 from .interceptors import ErrorAndMetricsInterceptor
 from .limits import OFF_LOOP_KEYWORDS, KeywordBudget
@@ -140,6 +140,8 @@ class ProjectionServer:
         s = self.settings
         sys.setswitchinterval(s.switch_interval_ms / 1000)
 
+        queued = QueueCount()
+
         def lane() -> Batcher[Bags, Projected]:
             return Batcher(
                 self.holder.compute,
@@ -154,6 +156,7 @@ class ProjectionServer:
                 after=self.traffic.record if self.traffic is not None else None,
                 direct_items=s.direct_items,
                 direct_inline_keywords=s.direct_inline_keywords,
+                queued=queued,
             )
 
         # Requests small enough to decode on the event loop get a lane of their own: a

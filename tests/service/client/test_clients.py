@@ -100,7 +100,10 @@ def test_the_installed_wheel_owns_only_the_topicproj_name(tmp_path):
     assert out["top_level"] == ["topicproj"]
     tops = {Path(f).parts[0] for f in out["files"] if not f.startswith("..")}  # ../bin: scripts
     assert tops == {"topicproj", "topicproj-0.1.0.dist-info"}, tops
-    assert not [f for f in out["files"] if "research" in f or "lab" in Path(f).parts], "the lab"
+    # The lab's code (a `lab` or `research` package) stays in the checkout; the CLI module that
+    # loads it from there (service/cli/research.py) is installed.
+    lab = [f for f in out["files"] if {"lab", "research"} & set(Path(f).parts[:-1])]
+    assert not lab, lab
 
 
 def test_a_refused_call_is_retried_after_the_delay_the_server_asks_for(serve, catalog_items):

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from topicproj.service.errors import DeadlineExpired, QueueFull, ShuttingDown
 from topicproj.service.metrics import ServiceMetrics
-from topicproj.service.serving.batching import Batcher
+from topicproj.service.serving.batching import Batcher, Lanes, QueueCount
 
 
 class Recorder:
@@ -165,6 +165,46 @@ def test_a_full_queue_refuses_at_once_and_a_stopped_batcher_refuses_new_work():
         compute.release.set()
         await stopping  # stop() finishes what was queued
         assert await first == [2] * 4 and await queued == [4] * 5
+
+    run(main())
+
+
+def test_the_lanes_share_one_queue_limit_and_one_gauge():
+    async def main() -> None:
+        registry = CollectorRegistry()
+        metrics = ServiceMetrics(registry)
+        queued = QueueCount()
+        small, large = Recorder(), Recorder()
+        for compute in (small, large):
+            compute.release.clear()
+        config = {"max_batch_items": 4, "max_wait_ms": 50.0, "max_queue_items": 6}
+        lanes = Lanes(
+            Batcher(small, metrics=metrics, queued=queued, **config),
+            Batcher(large, metrics=metrics, queued=queued, **config),
+            threshold=2,
+        )
+        lanes.start()
+        loop = asyncio.get_running_loop()
+        busy = [asyncio.ensure_future(lanes.submit([1], 1, cost=1))]  # small lane computes
+        busy.append(asyncio.ensure_future(lanes.submit([1] * 4, 4, cost=4)))  # large lane
+        for compute in (small, large):
+            await loop.run_in_executor(None, compute.started.wait, 10)
+        waiting = [
+            asyncio.ensure_future(lanes.submit([2] * 3, 3, cost=2)),  # queued in the small lane
+            asyncio.ensure_future(lanes.submit([3] * 3, 3, cost=3)),  # and in the large one
+        ]
+        await asyncio.sleep(0)
+        # 6 items queued across the two lanes: a third request is refused in either lane,
+        # and the gauge shows both lanes' items, not whichever lane moved last.
+        assert registry.get_sample_value("topicproj_queue_items") == 6
+        for cost in (1, 5):
+            with pytest.raises(QueueFull):
+                await lanes.submit([4], 1, cost=cost)
+        small.release.set()
+        large.release.set()
+        assert [len(r) for r in await asyncio.gather(*busy, *waiting)] == [1, 4, 3, 3]
+        await lanes.stop()
+        assert registry.get_sample_value("topicproj_queue_items") == 0 and queued.items == 0
 
     run(main())
 
