@@ -47,14 +47,19 @@ class TrainResult:
         lines = [
             f"sparsity: chosen on {self.sparsity['validation_items']} validation items: "
             f"{c['zeros']:.2f} zeros, {per_item}; validation recall@10 {c['recall_at_10']:.3f} "
-            f"(best {best['recall_at_10']:.3f} at {best['zeros']:.2f} zeros; the sparsest "
-            "level within one standard error of the best is kept)",
-            "  level  zeros  active  recall@10  ± se",
+            f"(best {best['recall_at_10']:.3f} at {best['zeros']:.2f} zeros; kept: the "
+            f"{self.sparsity['rule']})",
         ]
+        # models of the first version of the choice measured the validation items only
+        seen = "train_recall_at_10" in self.sparsity["levels"][0]
+        lines.append(
+            "  level  zeros  active  recall@10  ± se" + ("  train recall@10  ± se" if seen else "")
+        )
         for i, lv in enumerate(self.sparsity["levels"]):
             mark = "  <- chosen" if i == self.sparsity["chosen"] else ""
+            train = f"  {lv['train_recall_at_10']:>15.3f}  {lv['train_se']:.3f}" if seen else ""
             lines.append(
                 f"  {lv['quantile']:>5.1f}  {lv['zeros']:>5.2f}  {lv['active_topics']:>6.1f}  "
-                f"{lv['recall_at_10']:>9.3f}  {lv['se']:.3f}{mark}"
+                f"{lv['recall_at_10']:>9.3f}  {lv['se']:.3f}{train}{mark}"
             )
         return lines

@@ -31,11 +31,13 @@ CANDIDATE_FORMS = (
     "overlap_coverage_target",
     "overlap_joint_target",
 )
-# The overlap gate that chooses its own share of zeros on the validation items
-# (`training/sparsity.py`); served by the default gate's kernel. Not the default: see
-# docs/activation.md, "Sparsity chosen from the data", for the figures that decided it.
-CHOOSING = ("overlap_auto",)
-ALL_ACTIVATIONS = ACTIVATIONS + CHOOSING + CANDIDATE_FORMS
+# The overlap gate, given neither an L1 weight nor a share of zeros, chooses its own share of
+# zeros after training, from the catalog's items (`training/sparsity.py`): the default.
+# `overlap_auto`, the name it had while it was opt-in, is kept so that those models and commands
+# still work; both are served by the same kernel. docs/activation.md, "The activation: sparsity
+# chosen from the data", has the figures that decided it.
+CHOOSING = ("overlap", "overlap_auto")
+ALL_ACTIVATIONS = (*ACTIVATIONS, "overlap_auto", *CANDIDATE_FORMS)
 INITS = ("nndsvda", "nndsvd", "nndsvdar", "random", "lda")
 DEFAULT_L1 = 1e-2  # the L1 weight where one is used and none was given
 DEFAULT_TARGET_ZEROS = 0.5  # a targeted gate's share of zeros where none was given
@@ -78,14 +80,14 @@ class TrainOptions:
     mask_rate: float = _opt(0.4, "share of an item's keywords hidden from the input")
     l1: float | None = _opt(
         None,
-        f"penalty on the sum of an item's activations (sparsity); unset: {DEFAULT_L1:g}, "
-        "or, with overlap_auto, a share of zeros chosen on the validation items",
+        "penalty on the sum of an item's activations (sparsity); unset: the overlap gate "
+        f"chooses its share of zeros after training, other activations use {DEFAULT_L1:g}",
     )
     target_zeros: float | None = _opt(
         None,
         "share of zero activations the overlap gate (or a targeted gate) is held to in "
-        "training, by a multiplier in place of the L1 term; unset: the L1 term (overlap), "
-        f"chosen on the validation items (overlap_auto) or {DEFAULT_TARGET_ZEROS:g} (targeted)",
+        "training, by a multiplier in place of the L1 term; unset: chosen after training "
+        f"(overlap), {DEFAULT_TARGET_ZEROS:g} (targeted gates)",
     )
     validation_fraction: float = _opt(0.1, "share of items held out for early stopping")
     random_state: int = _opt(
@@ -148,10 +150,10 @@ class TrainOptions:
             raise OptionError("target_zeros", f"must be in [0, 1), got {self.target_zeros}")
 
     # -- how sparsity is set ---------------------------------------------------------------------
-    # overlap_auto, given neither option, is trained at a share of zeros that keeps recall
-    # (held by a multiplier) and then chooses its own, sparser if that costs no validation
-    # recall (`training/sparsity.py`). Given one, either gate does exactly what it says; the
-    # default gate given neither uses the L1 weight 0.01, as it always has.
+    # The overlap gate, given neither option, is trained at a share of zeros that keeps recall
+    # (held by a multiplier) and then chooses its own, sparser where that costs no recall
+    # (`training/sparsity.py`). Given one, it does exactly what that says: `--l1 0.01` is the
+    # default of earlier versions.
 
     @property
     def chooses_sparsity(self) -> bool:
@@ -166,14 +168,14 @@ class TrainOptions:
     @property
     def held_zeros(self) -> float | None:
         """The share of zeros a multiplier holds in training, or None (an L1 term instead)."""
-        if self.activation == "overlap" or self.activation in CHOOSING:
+        if self.activation in CHOOSING:
             # an L1 weight first: models saved before these options could be unset carry both,
             # and were trained with the L1 term
             if self.l1 is not None:
                 return None
             if self.target_zeros is not None:
                 return self.target_zeros
-            return CHOICE_TRAINING_ZEROS if self.activation in CHOOSING else None
+            return CHOICE_TRAINING_ZEROS
         if self.activation.endswith("_target"):
             return DEFAULT_TARGET_ZEROS if self.target_zeros is None else self.target_zeros
         return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .catalog import Catalog
+from .generated import pack, zipf_weights
 from .synthetic import SyntheticCatalog, SyntheticConfig
 
 
@@ -73,14 +73,11 @@ def make_large_synthetic_catalog(
     tail = [f"tail{j:05d}" for j in range(cfg.n_tail_keywords)]
     everything = np.array([k for t in topics for k in t] + tail, dtype=object)
     # Stray keywords: Zipf over a shuffled vocabulary, so some are topic keywords.
-    noise_p = (rng.permutation(len(everything)) + 1.0) ** -cfg.zipf_exponent
-    noise_p /= noise_p.sum()
+    noise_p = zipf_weights(len(everything), cfg.zipf_exponent, rng.permutation(len(everything)) + 1)
     noise_cdf = np.cumsum(noise_p)
-    in_topic_p = np.arange(1, P + 1, dtype=float) ** -cfg.in_topic_exponent
-    in_topic_p /= in_topic_p.sum()
-    names = [f"topic{t:03d}" for t in range(K)]
+    in_topic_p = zipf_weights(P, cfg.in_topic_exponent)
 
-    keywords, genres, item_topics = [], [], []
+    keywords, item_topics = [], []
     for _ in range(cfg.n_items):
         if rng.random() < cfg.short_fraction:
             planted = [int(rng.integers(K))]
@@ -99,11 +96,7 @@ def make_large_synthetic_catalog(
                 picks = np.searchsorted(noise_cdf, rng.random(n_stray) * noise_cdf[-1])
                 kws.extend(everything[np.minimum(picks, len(everything) - 1)].tolist())
         keywords.append(list(dict.fromkeys(kws)))  # a bag, without repeats
-        genres.append([names[t] for t in planted])
         item_topics.append(planted)
-    ids = [f"item{i:06d}" for i in range(cfg.n_items)]
-    catalog = Catalog(ids=ids, keywords=keywords, genres=genres, source="synthetic-large")
-    catalog.stats.rows = len(ids)
     # SyntheticCatalog's config field describes the themed generator; record the sizes we share.
     shared = SyntheticConfig(
         n_items=cfg.n_items,
@@ -115,4 +108,4 @@ def make_large_synthetic_catalog(
         zipf_exponent=cfg.zipf_exponent,
         seed=cfg.seed,
     )
-    return SyntheticCatalog(catalog, topics, names, item_topics, shared)
+    return pack(keywords, item_topics, topics, "synthetic-large", shared)

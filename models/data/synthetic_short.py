@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .catalog import Catalog
+from .generated import pack, zipf_weights
 from .synthetic import SyntheticCatalog, SyntheticConfig
 
 
@@ -83,17 +83,14 @@ def make_short_synthetic_catalog(
         kws = own + [pool[j] for j in borrowed]
         topics.append([kws[j] for j in rng.permutation(P)])  # shared ones at any popularity
     tail = np.array([f"tail{j:05d}" for j in range(cfg.n_tail_keywords)], dtype=object)
-    tail_p = np.arange(1, len(tail) + 1, dtype=float) ** -cfg.tail_exponent
-    tail_p /= tail_p.sum()
-    in_topic_p = np.arange(1, P + 1, dtype=float) ** -cfg.in_topic_exponent
-    in_topic_p /= in_topic_p.sum()
+    tail_p = zipf_weights(len(tail), cfg.tail_exponent)
+    in_topic_p = zipf_weights(P, cfg.in_topic_exponent)
     sigma = np.log(cfg.p90_keywords / cfg.median_keywords) / _Z90
     lengths = np.maximum(
         1, np.rint(np.exp(rng.normal(np.log(cfg.median_keywords), sigma, cfg.n_items)))
     ).astype(int)
-    names = [f"topic{t:03d}" for t in range(K)]
 
-    keywords, genres, item_topics = [], [], []
+    keywords, item_topics = [], []
     for length in lengths:
         n_mix = min(int(rng.choice(3, p=cfg.mix)) + 1, int(length))
         planted = sorted(int(t) for t in rng.choice(K, size=n_mix, replace=False))
@@ -107,11 +104,7 @@ def make_short_synthetic_catalog(
             else:
                 kws.append(topics[planted[owner[j]]][rng.choice(P, p=in_topic_p)])
         keywords.append(list(dict.fromkeys(kws)))  # a bag, without repeats
-        genres.append([names[t] for t in planted])
         item_topics.append(planted)
-    ids = [f"item{i:06d}" for i in range(cfg.n_items)]
-    catalog = Catalog(ids=ids, keywords=keywords, genres=genres, source="synthetic-short")
-    catalog.stats.rows = len(ids)
     shared = SyntheticConfig(
         n_items=cfg.n_items,
         n_topics=K,
@@ -122,7 +115,7 @@ def make_short_synthetic_catalog(
         zipf_exponent=cfg.tail_exponent,
         seed=cfg.seed,
     )
-    return SyntheticCatalog(catalog, topics, names, item_topics, shared)
+    return pack(keywords, item_topics, topics, "synthetic-short", shared)
 
 
 def summary(keywords: Sequence[Sequence[str]], min_df: int = 3) -> dict[str, float]:

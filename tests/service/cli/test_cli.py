@@ -143,9 +143,13 @@ def test_inspect_prints_a_table(model_dir, capsys):
     assert lines[0] == f"{model_dir}: 4 topics, activation overlap, " + lines[0].split(", ")[-1]
     assert lines[0].endswith(" keywords")
     assert lines[1] == "trained from scratch (no parent)"
-    # the default gate's sparsity comes from its L1 weight; the mean active topics per item
-    assert lines[-1].startswith("sparsity: set by the options; ")
-    assert lines[-1].endswith(" of 4 topics active per item on average")
+    # the default gate chose its sparsity on the validation items: the line, then the curve
+    s = next(i for i, line in enumerate(lines) if line.startswith("sparsity: "))
+    assert lines[s].startswith("sparsity: chosen on ")
+    assert " of 4 topics active per item on average" in lines[s]
+    assert lines[s + 1].split()[:5] == ["level", "zeros", "active", "recall@10", "±"]
+    curve = lines[s + 2 :]
+    assert len(curve) == 10 and sum(line.endswith("<- chosen") for line in curve) == 1
     assert lines[2].split() == [
         "topic",
         "slope",
@@ -157,7 +161,7 @@ def test_inspect_prints_a_table(model_dir, capsys):
         "top",
         "keywords",
     ]
-    rows = lines[3:-1]  # the last line: sparsity
+    rows = lines[3:s]  # then: sparsity
     assert len(rows) == 8  # per topic: its parameters and label, then its keywords
     model = TopicModel.load(model_dir, device="cpu")
     top, labels = model.top_keywords(10), model.labels()
@@ -271,9 +275,7 @@ def test_evaluate_writes_a_report(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(
         synthetic_module,
         "make_synthetic_catalog",
-        functools.partial(
-            synthetic_module.make_synthetic_catalog, **{**SMALL, "n_items": 400}
-        ),
+        functools.partial(synthetic_module.make_synthetic_catalog, **{**SMALL, "n_items": 400}),
     )
     report_dir = tmp_path / "report"
     rc, out, err = run(
