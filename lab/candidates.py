@@ -24,7 +24,7 @@ the topic's keyword set is large (|m|^2 dominates both denominators); coverage a
 Tanimoto do not have that term, or bound it. With tau + 1/beta <= 0 each of the four is relu(h)
 exactly, as the gate is (tests/lab/test_candidates.py).
 
-The second round of issue 16 added *targeted* gates, whose sparsity is a share of zeros held by
+The equal-sparsity study added *targeted* gates, whose sparsity is a share of zeros held by
 a constraint rather than the outcome of an L1 weight:
 
     overlap_target           the gate itself (Tanimoto)

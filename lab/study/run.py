@@ -1,4 +1,4 @@
-"""The activation study (issue 7): where the overlap-aware activation helps, and what it costs.
+"""The activation study: where the overlap-aware activation helps, and what it costs.
 
 Six questions, one function each, every one returning plain JSON-ready data:
 

@@ -1,4 +1,4 @@
-"""The study's targets (issue 7) against what it measured: one row each, met or not."""
+"""The study's targets against what it measured: one row each, met or not."""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ class Projector(nn.Module):
         scale, norm2 = self.topic_stats()
         xm = xw / scale  # (batch, topics)
         measure = getattr(self.activation, "overlap_from", None)
-        if measure is not None:  # a lab candidate with an overlap of its own (issue 16)
+        if measure is not None:  # a lab candidate with an overlap of its own
             overlap = measure(xm, xx, norm2)  # (batch, topics)
         else:
             denom = torch.add(xx[:, None], norm2[None, :]).sub_(xm).clamp_min_(_EPS)

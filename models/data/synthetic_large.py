@@ -1,4 +1,4 @@
-"""A large seeded catalog with planted topics and a long tail of stray keywords (issue 16).
+"""A large seeded catalog with planted topics and a long tail of stray keywords.
 
 The themed catalog of `synthetic.py` has at most a few dozen topics of a few dozen keywords, a few
 thousand items and a few hundred filler keywords: too small to show how settings transfer to a
