@@ -262,7 +262,7 @@ def report(args: argparse.Namespace, rows: list[Row], notes: list[str]) -> str:
     import torch
 
     lines = [
-        f"## `topicproj project` against its floor, whole process (issue 14, {args.device})",
+        f"## `topicproj project` against its floor, whole process ({args.device})",
         "",
         "```sh",
         command_line("benchmarks.floor", args.argv),

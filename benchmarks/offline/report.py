@@ -153,7 +153,7 @@ def report(
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = [
-        "## Offline projection: local engine vs scikit-learn vs the raw kernel (issue 4)",
+        "## Offline projection: local engine vs scikit-learn vs the raw kernel",
         "",
         "```sh",
         command_line("benchmarks.offline.cli", args.argv),
