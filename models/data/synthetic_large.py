@@ -54,7 +54,7 @@ class LargeSyntheticConfig:
             raise ValueError("need n_tail_keywords >= 0 and mean_stray >= 1")
 
 
-# Sizes for tests and quick runs; the default is the "tens of thousands of items".
+# Sizes for tests and quick runs; the default has tens of thousands of items.
 SMALL = LargeSyntheticConfig(n_items=2_000, n_topics=10, keywords_per_topic=20, n_tail_keywords=500)
 MEDIUM = LargeSyntheticConfig(
     n_items=12_000, n_topics=50, keywords_per_topic=30, n_tail_keywords=3_000
