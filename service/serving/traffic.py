@@ -40,6 +40,10 @@ KEPT_VERSIONS = 4
 # is a fraction of a microsecond per item. Reports (and so the metrics) flush first, so they
 # miss nothing.
 FLUSH_ITEMS = 4096
+# ... or once they hold this many keywords: the gathered requests keep their keyword strings
+# until the update, so a stream of long items (the largest requests the limits allow) must
+# not gather thousands of items' worth of them. One largest request's worth.
+FLUSH_KEYWORDS = 65536
 
 
 # Unknown keywords given to the sketch per gathered update at most: past it, a uniform sample
@@ -60,6 +64,7 @@ class TrafficProfiles:
         )
         self._pending: list[tuple[list[Bags], list[Projected]]] = []
         self._pending_items = 0
+        self._pending_keywords = 0
         self._pending_lock = threading.Lock()
         self._rng = np.random.default_rng(0)  # the sketch's sample (it locks its own state)
 
@@ -92,14 +97,17 @@ class TrafficProfiles:
         with self._pending_lock:
             self._pending.append((requests, results))
             self._pending_items += sum(map(len, requests))
-            if self._pending_items < FLUSH_ITEMS:
+            self._pending_keywords += sum(len(r.keywords) for r in requests)
+            if self._pending_items < FLUSH_ITEMS and self._pending_keywords < FLUSH_KEYWORDS:
                 return
-            pending, self._pending, self._pending_items = self._pending, [], 0
+            pending, self._pending = self._pending, []
+            self._pending_items = self._pending_keywords = 0
         self._add(pending)
 
     def flush(self) -> None:
         with self._pending_lock:
-            pending, self._pending, self._pending_items = self._pending, [], 0
+            pending, self._pending = self._pending, []
+            self._pending_items = self._pending_keywords = 0
         self._add(pending)
 
     def _add(self, pending: list[tuple[list[Bags], list[Projected]]]) -> None:

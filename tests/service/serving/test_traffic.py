@@ -216,3 +216,26 @@ def test_the_profile_takes_unknown_keywords_from_the_batch_without_a_second_look
     unknown = {u["keyword"]: u["count"] for u in report["unknown_keywords"]}
     assert unknown["zorblax"] == 2 and unknown["qwyx"] == 1 and unknown["été"] == 1
     assert report["items_seen"] == 3
+
+
+def test_gathered_batches_are_added_once_they_hold_a_largest_requests_keywords(
+    model: TopicModel,
+) -> None:
+    """Gathering holds the requests' keyword strings: long items must not pile up thousands of
+    items' worth of them before an update (the server's memory under the largest requests)."""
+    from topicproj.service.metrics import ServiceMetrics
+    from topicproj.service.serving.holder import ModelHolder
+    from topicproj.service.serving.traffic import FLUSH_ITEMS, FLUSH_KEYWORDS, TrafficProfiles
+    from topicproj.service.serving.validation import Bags
+    from topicproj.service.settings import Settings
+
+    holder = ModelHolder(model, ServiceMetrics())
+    profiles = TrafficProfiles(holder, Settings(metrics_port=None))
+    per_item = 4096  # max_keywords_per_item: 16 items hold a largest request's keywords
+    items = FLUSH_KEYWORDS // per_item
+    assert items < FLUSH_ITEMS
+    keywords = [model.vocabulary_.keywords[i % 20] for i in range(per_item)]
+    request = Bags(keywords * items, np.full(items, per_item), None)
+    profiles.record([request], holder.compute([request]))
+    assert profiles._pending == []  # added at once, not held until FLUSH_ITEMS items
+    assert profiles._windows[model.version_][1].snapshot(1).items_seen == items
