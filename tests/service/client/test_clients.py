@@ -53,22 +53,14 @@ def test_the_client_alone_installs_without_torch_and_works(server, model, catalo
     assert "site-packages" in out["module"]  # the installed wheel, not this checkout
     assert out["version"] == model.version_ and out["topic_count"] == model.n_topics
     np.testing.assert_allclose(out["topics"], model.transform(items), rtol=1e-6, atol=1e-7)
-    server_command = subprocess.run(
-        [str(Path(CLIENT_PYTHON).parent / "topicproj"), "train", "--output", "m"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    def client_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(Path(CLIENT_PYTHON).parent / "topicproj"), *args]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    server_command = client_cli("train", "--output", "m")
     assert server_command.returncode == 2
     assert "pip install 'topicproj[server]'" in server_command.stderr
-    lab_command = subprocess.run(  # the lab is not in the wheel: it says so
-        [str(Path(CLIENT_PYTHON).parent / "topicproj"), "evaluate", "--output", "r"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    lab_command = client_cli("evaluate", "--output", "r")  # the lab is not in the wheel: it says so
     assert lab_command.returncode == 2
     assert "not installed with the package" in lab_command.stderr
 
